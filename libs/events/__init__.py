@@ -1,0 +1,38 @@
+"""Event contracts: the envelope, one frozen model per event, the topic catalog and schema export."""
+
+from libs.events.cost import CostAccrued, CostRolledUp
+from libs.events.deadletter import MessageDeadLettered
+from libs.events.envelope import Event, Tenant
+from libs.events.node import NodeHealthReported, NodeInventoried, NodeRepairTransitioned, Taint, Topology
+from libs.events.registry import EVENT_TYPES, DecodeError, decode, encode
+from libs.events.topics import CATALOG, Topic, topic_for
+from libs.events.workload import (
+    FlavorAssignment,
+    PodAssignment,
+    PodSet,
+    PreemptionRequested,
+    QuotaReleased,
+    QuotaReserved,
+    Resources,
+    TopologyRequest,
+    WorkloadAccepted,
+    WorkloadEvicted,
+    WorkloadFailed,
+    WorkloadPending,
+    WorkloadPlaced,
+    WorkloadRejected,
+    WorkloadRunning,
+    WorkloadSpec,
+    WorkloadSubmitted,
+    WorkloadSucceeded,
+    WorkloadUnschedulable,
+)
+
+__all__ = [
+    "CATALOG", "EVENT_TYPES", "CostAccrued", "CostRolledUp", "DecodeError", "Event", "FlavorAssignment",
+    "MessageDeadLettered", "NodeHealthReported", "NodeInventoried", "NodeRepairTransitioned", "PodAssignment",
+    "PodSet", "PreemptionRequested", "QuotaReleased", "QuotaReserved", "Resources", "Taint", "Tenant", "Topic",
+    "Topology", "TopologyRequest", "WorkloadAccepted", "WorkloadEvicted", "WorkloadFailed", "WorkloadPending",
+    "WorkloadPlaced", "WorkloadRejected", "WorkloadRunning", "WorkloadSpec", "WorkloadSubmitted",
+    "WorkloadSucceeded", "WorkloadUnschedulable", "decode", "encode", "topic_for",
+]

@@ -1,0 +1,80 @@
+"""The topic catalog: every topic's name, partitions, key, retention, compaction and the events it carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from libs.events import cost as c
+from libs.events import deadletter as d
+from libs.events import node as n
+from libs.events import workload as w
+from libs.events.envelope import Event
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One Kafka topic and its contract."""
+
+    name: str
+    partitions: int
+    key: str  # which envelope field keys the records: order is kept per key
+    events: tuple[type[Event], ...]
+    retention_ms: int = 7 * DAY_MS
+    compacted: bool = False
+    description: str = ""
+
+    @property
+    def event_names(self) -> frozenset[str]:
+        return frozenset(e.model_fields["type"].default for e in self.events)
+
+    def qualified(self, namespace: str = "") -> str:
+        """Returns the topic's name inside a namespace (isolates test runs and demos on a shared cluster)."""
+        return f"{namespace}.{self.name}" if namespace else self.name
+
+    def configs(self) -> dict[str, str]:
+        """Returns the topic-level Kafka configs this catalog entry requires."""
+        cfg = {"retention.ms": str(self.retention_ms),
+               "cleanup.policy": "compact" if self.compacted else "delete"}
+        if self.compacted:
+            cfg["min.cleanable.dirty.ratio"] = "0.1"
+        return cfg
+
+
+SUBMITTED = Topic("batchyard.workload.submitted", 6, "workload_id", (w.WorkloadSubmitted,),
+                  description="Producers submit workloads here.")
+ADMISSION = Topic("batchyard.workload.admission", 6, "workload_id", (w.WorkloadAccepted, w.WorkloadRejected),
+                  description="Admission's verdicts.")
+QUOTA = Topic("batchyard.workload.quota", 6, "workload_id",
+              (w.QuotaReserved, w.QuotaReleased, w.WorkloadPending, w.PreemptionRequested),
+              description="Quota reservations, releases, pending reasons and quota-level preemption.")
+PLACEMENT = Topic("batchyard.workload.placement", 6, "workload_id",
+                  (w.WorkloadPlaced, w.WorkloadUnschedulable, w.PreemptionRequested),
+                  description="Scheduler decisions.")
+LIFECYCLE = Topic("batchyard.workload.lifecycle", 6, "workload_id",
+                  (w.WorkloadRunning, w.WorkloadSucceeded, w.WorkloadFailed, w.WorkloadEvicted),
+                  description="Pod phases reported by the cluster connectors.")
+NODE_INVENTORY = Topic("batchyard.node.inventory", 6, "node_id", (n.NodeInventoried,), retention_ms=-1,
+                       compacted=True, description="Latest description of every node (compacted).")
+NODE_HEALTH = Topic("batchyard.node.health", 6, "node_id", (n.NodeHealthReported,), retention_ms=3 * DAY_MS,
+                    description="Health signals for ops and node repair.")
+NODE_REPAIR = Topic("batchyard.node.repair", 6, "node_id", (n.NodeRepairTransitioned,), retention_ms=30 * DAY_MS,
+                    description="Every node-repair state transition, with evidence.")
+COST_ACCRUALS = Topic("batchyard.cost.accruals", 6, "workload_id", (c.CostAccrued,), retention_ms=90 * DAY_MS,
+                      description="Per-workload cost accruals for finance.")
+COST_ROLLUPS = Topic("batchyard.cost.rollups", 3, "event_id", (c.CostRolledUp,), retention_ms=400 * DAY_MS,
+                     description="Daily cost rollups per org, team, queue, cluster and GPU model.")
+DEAD_LETTER = Topic("batchyard.deadletter", 3, "event_id", (d.MessageDeadLettered,), retention_ms=30 * DAY_MS,
+                    description="Messages a consumer could not handle, with the error and original bytes.")
+
+CATALOG: tuple[Topic, ...] = (SUBMITTED, ADMISSION, QUOTA, PLACEMENT, LIFECYCLE, NODE_INVENTORY, NODE_HEALTH,
+                              NODE_REPAIR, COST_ACCRUALS, COST_ROLLUPS, DEAD_LETTER)
+
+
+def topic_for(event: Event) -> Topic:
+    """Returns the topic an event is published on (the first catalog entry that carries its type)."""
+    for topic in CATALOG:
+        if event.type in topic.event_names:
+            return topic
+    raise KeyError(f"no topic carries {event.type}")

@@ -1,0 +1,208 @@
+"""Workload events: submission, admission, quota, placement and lifecycle."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from libs.events.envelope import NAME, Event, Frozen
+
+
+class Resources(Frozen):
+    """Requests of one pod. GPUs are whole devices (``gpu``) or a share of one device (``gpu_milli`` < 1000)."""
+
+    cpu_milli: int = Field(default=0, ge=0, le=10_000_000)
+    memory_mib: int = Field(default=0, ge=0, le=100_000_000)
+    gpu: int = Field(default=0, ge=0, le=64)
+    gpu_milli: int = Field(default=0, ge=0, le=1000, description="Fraction of one GPU, when gpu == 0.")
+
+    @model_validator(mode="after")
+    def _one_gpu_form(self) -> "Resources":
+        if self.gpu and self.gpu_milli:
+            raise ValueError("request whole GPUs (gpu) or a share of one (gpu_milli), not both")
+        return self
+
+    @property
+    def gpu_milli_total(self) -> int:
+        return self.gpu * 1000 + self.gpu_milli
+
+
+class TopologyMode(StrEnum):
+    REQUIRED = "required"
+    PREFERRED = "preferred"
+
+
+class TopologyRequest(Frozen):
+    """Pods of a pod set must (or should) share one domain at ``level``: host, rack, block or zone."""
+
+    level: Literal["host", "rack", "block", "zone"]
+    mode: TopologyMode = TopologyMode.REQUIRED
+
+
+class Toleration(Frozen):
+    key: str = Field(max_length=253)
+    value: str | None = Field(default=None, max_length=253)
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+
+class PodSet(Frozen):
+    """A group of identical pods in a workload (e.g. Ray workers), scheduled as part of one gang."""
+
+    name: str = Field(pattern=NAME)
+    count: int = Field(ge=1, le=10_000)
+    min_count: int | None = Field(default=None, ge=1, description="Elastic gangs: fewest pods worth running.")
+    image: str = Field(default="registry.batchyard.dev/batch/runner:1", max_length=512)
+    requests: Resources = Resources()
+    gpu_model: str | None = Field(default=None, max_length=128, description="Allowed models, e.g. 'H100|A100'.")
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: tuple[Toleration, ...] = ()
+    topology: TopologyRequest | None = None
+    privileged: bool = False
+    host_network: bool = False
+    host_pid: bool = False
+    host_path: bool = False
+
+    @model_validator(mode="after")
+    def _min_le_count(self) -> "PodSet":
+        if self.min_count is not None and self.min_count > self.count:
+            raise ValueError(f"pod set {self.name}: min_count {self.min_count} exceeds count {self.count}")
+        return self
+
+
+class WorkloadSpec(Frozen):
+    """What a producer asks to run. ``duration_s`` drives the simulated fleet; real clusters ignore it."""
+
+    name: str = Field(pattern=NAME)
+    queue: str | None = Field(default=None, pattern=NAME, description="Local queue; admission defaults it.")
+    priority_class: str | None = Field(default=None, pattern=NAME)
+    kind: Literal["batch", "spark", "ray", "pytorch", "llm-inference"] = "batch"
+    labels: dict[str, str] = Field(default_factory=dict)
+    pod_sets: tuple[PodSet, ...] = Field(min_length=1, max_length=16)
+    max_runtime_s: int | None = Field(default=None, ge=1)
+    duration_s: float = Field(default=60.0, gt=0, le=30 * 24 * 3600, description="Simulated run time.")
+
+    @model_validator(mode="after")
+    def _unique_pod_sets(self) -> "WorkloadSpec":
+        names = [p.name for p in self.pod_sets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pod set names must be unique, got {names}")
+        return self
+
+    @property
+    def pod_count(self) -> int:
+        return sum(p.count for p in self.pod_sets)
+
+
+class WorkloadSubmitted(Event):
+    """A producer asks batchyard to run a workload. ``token`` binds the caller to its tenant."""
+
+    type: Literal["WorkloadSubmitted"] = "WorkloadSubmitted"
+    spec: WorkloadSpec
+    token: str | None = Field(default=None, max_length=4096)
+
+
+class WorkloadAccepted(Event):
+    """Admission accepted the workload; ``spec`` has the defaults filled in."""
+
+    type: Literal["WorkloadAccepted"] = "WorkloadAccepted"
+    spec: WorkloadSpec
+    priority: int = 0
+
+
+class WorkloadRejected(Event):
+    """Admission refused the workload. ``reason`` is machine-readable, ``message`` is for people."""
+
+    type: Literal["WorkloadRejected"] = "WorkloadRejected"
+    reason: str = Field(max_length=64)
+    message: str = Field(max_length=2000)
+    rule: str | None = Field(default=None, max_length=128)
+
+
+class FlavorAssignment(Frozen):
+    """The resource flavor quota chose for one pod set, and where that flavor lives."""
+
+    pod_set: str
+    flavor: str
+    clusters: tuple[str, ...] = ()
+    pools: tuple[str, ...] = ()
+
+
+class QuotaReserved(Event):
+    type: Literal["QuotaReserved"] = "QuotaReserved"
+    cluster_queue: str
+    flavors: tuple[FlavorAssignment, ...]
+    spec: WorkloadSpec
+    priority: int = 0
+
+
+class QuotaReleased(Event):
+    type: Literal["QuotaReleased"] = "QuotaReleased"
+    cluster_queue: str
+    reason: str = Field(max_length=64)
+
+
+class WorkloadPending(Event):
+    """Quota cannot admit the workload yet; ``message`` says why and ``position`` where it waits."""
+
+    type: Literal["WorkloadPending"] = "WorkloadPending"
+    cluster_queue: str | None = None
+    reason: str = Field(max_length=64)
+    message: str = Field(max_length=2000)
+    position: int | None = None
+
+
+class PodAssignment(Frozen):
+    pod_set: str
+    index: int = Field(ge=0)
+    node_id: str
+
+
+class WorkloadPlaced(Event):
+    """The scheduler bound every pod of the gang to a node."""
+
+    type: Literal["WorkloadPlaced"] = "WorkloadPlaced"
+    cluster: str
+    assignments: tuple[PodAssignment, ...]
+    spec: WorkloadSpec
+    cluster_queue: str | None = None
+
+
+class WorkloadUnschedulable(Event):
+    type: Literal["WorkloadUnschedulable"] = "WorkloadUnschedulable"
+    reason: str = Field(max_length=64)
+    message: str = Field(max_length=4000)
+
+
+class PreemptionRequested(Event):
+    """Quota or the scheduler asks the connector to evict ``workload_id`` so ``preemptor`` can run."""
+
+    type: Literal["PreemptionRequested"] = "PreemptionRequested"
+    preemptor: str | None = None
+    reason: str = Field(max_length=64)
+    message: str = Field(max_length=2000)
+
+
+class WorkloadRunning(Event):
+    type: Literal["WorkloadRunning"] = "WorkloadRunning"
+    cluster: str
+
+
+class WorkloadSucceeded(Event):
+    type: Literal["WorkloadSucceeded"] = "WorkloadSucceeded"
+    cluster: str
+
+
+class WorkloadFailed(Event):
+    type: Literal["WorkloadFailed"] = "WorkloadFailed"
+    cluster: str
+    reason: str = Field(max_length=64)
+    message: str = Field(default="", max_length=2000)
+
+
+class WorkloadEvicted(Event):
+    type: Literal["WorkloadEvicted"] = "WorkloadEvicted"
+    cluster: str
+    reason: str = Field(max_length=64)
+    message: str = Field(default="", max_length=2000)

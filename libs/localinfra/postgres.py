@@ -1,0 +1,112 @@
+"""A throwaway PostgreSQL from the installed server binaries, in a temporary data directory on a free port."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from libs.localinfra._proc import InfraError, free_port, stop_group, wait_until
+
+UNPRIVILEGED_USER = "nobody"  # initdb and postgres refuse to run as root
+
+
+def find_bindir() -> Path:
+    """Returns the directory of the newest installed PostgreSQL server binaries (or ``BATCHYARD_PG_BINDIR``)."""
+    if env := os.environ.get("BATCHYARD_PG_BINDIR"):
+        return Path(env)
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4]))
+    if found:
+        return Path(found[-1]).parent
+    if exe := shutil.which("postgres"):
+        return Path(exe).parent
+    raise InfraError("no PostgreSQL server binaries found (looked in /usr/lib/postgresql/*/bin and PATH); "
+                     "install them or set BATCHYARD_DATABASE_URL to an existing server")
+
+
+@dataclass
+class PostgresServer:
+    """One PostgreSQL cluster in ``workdir`` on 127.0.0.1; ``start()`` returns once it runs queries."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    database: str = "batchyard"
+    pid: int | None = None
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "postgres.log"
+
+    def start(self, *, timeout: float = 60.0, progress=print) -> "PostgresServer":
+        bindir = find_bindir()
+        data = self.workdir / "data"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        user = self._owner()
+        if not (data / "PG_VERSION").exists():
+            self._run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                       "--no-sync", "--no-instructions"], user, "initdb")
+        with open(self.log_path, "ab") as log:
+            proc = subprocess.Popen(
+                [str(bindir / "postgres"), "-D", str(data), "-p", str(self.port), "-h", "127.0.0.1", "-k", "",
+                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                 "-c", "max_connections=300", "-c", "shared_buffers=256MB"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **user)
+        self.pid = proc.pid
+        try:
+            wait_until(self._answers_admin, timeout=timeout, what="PostgreSQL", proc=proc, log=self.log_path)
+            self._create_database()
+        except InfraError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.pid is not None:
+            stop_group(self.pid)
+            self.pid = None
+
+    def _owner(self) -> dict:
+        """Returns Popen user/group arguments: as root, hand the workdir to an unprivileged user."""
+        if os.geteuid() != 0:
+            return {}
+        entry = pwd.getpwnam(UNPRIVILEGED_USER)
+        for path in (self.workdir, *self.workdir.parents):
+            if path == Path("/"):
+                break
+            os.chmod(path, os.stat(path).st_mode | 0o011)  # let the server user traverse down to its dir
+        os.chown(self.workdir, entry.pw_uid, entry.pw_gid)
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+    def _run(self, cmd: list[str], user: dict, what: str) -> None:
+        with open(self.log_path, "ab") as log:
+            done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, **user)
+        if done.returncode != 0:
+            raise InfraError(f"{what} failed with code {done.returncode}; see {self.log_path}")
+
+    def _answers_admin(self) -> bool:
+        from libs.localinfra.probe import postgres_ready
+        return postgres_ready(f"postgresql://postgres@127.0.0.1:{self.port}/postgres")
+
+    def _create_database(self) -> None:
+        import asyncio
+
+        import asyncpg
+
+        async def create() -> None:
+            conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres")
+            try:
+                exists = await conn.fetchval("select 1 from pg_database where datname = $1", self.database)
+                if not exists:
+                    await conn.execute(f'create database "{self.database}"')
+            finally:
+                await conn.close()
+
+        asyncio.run(create())

@@ -1,0 +1,35 @@
+"""Readiness probes that speak the servers' own protocols (an open port is not enough)."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+def kafka_ready(bootstrap: str) -> bool:
+    """Returns True once the broker answers a metadata request and reports a controller."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def probe() -> bool:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        try:
+            await admin.start()
+            cluster = await admin.describe_cluster()
+            return bool(cluster.get("brokers")) and cluster.get("controller_id", -1) != -1
+        finally:
+            await admin.close()
+
+    return asyncio.run(asyncio.wait_for(probe(), timeout=8))
+
+
+def postgres_ready(dsn: str) -> bool:
+    """Returns True once PostgreSQL accepts a connection and runs a query."""
+    import asyncpg
+
+    async def probe() -> bool:
+        conn = await asyncpg.connect(dsn, timeout=3)
+        try:
+            return await conn.fetchval("select 1") == 1
+        finally:
+            await conn.close()
+
+    return asyncio.run(asyncio.wait_for(probe(), timeout=8))

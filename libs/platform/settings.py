@@ -1,0 +1,57 @@
+"""Settings shared by every service, from ``BATCHYARD_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSecurity(BaseSettings):
+    """Transport security to Kafka. PLAINTEXT on loopback for dev; SASL_SSL with SCRAM in production."""
+
+    model_config = SettingsConfigDict(env_prefix="BATCHYARD_KAFKA_", extra="ignore")
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+
+class Settings(BaseSettings):
+    """One service's settings; every field can be set as BATCHYARD_<FIELD>."""
+
+    model_config = SettingsConfigDict(env_prefix="BATCHYARD_", extra="ignore")
+
+    service: str = Field(default="batchyard", description="Service name: consumer group, schema, producer.")
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
+    database_url: str = Field(default="postgresql://postgres@127.0.0.1:5432/batchyard")
+    topic_namespace: str = Field(default="", description="Prefix for every topic name (isolates runs).")
+    instance_id: str = Field(default="", description="Distinguishes replicas; defaults to host:pid.")
+    max_attempts: int = Field(default=3, ge=1, le=20, description="Handling attempts before dead-lettering.")
+    retry_backoff_s: float = Field(default=0.2, ge=0, description="First retry delay; doubles each attempt.")
+    outbox_batch: int = Field(default=500, ge=1, le=10_000)
+    outbox_poll_s: float = Field(default=0.05, gt=0, description="Outbox relay idle poll interval.")
+    pool_size: int = Field(default=5, ge=1, le=100)
+    fleet_spec: str = Field(default="deploy/fleet/demo.yaml", description="Simulated fleet (sim connector).")
+    time_scale: float = Field(default=60.0, gt=0, description="Simulated seconds per wall second (sim).")
+    otel_console: bool = Field(default=False, description="Print spans to stdout (debugging).")
+    kafka_security: KafkaSecurity = Field(default_factory=KafkaSecurity)
+
+    def for_service(self, service: str) -> "Settings":
+        """Returns a copy for ``service`` (names the consumer group, schema and producer)."""
+        return self.model_copy(update={"service": service})
+
+    @property
+    def schema(self) -> str:
+        """Returns this service's Postgres schema: one per service."""
+        return self.service.replace("-", "_")
+
+    @property
+    def group_id(self) -> str:
+        ns = f"{self.topic_namespace}." if self.topic_namespace else ""
+        return f"{ns}batchyard.{self.service}"

@@ -1,0 +1,51 @@
+"""Postgres access: one asyncpg pool per service, one schema per service, versioned SQL migrations."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import asyncpg
+
+PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def create_pool(dsn: str, schema: str, *, size: int = 5) -> asyncpg.Pool:
+    """Returns a pool whose connections see ``schema`` first; creates the schema if it is missing."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'create schema if not exists "{schema}"')
+    finally:
+        await conn.close()
+    return await asyncpg.create_pool(dsn, min_size=1, max_size=size,
+                                     server_settings={"search_path": f'"{schema}"', "application_name": schema})
+
+
+def _migration_files(service_dir: Path | None) -> list[tuple[str, Path]]:
+    """Returns (version, file) pairs: platform migrations first, then the service's own, each in name order."""
+    files = [(f"platform:{p.stem}", p) for p in sorted(PLATFORM_MIGRATIONS.glob("*.sql"))]
+    if service_dir is not None and (service_dir / "migrations").is_dir():
+        files += [(f"service:{p.stem}", p) for p in sorted((service_dir / "migrations").glob("*.sql"))]
+    return files
+
+
+async def migrate(pool: asyncpg.Pool, schema: str, service_dir: Path | None) -> list[str]:
+    """Applies pending migrations, each in its own transaction, under an advisory lock; returns those applied."""
+    lock = int.from_bytes(hashlib.sha256(schema.encode()).digest()[:8], "big", signed=True)
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("select pg_advisory_lock($1)", lock)
+        try:
+            await conn.execute("create table if not exists schema_migrations "
+                               "(version text primary key, applied_at timestamptz not null default now())")
+            done = {r["version"] for r in await conn.fetch("select version from schema_migrations")}
+            for version, path in _migration_files(service_dir):
+                if version in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(path.read_text())
+                    await conn.execute("insert into schema_migrations(version) values ($1)", version)
+                applied.append(version)
+        finally:
+            await conn.execute("select pg_advisory_unlock($1)", lock)
+    return applied

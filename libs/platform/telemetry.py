@@ -1,0 +1,91 @@
+"""OpenTelemetry wiring: W3C trace context across Kafka hops, spans per handled event, service metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import contextmanager
+from typing import IO
+
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+_configured = False
+
+
+def setup(service: str, *, span_file: IO[str] | None = None, metrics_port: int = 0) -> None:
+    """Installs tracer and meter providers for this process (once); spans go to ``span_file`` if given."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    resource = Resource.create({"service.name": f"batchyard-{service}"})
+    provider = TracerProvider(resource=resource)
+    if span_file is not None:
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=span_file)))
+    trace.set_tracer_provider(provider)
+    if metrics_port:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from opentelemetry.sdk.metrics import MeterProvider
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
+        metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[PrometheusMetricReader()]))
+
+
+def extract(headers: Mapping[str, str]):
+    """Returns the OpenTelemetry context carried in Kafka headers (traceparent / tracestate)."""
+    return propagate.extract(dict(headers))
+
+
+def inject() -> dict[str, str]:
+    """Returns the current trace context as headers to store with an outgoing event."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+@contextmanager
+def consume_span(service: str, event_type: str, headers: Mapping[str, str], **attributes):
+    """Opens a CONSUMER span for handling one event, parented on the producer's context."""
+    tracer = trace.get_tracer("batchyard")
+    with tracer.start_as_current_span(f"{service} handle {event_type}", context=extract(headers),
+                                      kind=trace.SpanKind.CONSUMER,
+                                      attributes={"messaging.system": "kafka", **attributes}) as span:
+        yield span
+
+
+@contextmanager
+def produce_span(producer: str, event_type: str):
+    """Opens a PRODUCER span; a client submitting a workload starts the trace here."""
+    tracer = trace.get_tracer("batchyard")
+    with tracer.start_as_current_span(f"{producer} publish {event_type}", kind=trace.SpanKind.PRODUCER) as span:
+        yield span
+
+
+class ServiceMetrics:
+    """The metrics every service exports: handled events, dead letters, decision latency, queue depth."""
+
+    def __init__(self, service: str) -> None:
+        meter = metrics.get_meter("batchyard")
+        attrs = {"service": service}
+        self._attrs = attrs
+        self.handled = meter.create_counter("batchyard_events_handled", description="Events handled")
+        self.dead_lettered = meter.create_counter("batchyard_dead_letters", description="Messages dead-lettered")
+        self.duplicates = meter.create_counter("batchyard_duplicates", description="Redelivered events skipped")
+        self.latency = meter.create_histogram("batchyard_decision_seconds", unit="s",
+                                              description="Time to handle one event")
+        self.queue_depth = meter.create_up_down_counter("batchyard_queue_depth",
+                                                        description="Workloads waiting in this service")
+
+    def observe(self, event_type: str, seconds: float) -> None:
+        attrs = {**self._attrs, "event_type": event_type}
+        self.handled.add(1, attrs)
+        self.latency.record(seconds, attrs)
+
+    def dead_letter(self, reason: str) -> None:
+        self.dead_lettered.add(1, {**self._attrs, "reason": reason})
+
+    def duplicate(self) -> None:
+        self.duplicates.add(1, self._attrs)

@@ -1,0 +1,53 @@
+"""Applies the topic catalog to a Kafka cluster, idempotently: create what is missing, align configs."""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, ConfigResource, ConfigResourceType, NewPartitions, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from libs.events.topics import CATALOG, Topic
+
+log = logging.getLogger("batchyard.topics")
+
+
+async def ensure_topics(bootstrap: str, namespace: str = "", catalog: tuple[Topic, ...] = CATALOG,
+                        **client_options) -> dict[str, str]:
+    """Creates missing topics, raises partition counts that are too low, and sets configs; returns name → action."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        actions: dict[str, str] = {}
+        missing = [t for t in catalog if t.qualified(namespace) not in existing]
+        if missing:
+            try:
+                await admin.create_topics([NewTopic(t.qualified(namespace), t.partitions, 1, topic_configs=t.configs())
+                                           for t in missing])
+            except TopicAlreadyExistsError:
+                pass  # another service created it between our list and create
+            actions.update({t.qualified(namespace): "created" for t in missing})
+        present = [t for t in catalog if t.qualified(namespace) in existing]
+        if present:
+            await _align(admin, present, namespace, actions)
+        return actions
+    finally:
+        await admin.close()
+
+
+async def _align(admin: AIOKafkaAdminClient, topics: list[Topic], namespace: str, actions: dict[str, str]) -> None:
+    described = await admin.describe_topics([t.qualified(namespace) for t in topics])
+    counts = {d["topic"]: len(d["partitions"]) for d in described}
+    grow = {t.qualified(namespace): NewPartitions(t.partitions) for t in topics
+            if counts.get(t.qualified(namespace), t.partitions) < t.partitions}
+    if grow:
+        await admin.create_partitions(grow)
+    await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, t.qualified(namespace), configs=t.configs())
+                               for t in topics])
+    for t in topics:
+        name = t.qualified(namespace)
+        actions[name] = "partitions raised" if name in grow else "configs aligned"
+        if counts.get(name, t.partitions) > t.partitions:
+            log.warning("topic %s has %d partitions, catalog says %d; Kafka cannot shrink it", name, counts[name],
+                        t.partitions)

@@ -1,0 +1,77 @@
+"""The transaction a handler runs in: its state changes, its outgoing events and its inbox entry commit together."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from libs.events import Event, Topic, encode, topic_for
+from libs.platform import telemetry
+
+
+@dataclass
+class UnitOfWork:
+    """Handed to every handler. ``emit`` writes to the outbox inside the open transaction."""
+
+    conn: asyncpg.Connection
+    producer: str  # stamped on every emitted event
+    namespace: str  # topic namespace
+    cause: Event | None = None  # the event being handled; emitted events inherit its tenant and subject
+    _after_commit: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
+    _on_rollback: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
+    emitted: list[Event] = field(default_factory=list)
+
+    async def emit(self, event: Event, topic: Topic | None = None) -> Event:
+        """Queues ``event`` for publication once this transaction commits; returns it as stamped."""
+        stamped = event.caused_by(self.cause, self.producer) if self.cause else \
+            event.model_copy(update={"producer": self.producer})
+        target = (topic or topic_for(stamped)).qualified(self.namespace)
+        headers = {**telemetry.inject(), "event-type": stamped.type,
+                   "schema-version": str(stamped.schema_version), "producer": self.producer}
+        await self.conn.execute("insert into outbox(topic, key, value, headers) values ($1, $2, $3, $4::jsonb)",
+                                target, stamped.key, encode(stamped), json.dumps(headers))
+        self.emitted.append(stamped)
+        return stamped
+
+    def after_commit(self, hook: Callable[[], Awaitable[None] | None]) -> None:
+        """Runs ``hook`` once the transaction has committed (e.g. apply a change to an in-memory snapshot)."""
+        self._after_commit.append(hook)
+
+    def on_rollback(self, hook: Callable[[], Awaitable[None] | None]) -> None:
+        """Runs ``hook`` if the transaction fails (e.g. rebuild an in-memory snapshot changed optimistically)."""
+        self._on_rollback.append(hook)
+
+    async def run_after_commit(self) -> None:
+        await _run_all(self._after_commit)
+
+    async def run_on_rollback(self) -> None:
+        await _run_all(self._on_rollback)
+
+
+async def _run_all(hooks) -> None:
+    for hook in hooks:
+        result = hook()
+        if result is not None:
+            await result
+
+
+Handler = Callable[[Event, UnitOfWork], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Router:
+    """The explicit map of event type → handler for one service, and the types it knowingly ignores."""
+
+    handlers: dict[str, Handler]
+    ignored: frozenset[str] = frozenset()
+
+    def route(self, event_type: str) -> Handler | None:
+        """Returns the handler for ``event_type``; None for ignored types; KeyError for unexpected ones."""
+        if event_type in self.handlers:
+            return self.handlers[event_type]
+        if event_type in self.ignored:
+            return None
+        raise KeyError(f"no handler for {event_type} and it is not listed as ignored")
