@@ -5,7 +5,6 @@ own start hook (which returns its router) → one Kafka subscriber over the serv
 committed only after handling) → the outbox relay (acks=all, idempotent producer).
 """
 
-from __future__ import annotations
 
 import logging
 import os
@@ -59,21 +58,30 @@ class ServiceDefinition:
     description: str = ""
 
 
-def make_broker(settings: Settings) -> KafkaBroker:
-    """Returns a KafkaBroker whose producer waits for all replicas and is idempotent."""
+def kafka_security(settings: Settings):
+    """Returns FastStream's security object for the configured protocol (None for PLAINTEXT)."""
+    from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
     sec = settings.kafka_security
-    options: dict = {"security_protocol": sec.security_protocol}
-    if sec.sasl_mechanism:
-        options |= {"sasl_mechanism": sec.sasl_mechanism, "sasl_plain_username": sec.sasl_username,
-                    "sasl_plain_password": sec.sasl_password.get_secret_value() if sec.sasl_password else None}
-    if sec.ssl_cafile:
+    context = None
+    if sec.security_protocol in ("SSL", "SASL_SSL"):
         import ssl
         context = ssl.create_default_context(cafile=sec.ssl_cafile)
         if sec.ssl_certfile:
             context.load_cert_chain(sec.ssl_certfile, sec.ssl_keyfile)
-        options["ssl_context"] = context
+    if sec.security_protocol.startswith("SASL"):
+        kind = {"SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512, "PLAIN": SASLPlaintext}
+        password = sec.sasl_password.get_secret_value() if sec.sasl_password else ""
+        return kind[sec.sasl_mechanism or "SCRAM-SHA-512"](sec.sasl_username or "", password, ssl_context=context,
+                                                           use_ssl=context is not None)
+    return BaseSecurity(ssl_context=context) if context else None
+
+
+def make_broker(settings: Settings) -> KafkaBroker:
+    """Returns a KafkaBroker whose producer waits for all replicas and is idempotent."""
     return KafkaBroker(settings.kafka_bootstrap, acks="all", enable_idempotence=True,
-                       client_id=f"batchyard-{settings.service}", **options)
+                       client_id=f"batchyard-{settings.service}", security=kafka_security(settings),
+                       log_level=logging.DEBUG)  # per-message "Received/Processed" lines only at DEBUG
 
 
 def create_app(settings: Settings, definition: ServiceDefinition) -> FastStream:
@@ -83,11 +91,12 @@ def create_app(settings: Settings, definition: ServiceDefinition) -> FastStream:
     runtime = Runtime(settings=settings, broker=broker)
     names = [t.qualified(settings.topic_namespace) for t in definition.consumes]
     allowed = frozenset().union(*(t.event_names for t in definition.consumes))
+    payload = raw_payload(definition.consumes)  # evaluated here: FastStream reads the real annotation object
 
     @broker.subscriber(*names, group_id=settings.group_id, ack_policy=AckPolicy.ACK, auto_offset_reset="earliest",
                        decoder=_raw_body, max_poll_records=200, title=f"{definition.name}:in",
                        description=f"Events {definition.name} consumes.")
-    async def on_record(body: raw_payload(definition.consumes), message: KafkaMessage) -> None:
+    async def on_record(body: payload, message: KafkaMessage) -> None:
         raw = message.raw_message
         await runtime.consumer.process(Record(topic=raw.topic, partition=raw.partition, offset=raw.offset,
                                               key=raw.key, value=body, headers=dict(message.headers)))

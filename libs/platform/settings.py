@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     outbox_poll_s: float = Field(default=0.05, gt=0, description="Outbox relay idle poll interval.")
     pool_size: int = Field(default=5, ge=1, le=100)
     fleet_spec: str = Field(default="deploy/fleet/demo.yaml", description="Simulated fleet (sim connector).")
+    quota_config: str = Field(default="deploy/quota/demo.yaml", description="Kueue-shaped quota YAML (quota).")
     time_scale: float = Field(default=60.0, gt=0, description="Simulated seconds per wall second (sim).")
     otel_console: bool = Field(default=False, description="Print spans to stdout (debugging).")
     kafka_security: KafkaSecurity = Field(default_factory=KafkaSecurity)

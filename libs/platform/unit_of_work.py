@@ -24,17 +24,25 @@ class UnitOfWork:
     _on_rollback: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
     emitted: list[Event] = field(default_factory=list)
 
-    async def emit(self, event: Event, topic: Topic | None = None) -> Event:
-        """Queues ``event`` for publication once this transaction commits; returns it as stamped."""
+    async def emit(self, event: Event, topic: Topic | None = None, trace: dict[str, str] | None = None) -> Event:
+        """Queues ``event`` for publication once this transaction commits; returns it as stamped.
+
+        ``trace`` is the W3C context to carry (as stored with the workload); default: the current span's.
+        """
         stamped = event.caused_by(self.cause, self.producer) if self.cause else \
             event.model_copy(update={"producer": self.producer})
         target = (topic or topic_for(stamped)).qualified(self.namespace)
-        headers = {**telemetry.inject(), "event-type": stamped.type,
+        headers = {**(trace if trace is not None else telemetry.inject()), "event-type": stamped.type,
                    "schema-version": str(stamped.schema_version), "producer": self.producer}
         await self.conn.execute("insert into outbox(topic, key, value, headers) values ($1, $2, $3, $4::jsonb)",
                                 target, stamped.key, encode(stamped), json.dumps(headers))
         self.emitted.append(stamped)
         return stamped
+
+    @staticmethod
+    def trace_context() -> str:
+        """Returns the current trace context as JSON, to store with a workload and emit under later."""
+        return json.dumps(telemetry.inject())
 
     def after_commit(self, hook: Callable[[], Awaitable[None] | None]) -> None:
         """Runs ``hook`` once the transaction has committed (e.g. apply a change to an in-memory snapshot)."""

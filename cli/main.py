@@ -1,0 +1,83 @@
+"""The ``batchyard`` command: run services, manage local infrastructure, submit work, run the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import typer
+
+from cli.registry import SERVICES
+
+app = typer.Typer(help="batchyard: a Kafka-native platform for batch and ML workloads.", no_args_is_help=True,
+                  add_completion=False)
+infra = typer.Typer(help="Throwaway Kafka and PostgreSQL on 127.0.0.1 (no Docker needed).", no_args_is_help=True)
+app.add_typer(infra, name="infra")
+
+
+@app.command()
+def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}")) -> None:
+    """Run one service in the foreground (its own process, consumer group and Postgres schema)."""
+    if service not in SERVICES:
+        typer.echo(f"unknown service {service!r}; choose one of: {', '.join(SERVICES)}", err=True)
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s")
+    from cli.registry import create_app
+    asyncio.run(create_app(service).run())
+
+
+@app.command()
+def demo(workloads: int = typer.Option(120, help="How many workloads to submit."),
+         time_scale: float = typer.Option(600.0, help="Simulated seconds per wall second."),
+         seed: int = typer.Option(42, help="Seed of the workload mix.")) -> None:
+    """Run the whole platform on the simulated fleet with a sample workload mix, and summarize what happened."""
+    from cli.demo import run_demo
+    sys.exit(asyncio.run(run_demo(workloads=workloads, time_scale=time_scale, seed=seed)))
+
+
+@app.command()
+def submit(path: Path = typer.Argument(..., exists=True, dir_okay=False, help="A workload YAML file."),
+           org: str = typer.Option(..., help="Your org."), team: str = typer.Option(..., help="Your team.")) -> None:
+    """Submit a workload described in YAML to the submission topic."""
+    from cli.submit import submit_file
+    workload_id = asyncio.run(submit_file(path, org=org, team=team))
+    typer.echo(f"submitted {workload_id}")
+
+
+@app.command()
+def schemas() -> None:
+    """Export every event's JSON Schema and every service's AsyncAPI document into schemas/."""
+    from cli.schemas import export_all
+    for path in export_all():
+        typer.echo(path)
+
+
+@infra.command("up")
+def infra_up() -> None:
+    """Start Kafka and PostgreSQL in the background; prints the environment to use them."""
+    from cli.infra import up
+    up()
+
+
+@infra.command("down")
+def infra_down() -> None:
+    """Stop the servers started by ``infra up`` and delete their data."""
+    from cli.infra import down
+    down()
+
+
+@infra.command("status")
+def infra_status() -> None:
+    """Show whether the local servers run."""
+    from cli.infra import status
+    status()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Watches every topic of a namespace and keeps a per-workload picture: for the demo, the CLI and tests.
+
+It reads without a consumer group (no offsets committed), so it never disturbs the services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from libs.events import CATALOG, DecodeError, Event, decode
+
+TERMINAL = {"WorkloadSucceeded", "WorkloadFailed", "WorkloadRejected"}
+
+
+@dataclass
+class WorkloadView:
+    """What the observer knows of one workload."""
+
+    state: str = "submitted"  # the type of the latest lifecycle-relevant event, shortened
+    tenant: str | None = None
+    reason: str | None = None
+    placed_ids: set = field(default_factory=set)  # distinct WorkloadPlaced event ids
+    accrual_ids: set = field(default_factory=set)  # distinct CostAccrued event ids
+    cost_micros: int = 0
+    trace_ids: set = field(default_factory=set)
+
+
+STATE_OF = {"WorkloadSubmitted": "submitted", "WorkloadAccepted": "accepted", "WorkloadRejected": "rejected",
+            "WorkloadPending": "pending", "QuotaReserved": "reserved", "WorkloadUnschedulable": "unschedulable",
+            "WorkloadPlaced": "placed", "WorkloadRunning": "running", "WorkloadSucceeded": "succeeded",
+            "WorkloadFailed": "failed", "WorkloadEvicted": "evicted"}
+ORDER = list(STATE_OF.values())
+
+
+class FlowObserver:
+    def __init__(self, bootstrap: str, namespace: str = "") -> None:
+        self.bootstrap, self.namespace = bootstrap, namespace
+        self.workloads: dict[str, WorkloadView] = defaultdict(WorkloadView)
+        self.seen_ids: set = set()
+        self.counts: Counter[str] = Counter()  # distinct events by type
+        self.deliveries: Counter[str] = Counter()  # records by type, duplicates included
+        self.dead_letters: list[Event] = []
+        self.undecodable = 0
+        self._task: asyncio.Task | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> "FlowObserver":
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                          auto_offset_reset="earliest")
+        await self._consumer.start()
+        partitions = []
+        for topic in CATALOG:
+            name = topic.qualified(self.namespace)
+            for p in self._consumer.partitions_for_topic(name) or range(topic.partitions):
+                partitions.append(TopicPartition(name, p))
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_beginning()
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer:
+            await self._consumer.stop()
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200, max_records=2000)
+            for records in batches.values():
+                for record in records:
+                    self._observe(record)
+
+    def _observe(self, record) -> None:
+        try:
+            event = decode(record.value)
+        except DecodeError:
+            self.undecodable += 1
+            return
+        self.deliveries[event.type] += 1
+        if event.event_id in self.seen_ids:
+            return
+        self.seen_ids.add(event.event_id)
+        self.counts[event.type] += 1
+        if event.type == "MessageDeadLettered":
+            self.dead_letters.append(event)
+            return
+        if not event.workload_id or (event.type not in STATE_OF and event.type != "CostAccrued"):
+            return
+        view = self.workloads[event.workload_id]
+        headers = dict(record.headers or [])
+        if tp := headers.get("traceparent"):
+            view.trace_ids.add(tp.decode().split("-")[1])
+        if event.tenant:
+            view.tenant = str(event.tenant)
+        self._apply(view, event)
+
+    @staticmethod
+    def _apply(view: WorkloadView, event: Event) -> None:
+        if event.type == "CostAccrued":
+            view.accrual_ids.add(event.event_id)
+            view.cost_micros += event.amount_micros
+            return
+        if event.type == "WorkloadPlaced":
+            view.placed_ids.add(event.event_id)
+        new = STATE_OF[event.type]
+        terminal = view.state in ("succeeded", "failed", "rejected")
+        if not terminal and (ORDER.index(new) >= ORDER.index(view.state) or new in ("pending", "unschedulable")):
+            view.state = new
+        if hasattr(event, "message") and event.type in ("WorkloadRejected", "WorkloadPending",
+                                                        "WorkloadUnschedulable"):
+            view.reason = event.message
+
+    def states(self, prefix: str = "") -> Counter[str]:
+        return Counter(v.state for k, v in self.workloads.items() if k.startswith(prefix))
+
+    async def wait_for(self, predicate, *, timeout: float, poll: float = 0.25) -> bool:
+        """Waits until ``predicate(self)`` holds; returns whether it did before ``timeout``."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if predicate(self):
+                return True
+            await asyncio.sleep(poll)
+        return predicate(self)

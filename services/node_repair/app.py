@@ -1,0 +1,36 @@
+"""Composition root of the node-repair service."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from faststream import FastStream
+
+from libs.events.topics import NODE_HEALTH, NODE_REPAIR
+from libs.platform.service import Runtime, ServiceDefinition
+from libs.platform.service import create_app as create_service_app
+from libs.platform.settings import Settings
+from libs.platform.unit_of_work import Router
+from services.node_repair import repair_loop
+from services.node_repair.handlers import router
+
+
+async def start(runtime: Runtime) -> Router:
+    runtime.extras["loop"] = asyncio.create_task(
+        repair_loop.run(runtime.pool, runtime.settings.topic_namespace, wake=lambda: runtime.relay.wake()))
+    return router
+
+
+async def stop(runtime: Runtime) -> None:
+    if task := runtime.extras.get("loop"):
+        task.cancel()
+
+
+DEFINITION = ServiceDefinition(
+    name="node-repair", consumes=(NODE_HEALTH,), produces=(NODE_REPAIR,), service_dir=Path(__file__).parent,
+    start=start, stop=stop, description="Diagnoses node health signals and drives each node through repair.")
+
+
+def create_app(settings: Settings | None = None) -> FastStream:
+    return create_service_app(settings or Settings(), DEFINITION)

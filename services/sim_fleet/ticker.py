@@ -1,0 +1,77 @@
+"""The fleet's clock loop: finishes due workloads and injects faults, in transactions through the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+
+import asyncpg
+
+from libs.events import NodeHealthReported, Tenant, WorkloadFailed, WorkloadSucceeded
+from libs.fleet.spec import FleetSpec
+from libs.platform.unit_of_work import UnitOfWork
+from services.sim_fleet.clock import SimClock
+
+log = logging.getLogger("batchyard.sim_fleet")
+BAD_XIDS = (48, 79, 94, 95, 63, 74)  # node-level GPU faults (see docs/node-repair.md)
+
+
+class Ticker:
+    def __init__(self, pool: asyncpg.Pool, clock: SimClock, fleet: FleetSpec, namespace: str, wake,
+                 *, period_s: float = 0.1, seed: int = 7) -> None:
+        self.pool, self.clock, self.fleet, self.namespace, self.wake = pool, clock, fleet, namespace, wake
+        self.period_s, self.rng = period_s, random.Random(seed)
+        self.node_ids = [e.node_id for e in fleet.node_events()]
+        self._last = time.time()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                if await self.finish_due() or await self.inject_faults():
+                    self.wake()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Postgres hiccup: the pods stay due and are finished next tick
+                log.warning("fleet tick failed: %r", exc)
+            await asyncio.sleep(self.period_s)
+
+    async def finish_due(self) -> int:
+        """Ends every workload whose simulated duration has passed; returns how many."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "delete from pods where workload_id in (select workload_id from pods where ends_wall <= $1 "
+                "order by ends_wall limit 500 for update skip locked) returning *", time.time())
+            uow = UnitOfWork(conn=conn, producer="sim-fleet", namespace=self.namespace)
+            for row in rows:
+                tenant = Tenant(org=row["org"], team=row["team"]) if row["org"] else None
+                at = self.clock.sim_at(row["ends_wall"])
+                if row["outcome"] == "failed":
+                    event = WorkloadFailed(cluster=row["cluster"], reason="pod-failed", occurred_at=at,
+                                           message="a pod exited non-zero (injected failure)")
+                else:
+                    event = WorkloadSucceeded(cluster=row["cluster"], occurred_at=at)
+                await uow.emit(event.model_copy(update={"workload_id": row["workload_id"], "tenant": tenant}),
+                               trace=json.loads(row["trace"]))
+        return len(rows)
+
+    async def inject_faults(self) -> int:
+        """Emits GPU XID and lost-heartbeat signals at the fleet spec's rates; returns how many."""
+        now = time.time()
+        sim_hours = (now - self._last) * self.clock.scale / 3600
+        self._last = now
+        faults = self.fleet.faults
+        signals = []
+        for node_id in self.node_ids:
+            if self.rng.random() < faults.gpu_xid_per_node_hour * sim_hours:
+                signals.append(NodeHealthReported(node_id=node_id, xid_codes=(self.rng.choice(BAD_XIDS),)))
+            if self.rng.random() < faults.heartbeat_loss_per_node_hour * sim_hours:
+                signals.append(NodeHealthReported(node_id=node_id, heartbeat=False))
+        if signals:
+            async with self.pool.acquire() as conn, conn.transaction():
+                uow = UnitOfWork(conn=conn, producer="sim-fleet", namespace=self.namespace)
+                for signal in signals:
+                    await uow.emit(signal.model_copy(update={"occurred_at": self.clock.sim_at(now)}))
+        return len(signals)
