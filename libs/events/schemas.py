@@ -73,10 +73,15 @@ def _compare(old, new, old_defs, new_defs, path, problems, seen) -> None:
             continue
         _compare(_resolve(old_props[name], old_defs), _resolve(new_props[name], new_defs), old_defs, new_defs,
                  f"{path}.{name}", problems, seen)
+    if "items" in old and "items" in new:
+        _compare(_resolve(old["items"], old_defs), _resolve(new["items"], new_defs), old_defs, new_defs,
+                 f"{path}[]", problems, seen)
     old_any = [_resolve(o, old_defs) for o in old.get("anyOf", [])]
     new_any = [_resolve(n, new_defs) for n in new.get("anyOf", [])]
     if old_any and new_any:
-        new_types = {json.dumps(n.get("type")) for n in new_any}
         for option in old_any:
-            if json.dumps(option.get("type")) not in new_types:
+            twins = [n for n in new_any if n.get("type") == option.get("type")]
+            if not twins:
                 problems.append(f"{path}: no longer accepts {option.get('type')}")
+            else:
+                _compare(option, twins[0], old_defs, new_defs, path, problems, seen)

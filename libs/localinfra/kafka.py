@@ -64,8 +64,13 @@ def ensure_jars(progress=print) -> Path:
 
 
 def _cluster_id() -> str:
-    """Returns a Kafka cluster id: 16 random bytes, base64url without padding (as StorageTool random-uuid)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """Returns a Kafka cluster id: 16 random bytes, base64url without padding (as StorageTool random-uuid).
+
+    Like Kafka's own Uuid.randomUuid, never one starting with '-', which the command line would read as a flag.
+    """
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+        pass
+    return cluster_id
 
 
 @dataclass

@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libs.localinfra._proc import InfraError, free_port, stop_group, wait_until
+from libs.localinfra._proc import InfraError, free_port, run_coroutine, stop_group, wait_until
 
 UNPRIVILEGED_USER = "nobody"  # initdb and postgres refuse to run as root
 
@@ -96,8 +96,6 @@ class PostgresServer:
         return postgres_ready(f"postgresql://postgres@127.0.0.1:{self.port}/postgres")
 
     def _create_database(self) -> None:
-        import asyncio
-
         import asyncpg
 
         async def create() -> None:
@@ -109,4 +107,4 @@ class PostgresServer:
             finally:
                 await conn.close()
 
-        asyncio.run(create())
+        run_coroutine(create)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from libs.localinfra._proc import run_coroutine
+
 
 def kafka_ready(bootstrap: str) -> bool:
     """Returns True once the broker answers a metadata request and reports a controller."""
@@ -18,7 +20,7 @@ def kafka_ready(bootstrap: str) -> bool:
         finally:
             await admin.close()
 
-    return asyncio.run(asyncio.wait_for(probe(), timeout=8))
+    return run_coroutine(lambda: asyncio.wait_for(probe(), timeout=8))
 
 
 def postgres_ready(dsn: str) -> bool:
@@ -32,4 +34,4 @@ def postgres_ready(dsn: str) -> bool:
         finally:
             await conn.close()
 
-    return asyncio.run(asyncio.wait_for(probe(), timeout=8))
+    return run_coroutine(lambda: asyncio.wait_for(probe(), timeout=8))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
@@ -29,12 +30,26 @@ async def ensure_topics(bootstrap: str, namespace: str = "", catalog: tuple[Topi
             except TopicAlreadyExistsError:
                 pass  # another service created it between our list and create
             actions.update({t.qualified(namespace): "created" for t in missing})
+            await _wait_for_leaders(admin, [t.qualified(namespace) for t in missing])
         present = [t for t in catalog if t.qualified(namespace) in existing]
         if present:
             await _align(admin, present, namespace, actions)
         return actions
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 30.0) -> None:
+    """Waits until every partition of the new topics has a leader, so first readers see no leader errors."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        described = await admin.describe_topics(names)
+        if all(d["error_code"] == 0 and d["partitions"] and all(p["leader"] >= 0 for p in d["partitions"])
+               for d in described):
+            return
+        await asyncio.sleep(0.1)
+    log.warning("topics %s still lack partition leaders after %.0fs", names, timeout_s)
 
 
 async def _align(admin: AIOKafkaAdminClient, topics: list[Topic], namespace: str, actions: dict[str, str]) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from faststream import FastStream
 
-from libs.events.topics import ADMISSION, LIFECYCLE, QUOTA
+from libs.events.topics import ADMISSION, LIFECYCLE, PLACEMENT, QUOTA
 from libs.platform.service import Runtime, ServiceDefinition
 from libs.platform.service import create_app as create_service_app
 from libs.platform.settings import Settings
@@ -22,7 +22,7 @@ async def start(runtime: Runtime) -> Router:
 
 
 DEFINITION = ServiceDefinition(
-    name="quota", consumes=(ADMISSION, LIFECYCLE), produces=(QUOTA,), service_dir=Path(__file__).parent,
+    name="quota", consumes=(ADMISSION, LIFECYCLE, PLACEMENT), produces=(QUOTA,), service_dir=Path(__file__).parent,
     start=start, description="Reserves quota per cluster queue and flavor; releases it when workloads end.")
 
 

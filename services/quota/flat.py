@@ -33,14 +33,15 @@ class FlavorChoice:
     message: str | None = None
 
 
-def choose_flavor(config: QuotaConfig, cq: ClusterQueue, spec: WorkloadSpec, usage: Usage) -> FlavorChoice:
+def choose_flavor(config: QuotaConfig, cq: ClusterQueue, spec: WorkloadSpec, usage: Usage,
+                  excluded: frozenset[str] = frozenset()) -> FlavorChoice:
     """Returns the first flavor that can host the workload within nominal quota, or why none can."""
     want = requests_of(spec)
     needs_gpu = want["nvidia.com/gpu"] > 0
     misses: list[str] = []
     for name, nominal in cq.nominal.items():
         flavor = config.flavors[name]
-        if needs_gpu != bool(flavor.gpu_model) or not _models_allowed(spec, flavor):
+        if name in excluded or needs_gpu != bool(flavor.gpu_model) or not _models_allowed(spec, flavor):
             continue
         used = usage.get(name, {})
         short = [res for res, amount in want.items() if res in nominal and used.get(res, 0) + amount > nominal[res]]

@@ -13,6 +13,7 @@ from libs.events import (
     WorkloadAccepted,
     WorkloadPending,
     WorkloadSpec,
+    WorkloadUnschedulable,
 )
 from libs.platform.unit_of_work import Router, UnitOfWork
 from services.quota import repository as repo
@@ -56,7 +57,7 @@ class QuotaHandlers:
         usage = await repo.usage(uow.conn, cq_name)
         for position, row in enumerate(await repo.pending(uow.conn, cq_name), start=1):
             spec = WorkloadSpec.model_validate_json(row["spec"])
-            choice = choose_flavor(self.config, cq, spec, usage)
+            choice = choose_flavor(self.config, cq, spec, usage, excluded=frozenset(row["excluded"]))
             tenant = Tenant(org=row["org"], team=row["team"])
             trace = json.loads(row["trace"])
             if choice.flavor is None:
@@ -75,9 +76,20 @@ class QuotaHandlers:
             await uow.emit(QuotaReserved(workload_id=row["workload_id"], tenant=tenant, cluster_queue=cq_name,
                                          flavors=assignments, spec=spec, priority=row["priority"]), trace=trace)
 
+    async def handle_workload_unschedulable(self, event: WorkloadUnschedulable, uow: UnitOfWork) -> None:
+        """A flavor whose nodes can never hold the pods: release it and try the queue's next flavor."""
+        if event.reason != "never-fits":
+            return
+        row = await repo.return_unfit(uow.conn, event.workload_id)
+        if row is None:
+            return
+        await uow.emit(QuotaReleased(cluster_queue=row["cluster_queue"], reason="flavor-unfit"))
+        await self.admit(row["cluster_queue"], uow, newcomer=event.workload_id)
+
     def router(self) -> Router:
         finished = self.handle_workload_finished
         return Router(
             handlers={"WorkloadAccepted": self.handle_workload_accepted, "WorkloadSucceeded": finished,
-                      "WorkloadFailed": finished, "WorkloadEvicted": finished},
-            ignored=frozenset({"WorkloadRejected", "WorkloadRunning"}))
+                      "WorkloadFailed": finished, "WorkloadEvicted": finished,
+                      "WorkloadUnschedulable": self.handle_workload_unschedulable},
+            ignored=frozenset({"WorkloadRejected", "WorkloadRunning", "WorkloadPlaced", "PreemptionRequested"}))

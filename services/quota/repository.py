@@ -35,7 +35,7 @@ async def usage(conn: asyncpg.Connection, cluster_queue: str) -> Usage:
 
 async def pending(conn: asyncpg.Connection, cluster_queue: str) -> list[asyncpg.Record]:
     """Returns the queue's pending workloads, highest priority first, then in arrival order; locks them."""
-    return await conn.fetch("select workload_id, org, team, priority, spec, requests, trace from workloads "
+    return await conn.fetch("select workload_id, org, team, priority, spec, requests, trace, excluded from workloads "
                             "where cluster_queue = $1 and state = 'pending' order by priority desc, seq "
                             "for update", cluster_queue)
 
@@ -43,6 +43,14 @@ async def pending(conn: asyncpg.Connection, cluster_queue: str) -> list[asyncpg.
 async def set_state(conn: asyncpg.Connection, workload_id: str, state: str, flavor: str | None = None) -> None:
     await conn.execute("update workloads set state = $2, flavor = coalesce($3, flavor), updated_at = now() "
                        "where workload_id = $1", workload_id, state, flavor)
+
+
+async def return_unfit(conn: asyncpg.Connection, workload_id: str) -> asyncpg.Record | None:
+    """Puts a reserved workload back to pending, excluding the flavor it held; returns (cluster_queue, flavor)."""
+    return await conn.fetchrow(
+        "update workloads set state = 'pending', excluded = array_append(excluded, flavor), flavor = null, "
+        "updated_at = now() where workload_id = $1 and state = 'reserved' returning cluster_queue, "
+        "excluded[array_length(excluded, 1)] as flavor", workload_id)
 
 
 async def finish(conn: asyncpg.Connection, workload_id: str) -> asyncpg.Record | None:

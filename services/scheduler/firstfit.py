@@ -65,6 +65,10 @@ class Decision:
 def place(snapshot: Snapshot, reservation: QuotaReserved) -> Decision:
     """Returns a node for every pod of the gang (first fit, trial-bound then undone) or why it cannot."""
     flavors = {fa.pod_set: fa for fa in reservation.flavors}
+    for ps in reservation.spec.pod_sets:
+        if _fits_some_empty_node(snapshot, flavors.get(ps.name), ps) is False:
+            return Decision(None, "never-fits", f"pod set {ps.name}: no node of its flavor could hold one of its "
+                                                f"pods even when empty")
     placed: list[Pod] = []
     misses: Counter[str] = Counter()
     try:
@@ -84,6 +88,27 @@ def place(snapshot: Snapshot, reservation: QuotaReserved) -> Decision:
         return Decision(list(placed))
     finally:
         snapshot.unbind(placed)  # trial only: the caller binds once the decision is committed
+
+
+def _fits_some_empty_node(snapshot: Snapshot, fa, ps) -> bool | None:
+    """Returns whether an empty node of the flavor could hold one pod; None while no node of it is known yet.
+
+    Pools are homogeneous, so one known node of the pool answers for the pool.
+    """
+    models = set(ps.gpu_model.split("|")) if ps.gpu_model else None
+    r = ps.requests
+    known = False
+    for node in snapshot.nodes.values():
+        inv = node.inventory
+        if fa is not None and ((fa.clusters and inv.cluster not in fa.clusters) or
+                               (fa.pools and inv.pool not in fa.pools)):
+            continue
+        known = True
+        if models and r.gpu_milli_total and inv.gpu_model not in models:
+            continue
+        if inv.cpu_milli >= r.cpu_milli and inv.memory_mib >= r.memory_mib and inv.gpu * 1000 >= r.gpu_milli_total:
+            return True
+    return False if known else None
 
 
 def _first_fit(snapshot: Snapshot, fa, gpu_model: str | None, need, misses: Counter) -> str | None:

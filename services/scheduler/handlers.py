@@ -76,6 +76,12 @@ class SchedulerHandlers:
             reservation = QuotaReserved.model_validate_json(row["reservation"])
             trace = json.loads(row["trace"])
             decision = place(self.snapshot, reservation)
+            if decision.pods is None and decision.reason == "never-fits":
+                # quota chose a flavor whose nodes are too small: hand the workload back to try another flavor
+                await uow.conn.execute("delete from pending where workload_id = $1", reservation.workload_id)
+                await uow.emit(WorkloadUnschedulable(workload_id=reservation.workload_id, tenant=reservation.tenant,
+                                                     reason=decision.reason, message=decision.message), trace=trace)
+                continue
             if decision.pods is None:
                 if decision.message != row["last_reason"]:
                     await uow.conn.execute("update pending set last_reason = $2 where workload_id = $1",

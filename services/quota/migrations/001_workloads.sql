@@ -11,6 +11,7 @@ create table workloads (
     requests      jsonb not null,
     state         text not null check (state in ('pending', 'reserved', 'finished', 'inadmissible')),
     flavor        text,
+    excluded      text[] not null default '{}',  -- flavors whose nodes cannot hold this workload's pods
     trace         jsonb not null default '{}'::jsonb,  -- W3C context of the submission, for later events
     updated_at    timestamptz not null default now()
 );
