@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -15,6 +16,17 @@ app = typer.Typer(help="batchyard: a Kafka-native platform for batch and ML work
                   add_completion=False)
 infra = typer.Typer(help="Throwaway Kafka and PostgreSQL on 127.0.0.1 (no Docker needed).", no_args_is_help=True)
 app.add_typer(infra, name="infra")
+
+# Command groups that live in their own modules: each module defines ``app`` (a typer.Typer) and ``NAME``.
+COMMAND_GROUPS = ("cli.cost", "cli.nodes", "cli.audit", "cli.queues")
+for _module in COMMAND_GROUPS:
+    try:
+        _group = importlib.import_module(_module)
+    except ModuleNotFoundError as _missing:
+        if _missing.name != _module:
+            raise
+        continue
+    app.add_typer(_group.app, name=_group.NAME)
 
 
 @app.command()

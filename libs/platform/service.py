@@ -127,7 +127,7 @@ async def _raw_body(message, original=None) -> bytes:
 
 async def _start(runtime: Runtime, definition: ServiceDefinition, allowed: frozenset[str]) -> None:
     settings = runtime.settings
-    telemetry.setup(settings.service)
+    telemetry.setup(settings.service, metrics_port=settings.metrics_port)
     runtime.metrics = telemetry.ServiceMetrics(settings.service)
     await ensure_topics(settings.kafka_bootstrap, settings.topic_namespace)
     runtime.pool = await store.create_pool(settings.database_url, settings.schema, size=settings.pool_size)

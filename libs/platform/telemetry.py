@@ -11,21 +11,22 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
-_configured = False
+_tracing = False
+_metrics = False
 
 
 def setup(service: str, *, span_file: IO[str] | None = None, metrics_port: int = 0) -> None:
-    """Installs tracer and meter providers for this process (once); spans go to ``span_file`` if given."""
-    global _configured
-    if _configured:
-        return
-    _configured = True
+    """Installs the tracer provider (once per process) and, given a port, serves Prometheus metrics on it."""
+    global _tracing, _metrics
     resource = Resource.create({"service.name": f"batchyard-{service}"})
-    provider = TracerProvider(resource=resource)
-    if span_file is not None:
-        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=span_file)))
-    trace.set_tracer_provider(provider)
-    if metrics_port:
+    if not _tracing:
+        _tracing = True
+        provider = TracerProvider(resource=resource)
+        if span_file is not None:
+            provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=span_file)))
+        trace.set_tracer_provider(provider)
+    if metrics_port and not _metrics:
+        _metrics = True
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from opentelemetry.sdk.metrics import MeterProvider
         from prometheus_client import start_http_server

@@ -71,6 +71,30 @@ async def test_poison_and_failing_messages_are_dead_lettered_and_the_partition_k
     assert handled == ["same-key"]
 
 
+async def test_a_service_exports_its_metrics(settings):
+    from urllib.request import urlopen
+
+    from libs.localinfra._proc import free_port
+
+    port = free_port()
+    handled: list[str] = []
+    async with create_app(settings.model_copy(update={"metrics_port": port}), recording_service(handled)):
+        async with EventPublisher(settings.kafka_bootstrap, settings.topic_namespace) as pub:
+            await pub.publish([submission("m-1")])
+            await (await pub.send_raw(SUBMITTED, b"junk", key=b"m-2"))
+        observer = await FlowObserver(settings.kafka_bootstrap, settings.topic_namespace).start()
+        assert await observer.wait_for(lambda o: handled and o.dead_letters, timeout=30)
+        await observer.stop()
+        text = urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    def sample(name: str, label: str) -> str:
+        [line] = [x for x in text.splitlines() if x.startswith(name + "{") and label in x]
+        return line.rsplit(" ", 1)[1]
+
+    assert sample("batchyard_events_handled_total", 'event_type="WorkloadSubmitted"') == "1.0"
+    assert sample("batchyard_dead_letters_total", 'reason="not-json"') == "1.0"
+    assert sample("batchyard_decision_seconds_count", 'event_type="WorkloadSubmitted"') == "1.0"
+
+
 async def test_a_redelivered_event_is_handled_once(settings):
     handled: list[str] = []
     event = submission("dup-1")
