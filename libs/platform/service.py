@@ -129,7 +129,8 @@ async def _start(runtime: Runtime, definition: ServiceDefinition, allowed: froze
     settings = runtime.settings
     telemetry.setup(settings.service, metrics_port=settings.metrics_port)
     runtime.metrics = telemetry.ServiceMetrics(settings.service)
-    await ensure_topics(settings.kafka_bootstrap, settings.topic_namespace)
+    if settings.ensure_topics:
+        await ensure_topics(settings.kafka_bootstrap, settings.topic_namespace)
     runtime.pool = await store.create_pool(settings.database_url, settings.schema, size=settings.pool_size)
     applied = await store.migrate(runtime.pool, settings.schema, definition.service_dir)
     if applied:

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     database_url: str = Field(default="postgresql://postgres@127.0.0.1:5432/batchyard")
     topic_namespace: str = Field(default="", description="Prefix for every topic name (isolates runs).")
     instance_id: str = Field(default="", description="Distinguishes replicas; defaults to host:pid.")
+    ensure_topics: bool = Field(default=True, description="Apply the topic catalog at start-up (off for in-memory tests).")
     max_attempts: int = Field(default=3, ge=1, le=20, description="Handling attempts before dead-lettering.")
     retry_backoff_s: float = Field(default=0.2, ge=0, description="First retry delay; doubles each attempt.")
     outbox_batch: int = Field(default=500, ge=1, le=10_000)
