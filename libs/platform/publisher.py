@@ -19,6 +19,7 @@ class EventPublisher:
                                          linger_ms=5, **options)
 
     async def __aenter__(self) -> "EventPublisher":
+        telemetry.setup("client")  # so a submission starts its trace here, at the producer
         await self.producer.start()
         return self
 

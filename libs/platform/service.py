@@ -127,7 +127,8 @@ async def _raw_body(message, original=None) -> bytes:
 
 async def _start(runtime: Runtime, definition: ServiceDefinition, allowed: frozenset[str]) -> None:
     settings = runtime.settings
-    telemetry.setup(settings.service, metrics_port=settings.metrics_port)
+    span_file = open(settings.spans_file, "a") if settings.spans_file else None  # noqa: SIM115 - lives with the process
+    telemetry.setup(settings.service, span_file=span_file, metrics_port=settings.metrics_port)
     runtime.metrics = telemetry.ServiceMetrics(settings.service)
     if settings.ensure_topics:
         await ensure_topics(settings.kafka_bootstrap, settings.topic_namespace)

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     quota_config: str = Field(default="deploy/quota/demo.yaml", description="Kueue-shaped quota YAML (quota).")
     time_scale: float = Field(default=60.0, gt=0, description="Simulated seconds per wall second (sim).")
     metrics_port: int = Field(default=0, ge=0, le=65535, description="Serve Prometheus /metrics here (0: off).")
-    otel_console: bool = Field(default=False, description="Print spans to stdout (debugging).")
+    spans_file: str = Field(default="", description="Append finished spans as JSON to this file (empty: off).")
     kafka_security: KafkaSecurity = Field(default_factory=KafkaSecurity)
 
     def for_service(self, service: str) -> "Settings":

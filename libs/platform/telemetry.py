@@ -11,20 +11,20 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
-_tracing = False
+_provider: TracerProvider | None = None
 _metrics = False
 
 
 def setup(service: str, *, span_file: IO[str] | None = None, metrics_port: int = 0) -> None:
-    """Installs the tracer provider (once per process) and, given a port, serves Prometheus metrics on it."""
-    global _tracing, _metrics
+    """Installs the tracer provider (once per process), adds a span file if given, and serves Prometheus
+    metrics on ``metrics_port`` if given. Without a provider, no trace context would reach the headers."""
+    global _provider, _metrics
     resource = Resource.create({"service.name": f"batchyard-{service}"})
-    if not _tracing:
-        _tracing = True
-        provider = TracerProvider(resource=resource)
-        if span_file is not None:
-            provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=span_file)))
-        trace.set_tracer_provider(provider)
+    if _provider is None:
+        _provider = TracerProvider(resource=resource)
+        trace.set_tracer_provider(_provider)
+    if span_file is not None:
+        _provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=span_file)))
     if metrics_port and not _metrics:
         _metrics = True
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -33,6 +33,12 @@ def setup(service: str, *, span_file: IO[str] | None = None, metrics_port: int =
 
         start_http_server(metrics_port, addr="127.0.0.1")
         metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[PrometheusMetricReader()]))
+
+
+def flush() -> None:
+    """Exports every finished span now (tests, and before a short-lived client exits)."""
+    if _provider is not None:
+        _provider.force_flush()
 
 
 def extract(headers: Mapping[str, str]):

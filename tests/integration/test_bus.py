@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import asyncpg
 import pytest
@@ -93,6 +94,29 @@ async def test_a_service_exports_its_metrics(settings):
     assert sample("batchyard_events_handled_total", 'event_type="WorkloadSubmitted"') == "1.0"
     assert sample("batchyard_dead_letters_total", 'reason="not-json"') == "1.0"
     assert sample("batchyard_decision_seconds_count", 'event_type="WorkloadSubmitted"') == "1.0"
+
+
+async def test_the_trace_starts_at_the_producer_and_continues_in_the_consumer(settings, tmp_path):
+    from opentelemetry import trace
+
+    from libs.platform import telemetry
+
+    spans_file = tmp_path / "spans.jsonl"
+    handled: list[str] = []
+    async with create_app(settings.model_copy(update={"spans_file": str(spans_file)}), recording_service(handled)):
+        async with EventPublisher(settings.kafka_bootstrap, settings.topic_namespace) as pub:
+            with trace.get_tracer("test").start_as_current_span("producer-side") as parent:
+                await pub.publish([submission("traced-1")])
+                trace_id = f"{parent.get_span_context().trace_id:032x}"
+        observer = await FlowObserver(settings.kafka_bootstrap, settings.topic_namespace).start()
+        assert await observer.wait_for(lambda o: handled, timeout=30)
+        await observer.stop()
+    telemetry.flush()
+    text = spans_file.read_text()
+    spans = json.loads("[" + text.replace("}\n{", "},{") + "]")
+    consumer = [s for s in spans if s["name"] == "recorder handle WorkloadSubmitted"]
+    assert consumer and consumer[0]["context"]["trace_id"] == "0x" + trace_id
+    assert consumer[0]["kind"] == "SpanKind.CONSUMER" and consumer[0]["parent_id"]
 
 
 async def test_a_redelivered_event_is_handled_once(settings):
