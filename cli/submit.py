@@ -9,6 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from libs.events import Tenant, WorkloadSpec, WorkloadSubmitted
+from libs.events.registry import describe
 from libs.platform.publisher import EventPublisher
 from libs.platform.settings import Settings
 
@@ -23,8 +24,7 @@ def load_spec(path: Path) -> WorkloadSpec:
     except (OSError, yaml.YAMLError) as exc:
         raise SubmitError(f"{path}: {exc}") from None
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-        raise SubmitError(f"{path}: invalid workload: {problems}") from None
+        raise SubmitError(f"{path}: invalid workload: {describe(exc)}") from None
 
 
 async def submit_file(path: Path, *, org: str, team: str) -> str:

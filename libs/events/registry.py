@@ -49,8 +49,12 @@ def decode(raw: bytes | None, *, allowed: frozenset[str] | None = None) -> Event
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors()[:5])
-        raise DecodeError("invalid", f"{kind}: {problems}") from None
+        raise DecodeError("invalid", f"{kind}: {describe(exc)}") from None
+
+
+def describe(exc: ValidationError, *, limit: int = 5, root: str = "<root>") -> str:
+    """Returns a validation error in words: 'field.path: problem; ...' for the first ``limit`` problems."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or root}: {e['msg']}" for e in exc.errors()[:limit])
 
 
 def encode(event: Event) -> bytes:

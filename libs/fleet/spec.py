@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from libs.events import NodeInventoried, Taint, Topology
 from libs.events.envelope import NAME, Frozen
+from libs.events.registry import describe
 
 
 class PoolSpec(Frozen):
@@ -102,5 +103,4 @@ def load_fleet(path: str | Path) -> FleetSpec:
     try:
         return FleetSpec.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-        raise FleetSpecError(f"{path}: invalid fleet spec: {problems}") from None
+        raise FleetSpecError(f"{path}: invalid fleet spec: {describe(exc)}") from None
