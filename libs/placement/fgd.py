@@ -1,0 +1,115 @@
+"""GPU fragmentation in the spirit of FGD (Weng et al., USENIX ATC'23, "Beware of Fragmentation").
+
+A node's fragmentation, for an expected pod mix ("typical pods" with popularities), is the
+expected amount of free GPU milli that the next pod could not use: all of the node's free GPU
+if the pod cannot fit there at all (or needs no GPU), else the free milli on GPUs too small for it.
+The scorer prefers the node whose placement increases fragmentation the least.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+from .model import GPU_MILLI
+from .snapshot import Snapshot
+
+
+@dataclass(frozen=True)
+class TypicalPod:
+    """One typical pod shape and its popularity (popularities of a mix sum to 1)."""
+
+    cpu_milli: int
+    gpu_milli: int  # per GPU; 0 for CPU-only pods
+    gpu_count: int
+    gpu_models: tuple[str, ...] = ()
+    popularity: float = 0.0
+    memory_mib: int = 0
+
+
+def typical_pods(shapes: Iterable[tuple[int, int, int, tuple[str, ...]]], coverage: float = 0.95) -> tuple[TypicalPod, ...]:
+    """Return the most common (cpu, gpu milli, gpu count, models) shapes covering ``coverage`` of pods.
+
+    Popularities are renormalised over the kept shapes; ties in count keep first-seen order.
+    """
+    counts = Counter(shapes)
+    total = sum(counts.values())
+    kept, covered = [], 0
+    for shape, n in counts.most_common():
+        if covered >= coverage * total:
+            break
+        kept.append((shape, n))
+        covered += n
+    return tuple(TypicalPod(cpu_milli=c, gpu_milli=m, gpu_count=k, gpu_models=models, popularity=n / covered)
+                 for (c, m, k, models), n in kept)
+
+
+class FragmentationModel:
+    """Typical pods as arrays, for vectorised fragmentation over many nodes at once."""
+
+    def __init__(self, pods: tuple[TypicalPod, ...]) -> None:
+        self.pods = pods  # the typical pod mix
+        self.cpu = np.array([p.cpu_milli for p in pods], np.int64)[:, None]  # (M, 1)
+        self.mem = np.array([p.memory_mib for p in pods], np.int64)[:, None]
+        self.milli = np.array([p.gpu_milli for p in pods], np.int64)[:, None, None]  # (M, 1, 1)
+        self.count = np.array([p.gpu_count for p in pods], np.int64)[:, None]
+        self.weight = np.array([p.popularity for p in pods], np.float64)  # (M,)
+        self.cpu_only = (self.milli[:, :, 0] == 0)  # (M, 1)
+        self._model_ok: tuple[int, np.ndarray] | None = None
+
+    def model_ok(self, snap: Snapshot) -> np.ndarray:
+        """Return (M, slots): whether each typical pod accepts each node's GPU model."""
+        if self._model_ok is None or self._model_ok[0] != snap.static_epoch:
+            rows = []
+            for p in self.pods:
+                if p.gpu_models:
+                    ids = [snap.lookup("model", m) for m in p.gpu_models]
+                    rows.append(np.isin(snap.model[: snap.size], ids))
+                else:
+                    rows.append(np.ones(snap.size, bool))
+            ok = np.array(rows, bool).reshape(len(self.pods), snap.size)
+            self._model_ok = (snap.static_epoch, ok)
+        return self._model_ok[1]
+
+    def fragmentation(self, left: np.ndarray, cpu_free: np.ndarray, mem_free: np.ndarray,
+                      model_ok: np.ndarray) -> np.ndarray:
+        """Return the expected fragmented GPU milli of each node (rows of ``left``: milli per GPU)."""
+        total = left.sum(axis=1)  # (n,)
+        small = left[None, :, :] < self.milli  # (M, n, G): GPU too small for the typical pod
+        usable = (~small).sum(axis=2)  # (M, n)
+        gpu_fit = usable >= self.count
+        fit = gpu_fit & (cpu_free[None, :] >= self.cpu) & (mem_free[None, :] >= self.mem) & model_ok
+        small_milli = np.where(small, left[None, :, :], 0).sum(axis=2)  # (M, n)
+        frag = np.where(fit & ~self.cpu_only, small_milli, total[None, :])
+        return self.weight @ frag
+
+
+def after_placement(left: np.ndarray, gpu_count: int, gpu_milli: int) -> np.ndarray:
+    """Return the per-GPU remaining milli after one pod lands on each node (same GPU choice as bind)."""
+    out = left.copy()
+    if gpu_count == 0:
+        return out
+    if gpu_milli >= GPU_MILLI:
+        full = out == GPU_MILLI
+        take = full & (np.cumsum(full, axis=1) <= gpu_count)
+        out[take] = 0
+        return out
+    fits = np.where(out >= gpu_milli, out, GPU_MILLI + 1)
+    col = np.argmin(fits, axis=1)
+    rows = np.arange(len(out))
+    ok = out[rows, col] >= gpu_milli
+    out[rows[ok], col[ok]] -= gpu_milli
+    return out
+
+
+def after_each_gpu(left: np.ndarray, gpu_milli: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return remaining milli per GPU if a shared pod took GPU g, as (G*n, G), and validity (G, n)."""
+    n, g = left.shape
+    out = np.repeat(left[None, :, :], g, axis=0)  # (G, n, G): choice, node, gpu
+    ar = np.arange(g)
+    valid = (left >= gpu_milli).T  # (G, n)
+    out[ar, :, ar] -= gpu_milli
+    return out.reshape(g * n, g), valid

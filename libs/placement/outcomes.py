@@ -1,0 +1,114 @@
+"""Outcomes and reasons: every "no" says why, per filter, aggregated over nodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum, IntEnum
+
+
+class PlacementOutcome(IntEnum):
+    """Ordered outcomes of placing one workload (higher is better, Kueue-style)."""
+
+    NO_FIT = 0
+    """Nothing was placed; ``reasons`` says why."""
+    PARTIAL_FIT = 1
+    """An elastic gang was placed with fewer pods than asked, but at least its minimum."""
+    FIT = 2
+    """Every pod of every pod set was placed."""
+
+
+class Reason(str, Enum):
+    """Reason codes of a rejected node or a failed gang; values are stable machine codes."""
+
+    CLUSTER_MISMATCH = "ClusterMismatch"
+    NODE_UNHEALTHY = "NodeUnhealthy"
+    NODE_CORDONED = "NodeCordoned"
+    UNTOLERATED_TAINT = "UntoleratedTaint"
+    NODE_SELECTOR_MISMATCH = "NodeSelectorMismatch"
+    NODE_AFFINITY_MISMATCH = "NodeAffinityMismatch"
+    GPU_MODEL_MISMATCH = "GpuModelMismatch"
+    INSUFFICIENT_CPU = "InsufficientCpu"
+    INSUFFICIENT_MEMORY = "InsufficientMemory"
+    INSUFFICIENT_GPU = "InsufficientGpu"
+    TOPOLOGY_NO_DOMAIN = "TopologyNoDomain"
+    GANG_INCOMPLETE = "GangIncomplete"
+
+
+_NODE_PHRASES: dict[Reason, str] = {
+    Reason.CLUSTER_MISMATCH: "outside the assigned flavor's cluster/pool",
+    Reason.NODE_UNHEALTHY: "unhealthy",
+    Reason.NODE_CORDONED: "cordoned",
+    Reason.UNTOLERATED_TAINT: "have an untolerated taint",
+    Reason.NODE_SELECTOR_MISMATCH: "don't match the node selector",
+    Reason.NODE_AFFINITY_MISMATCH: "don't match the required node affinity",
+    Reason.GPU_MODEL_MISMATCH: "lack GPU model {models}",
+    Reason.INSUFFICIENT_CPU: "lack free CPU",
+    Reason.INSUFFICIENT_MEMORY: "lack free memory",
+    Reason.INSUFFICIENT_GPU: "lack free GPU",
+}
+
+
+@dataclass(frozen=True)
+class NodeDiagnosis:
+    """Why the nodes were rejected for one pod: each node counted once, under its first failing filter."""
+
+    total: int
+    counts: tuple[tuple[Reason, int], ...]
+    gpu_models: tuple[str, ...] = ()
+
+    @property
+    def message(self) -> str:
+        """Return e.g. "0/5000 nodes: 3200 lack GPU model H100, 1800 cordoned"."""
+        models = "|".join(self.gpu_models)
+        parts = [f"{n} {_NODE_PHRASES[r].format(models=models)}" for r, n in self.counts if n]
+        return f"0/{self.total} nodes: " + (", ".join(parts) if parts else "no nodes")
+
+
+@dataclass(frozen=True)
+class PodAssignment:
+    """One pod placed on one node, with the exact GPUs (index, milli) it takes."""
+
+    pod_id: str
+    pod_set: str
+    node: str
+    gpus: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class PodSetFailure:
+    """Why one pod set could not be placed (or placed only partly)."""
+
+    pod_set: str
+    placed: int
+    wanted: int
+    reason: Reason
+    message: str
+    diagnosis: NodeDiagnosis | None = None
+
+
+@dataclass(frozen=True)
+class PlacementResult:
+    """Plain-data outcome of placing one workload: assignments, or the reasons it did not fit."""
+
+    workload_id: str
+    outcome: PlacementOutcome
+    assignments: tuple[PodAssignment, ...] = ()
+    failures: tuple[PodSetFailure, ...] = ()
+    cluster: str | None = None
+
+    @property
+    def placed(self) -> bool:
+        """Return whether the gang was admitted onto nodes (FIT or PARTIAL_FIT)."""
+        return self.outcome > PlacementOutcome.NO_FIT
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        """Return the reason codes of every failing pod set."""
+        return tuple(f.reason for f in self.failures)
+
+    @property
+    def message(self) -> str:
+        """Return a human summary: the assignment count, or each pod set's failure."""
+        if self.outcome == PlacementOutcome.FIT:
+            return f"placed {len(self.assignments)} pods"
+        return "; ".join(f"{f.pod_set}: {f.message}" for f in self.failures)

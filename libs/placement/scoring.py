@@ -1,0 +1,136 @@
+"""Scoring strategies, selectable per pool: higher score wins; ties go to the lower node slot.
+
+Every scorer is vectorised over an array of node slots and only ever sees feasible nodes.
+``monotone`` scorers keep preferring a node as it fills up, so identical pods may be placed
+in bulk (fill the best node to capacity, then the next) with the same result as one by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Mapping
+
+import numpy as np
+
+from .fgd import FragmentationModel, TypicalPod, after_each_gpu, after_placement
+from .filters import Shape
+from .model import GPU_MILLI, Workload
+from .snapshot import Snapshot
+
+
+class Strategy(str, Enum):
+    """Node scoring strategies."""
+
+    BINPACK = "binpack"  # most-allocated (kube MostAllocated): fill nodes up
+    SPREAD = "spread"  # least-allocated (kube LeastAllocated): balance load
+    BEST_FIT = "best_fit"  # least leftover CPU and GPU after placement
+    FGD = "fgd"  # least increase of GPU fragmentation for the typical pod mix
+
+
+@dataclass(frozen=True)
+class PlacementPolicy:
+    """Which strategy each pool uses, and the typical pod mix for FGD.
+
+    ``fgd_quantized`` reproduces the FGD simulator's integer score int(100·sigmoid(-Δ/1000));
+    ``fgd_tiebreak`` then sends a CPU-only pod, among equal FGD scores, to the node with the least
+    free GPU (its CPU is worth least to GPU pods), before falling back to node order.
+    """
+
+    default: Strategy = Strategy.BINPACK
+    per_pool: Mapping[str, Strategy] = field(default_factory=dict)
+    typical_pods: tuple[TypicalPod, ...] = ()
+    fgd_quantized: bool = False
+    fgd_tiebreak: bool = False
+
+    def strategy_for(self, workload: Workload) -> Strategy:
+        """Return the strategy of the workload's assigned pool (or the default)."""
+        if len(workload.pools) == 1:
+            return self.per_pool.get(workload.pools[0], self.default)
+        return self.default
+
+
+def _used_fraction(snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
+    cpu = (snap.cpu_used[idx] + shape.cpu_milli) / np.maximum(snap.cpu_cap[idx], 1)
+    mem = (snap.mem_used[idx] + shape.memory_mib) / np.maximum(snap.mem_cap[idx], 1)
+    gcap = snap.gpu_cnt[idx] * GPU_MILLI
+    if not gcap.any():
+        return (cpu + mem) / 2
+    gused = gcap - snap.gpu_free[idx] + shape.gpu_count * shape.gpu_milli
+    has_gpu = gcap > 0
+    gpu = np.where(has_gpu, gused / np.maximum(gcap, 1), 0.0)
+    return (cpu + mem + gpu) / (2 + has_gpu)
+
+
+def _leftover(snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
+    n = snap.size
+    max_cpu = max(int(snap.cpu_cap[:n].max(initial=0)), 1)
+    max_gpu = max(int(snap.gpu_cnt[:n].max(initial=0)), 1) * GPU_MILLI
+    cpu_left = snap.cpu_cap[idx] - snap.cpu_used[idx] - shape.cpu_milli
+    gpu_left = snap.gpu_free[idx] - shape.gpu_count * shape.gpu_milli
+    return 0.5 * cpu_left / max_cpu + 0.5 * gpu_left / max_gpu
+
+
+class Scorer:
+    """A strategy bound to its parameters; ``key`` identifies it in score caches."""
+
+    def __init__(self, strategy: Strategy, policy: PlacementPolicy | None = None) -> None:
+        policy = policy or PlacementPolicy()
+        self.strategy = strategy  # which scoring rule
+        self.monotone = strategy in (Strategy.BINPACK, Strategy.BEST_FIT)  # bulk fill allowed
+        self.quantized = policy.fgd_quantized  # simulator-style integer FGD scores
+        self.tiebreak = policy.fgd_tiebreak  # CPU-only pods to GPU-poor nodes among equal FGD scores
+        self.frag = FragmentationModel(policy.typical_pods) if strategy == Strategy.FGD else None
+        self.key = (strategy, policy.typical_pods, self.quantized, self.tiebreak)
+
+    def __call__(self, snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
+        """Return the score of placing one pod of ``shape`` on each node of ``idx``."""
+        if self.strategy == Strategy.BINPACK:
+            return _used_fraction(snap, shape, idx)
+        if self.strategy == Strategy.SPREAD:
+            return -_used_fraction(snap, shape, idx)
+        if self.strategy == Strategy.BEST_FIT:
+            return -_leftover(snap, shape, idx)
+        return self._fgd(snap, shape, idx)
+
+    def _fgd(self, snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
+        assert self.frag is not None
+        if not self.frag.pods:
+            raise ValueError("the FGD strategy needs typical pods in the placement policy")
+        score = self._quantize(self._fgd_deltas(snap, shape, idx).min(axis=0))
+        if self.tiebreak and shape.gpu_count == 0:  # scale by a fleet-wide constant: caches rescore subsets
+            most = int(snap.gpu_cnt[: snap.size].max(initial=0)) * GPU_MILLI
+            score = score - 0.5 * snap.gpu_free[idx] / (most + 1)
+        return score
+
+    def _quantize(self, delta: np.ndarray) -> np.ndarray:
+        if not self.quantized:
+            return -delta
+        with np.errstate(over="ignore"):
+            score = np.floor(100.0 / (1.0 + np.exp(delta / 1000.0)))
+        return np.where(np.isinf(delta), -np.inf, score)
+
+    def _fgd_deltas(self, snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
+        """Return extra fragmentation (milli) per GPU choice and node, (choices, n); inf = invalid."""
+        assert self.frag is not None
+        left = snap.gpu_left[idx]
+        cpu = snap.cpu_cap[idx] - snap.cpu_used[idx]
+        mem = snap.mem_cap[idx] - snap.mem_used[idx]
+        model_ok = self.frag.model_ok(snap)[:, idx]
+        before = self.frag.fragmentation(left, cpu, mem, model_ok)
+        if shape.gpu_count == 1 and shape.gpu_milli < GPU_MILLI:
+            rows, valid = after_each_gpu(left, shape.gpu_milli)
+            g = left.shape[1]
+            after = self.frag.fragmentation(rows, np.tile(cpu - shape.cpu_milli, g),
+                                            np.tile(mem - shape.memory_mib, g), np.tile(model_ok, (1, g)))
+            return np.where(valid, after.reshape(g, -1) - before[None, :], np.inf)
+        after_left = after_placement(left, shape.gpu_count, shape.gpu_milli)
+        after = self.frag.fragmentation(after_left, cpu - shape.cpu_milli, mem - shape.memory_mib, model_ok)
+        return (after - before)[None, :]
+
+    def choose_gpus(self, snap: Snapshot, shape: Shape, slot: int) -> tuple[tuple[int, int], ...]:
+        """Return the GPUs a pod takes on ``slot``: for FGD and a shared pod, the least fragmenting GPU."""
+        if self.frag is None or not (shape.gpu_count == 1 and shape.gpu_milli < GPU_MILLI):
+            return snap.choose_gpus(slot, shape.gpu_count, shape.gpu_milli)
+        scores = self._quantize(self._fgd_deltas(snap, shape, np.array([slot]))[:, 0])
+        return ((int(np.argmax(scores)), shape.gpu_milli),)

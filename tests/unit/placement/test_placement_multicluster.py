@@ -1,0 +1,47 @@
+"""Choosing a cluster when a flavor spans several: fit, then price, then locality."""
+
+from __future__ import annotations
+
+from placement_builders import digest, node, snapshot, workload
+
+from libs.placement import PlacementOutcome
+from libs.placement.multicluster import place_across_clusters
+
+
+def fleet():
+    return snapshot(node("aws-1").cluster("aws").gpus(8).price(30.0),
+                    node("gcp-1").cluster("gcp").gpus(8).price(20.0),
+                    node("onprem-1").cluster("onprem").gpus(4).price(5.0))
+
+
+def test_cluster_that_fits_wins_over_a_cheaper_one_that_does_not() -> None:
+    w = workload("w").clusters("aws", "gcp", "onprem").pods("p", 2, gpus=4).build()
+    result = place_across_clusters(fleet(), w)
+    assert result.cluster == "gcp"
+
+
+def test_cheapest_fitting_cluster_wins() -> None:
+    w = workload("w").clusters("aws", "gcp", "onprem").prefer("aws").pods("p", 1, gpus=4).build()
+    assert place_across_clusters(fleet(), w).cluster == "onprem"
+
+
+def test_locality_breaks_a_price_tie() -> None:
+    snap = snapshot(node("a").cluster("east").gpus(8).price(10.0), node("b").cluster("west").gpus(8).price(10.0))
+    w = workload("w").clusters("east", "west").prefer("west").pods("p", 1, gpus=8).build()
+    assert place_across_clusters(snap, w).cluster == "west"
+
+
+def test_gang_never_spans_clusters() -> None:
+    w = workload("w").clusters("aws", "gcp").pods("p", 3, gpus=4).build()
+    snap = fleet()
+    before = digest(snap)
+    result = place_across_clusters(snap, w)
+    assert result.outcome == PlacementOutcome.NO_FIT and digest(snap) == before
+
+
+def test_place_without_a_cluster_still_keeps_the_gang_in_one_cluster() -> None:
+    from libs.placement import place
+    snap = snapshot(node("a").cluster("east").gpus(8), node("b").cluster("west").gpus(8))
+    assert place(snap, workload("w").pods("p", 2, gpus=8).build()).outcome == PlacementOutcome.NO_FIT
+    result = place(snap, workload("v").pods("p", 2, gpus=4).build())
+    assert result.placed and len({a.node for a in result.assignments}) == 1
