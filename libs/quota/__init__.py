@@ -1,0 +1,29 @@
+"""Pure quota core: Kueue semantics for flavors, cohort trees, cluster queues, fair sharing
+and preemption. No I/O; deterministic given the clock passed in.
+
+A service keeps a ``QuotaEngine``, feeds it events and publishes ``run_cycle(now)``'s
+``CycleResult``. The pure cycle is ``schedule(snapshot, pending, config, now)``.
+"""
+
+from libs.quota.config import (BorrowWithinCohort, ClusterQueueSpec, CohortSpec, FairPreemptionStrategy,
+                               FlavorFungibility, FlavorQuotas, LocalQueue, Preemption, PreemptionPolicy,
+                               QueueingStrategy, QuotaConfig, ResourceFlavor, ResourceGroup, ResourceQuota,
+                               Timing, WhenCanBorrow, WhenCanPreempt)
+from libs.quota.cycle import (Admitted, CycleResult, Expired, Preempting, Snapshot, StillPending,
+                              schedule)
+from libs.quota.engine import PendingInfo, QuotaEngine, QuotaError
+from libs.quota.outcome import Mode, Reason, Why
+from libs.quota.preemption import Target, find_preemption_targets
+from libs.quota.quantity import QuantityError, format_quantity, parse_quantity
+from libs.quota.tree import QuotaTree
+from libs.quota.workload import Admission, PodSet, PodSetAssignment, Reservation, Workload
+
+__all__ = [
+    "Admission", "Admitted", "BorrowWithinCohort", "ClusterQueueSpec", "CohortSpec", "CycleResult",
+    "Expired", "FairPreemptionStrategy", "FlavorFungibility", "FlavorQuotas", "LocalQueue", "Mode",
+    "PendingInfo", "PodSet", "PodSetAssignment", "Preempting", "Preemption", "PreemptionPolicy",
+    "QuantityError", "QueueingStrategy", "QuotaConfig", "QuotaEngine", "QuotaError", "QuotaTree",
+    "Reason", "Reservation", "ResourceFlavor", "ResourceGroup", "ResourceQuota", "Snapshot",
+    "StillPending", "Target", "Timing", "WhenCanBorrow", "WhenCanPreempt", "Why", "Workload",
+    "find_preemption_targets", "format_quantity", "parse_quantity", "schedule",
+]

@@ -1,0 +1,250 @@
+"""The incremental quota state a service keeps: reservations, pending queues, config.
+
+``QuotaEngine`` is in-memory and pure (no I/O, the clock is an argument). A service feeds it
+events (``add_workload``, ``finish``, ``evict``, ``mark_placed``, ``apply_config``), calls
+``run_cycle(now)`` and publishes the returned ``CycleResult``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from libs.quota.backoff import backoff_seconds
+from libs.quota.config import QuotaConfig
+from libs.quota.cycle import CycleResult, Snapshot, schedule
+from libs.quota.explain import describe_position
+from libs.quota.outcome import Reason, Why
+from libs.quota.queues import PendingEntry, PendingQueue
+from libs.quota.tree import QuotaTree
+from libs.quota.workload import Reservation, Workload
+
+
+class QuotaError(ValueError):
+    """Raised on an operation that contradicts the engine's state (e.g. double reservation)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingInfo:
+    """Visibility for one pending workload: where it stands and why it waits."""
+
+    workload_id: str
+    cluster_queue: str | None
+    position: int  # 1-based position in its cluster queue; 0 when not routed to one
+    reason: Reason
+    message: str
+
+
+class QuotaEngine:
+    """Reservations and pending workloads under one quota configuration."""
+
+    def __init__(self, config: QuotaConfig):
+        self.config = config  # the configuration in force
+        self.tree = QuotaTree(config)  # quota and usage per cohort and cluster queue
+        self.reservations: dict[str, Reservation] = {}  # workload id → quota held
+        self.admitted: dict[str, dict[str, Reservation]] = {}  # cluster queue → id → reservation
+        self.pending: dict[str, PendingQueue] = {}  # cluster queue → its pending workloads
+        self.unrouted: dict[str, PendingEntry] = {}  # local queue (or cluster queue) missing
+        self.evicting: set[str] = set()  # reservations asked to leave, not yet evicted
+        self.attempts: dict[str, int] = {}  # workload id → evictions so far (backoff)
+        self._dirty_roots: set[str] = set()  # trees where quota freed since the last cycle
+        self._pending_at: dict[str, str] = {}  # pending workload id → cluster queue ("" unrouted)
+        self._make_queues(now=0.0)
+
+    def _make_queues(self, now: float) -> None:
+        old, self.pending = self.pending, {}
+        for spec in self.config.cluster_queues.values():
+            self.pending[spec.name] = PendingQueue(spec.name, spec.queueing_strategy)
+        for queue in old.values():
+            for entry in queue.entries.values():
+                self._route(entry, now)
+
+    def _route(self, entry: PendingEntry, now: float) -> Why:
+        lq = self.config.local_queues.get((entry.workload.namespace, entry.workload.queue_name))
+        target = lq.cluster_queue if lq is not None else None
+        if target is None or target not in self.pending:
+            code = Reason.LOCAL_QUEUE_NOT_FOUND if lq is None else Reason.CLUSTER_QUEUE_NOT_FOUND
+            where = f"{entry.workload.namespace}/{entry.workload.queue_name}"
+            entry.why = Why(code, f"local queue {where} does not exist" if lq is None
+                            else f"local queue {where} points at missing cluster queue {target}")
+            self.unrouted[entry.workload.id] = entry
+            self._pending_at[entry.workload.id] = ""
+            return entry.why
+        entry.cluster_queue = target
+        self.pending[target].push(entry, now)
+        self._pending_at[entry.workload.id] = target
+        return Why(Reason.QUEUED, f"queued in {target}")
+
+    # -- incremental operations -----------------------------------------------------------------
+
+    def add_workload(self, workload: Workload, now: float) -> Why:
+        """Queues a new workload; idempotent for a workload already known."""
+        known = self.where(workload.id)
+        if known is not None:
+            return Why(Reason.QUEUED, f"already known ({known})")
+        return self._route(PendingEntry(workload, ""), now)
+
+    def where(self, workload_id: str) -> str | None:
+        """Returns "reserved", "pending" or None for an unknown workload."""
+        if workload_id in self.reservations:
+            return "reserved"
+        if workload_id in self._pending_at:
+            return "pending"
+        return None
+
+    def reserve(self, workload: Workload, admission, now: float) -> Reservation:
+        """Records a reservation (from a cycle or a replayed event); raises on a second one."""
+        if workload.id in self.reservations:
+            raise QuotaError(f"workload {workload.id} already holds a reservation")
+        self._drop_pending(workload.id)
+        reservation = Reservation(workload, admission, reserved_at=now)
+        self.reservations[workload.id] = reservation
+        self.admitted.setdefault(admission.cluster_queue, {})[workload.id] = reservation
+        if admission.cluster_queue in self.tree.queues:
+            self.tree.add_usage(self.tree.queues[admission.cluster_queue], admission.usage())
+        return reservation
+
+    def _drop_pending(self, workload_id: str) -> PendingEntry | None:
+        cq = self._pending_at.pop(workload_id, None)
+        if cq:
+            return self.pending[cq].remove(workload_id)
+        return self.unrouted.pop(workload_id, None)
+
+    def _release(self, workload_id: str) -> Reservation | None:
+        reservation = self.reservations.pop(workload_id, None)
+        if reservation is None:
+            return None
+        cq = reservation.admission.cluster_queue
+        self.admitted.get(cq, {}).pop(workload_id, None)
+        self.evicting.discard(workload_id)
+        if cq in self.tree.queues:
+            node = self.tree.queues[cq]
+            self.tree.remove_usage(node, reservation.admission.usage())
+            self._dirty_roots.add(node.root().name)
+        return reservation
+
+    def finish(self, workload_id: str) -> bool:
+        """Releases the quota of a finished (or deleted) workload; True if it held any."""
+        self.attempts.pop(workload_id, None)
+        dropped = self._drop_pending(workload_id) is not None
+        return self._release(workload_id) is not None or dropped
+
+    def evict(self, workload_id: str, why: Why, now: float) -> float | None:
+        """Releases the quota and requeues the workload with backoff; returns its requeue time."""
+        reservation = self._release(workload_id)
+        if reservation is None:
+            return None
+        attempts = self.attempts.get(workload_id, 0) + 1
+        self.attempts[workload_id] = attempts
+        t = self.config.timing
+        requeue_at = now + backoff_seconds(attempts, t.backoff_base_seconds, t.backoff_max_seconds)
+        entry = PendingEntry(reservation.workload, "", requeue_at=requeue_at, attempts=attempts, why=why)
+        self._route(entry, now)
+        entry.why = Why(why.reason, f"{why.message}; requeued, retry after t={requeue_at:g}")
+        return requeue_at
+
+    def requeue(self, workload_id: str, now: float) -> bool:
+        """Makes a pending workload eligible now: ends its backoff and its inadmissible parking."""
+        cq = self._pending_at.get(workload_id)
+        if not cq:
+            return False
+        entry = self.pending[cq].entries[workload_id]
+        entry.requeue_at, entry.why = now, None
+        self.pending[cq].push(entry, now)
+        return True
+
+    def mark_placed(self, workload_id: str) -> bool:
+        """Records that the scheduler placed every pod (stops the waitForPodsReady clock)."""
+        reservation = self.reservations.get(workload_id)
+        if reservation is None:
+            return False
+        placed = replace(reservation, placed=True)
+        self.reservations[workload_id] = placed
+        self.admitted[placed.admission.cluster_queue][workload_id] = placed
+        return True
+
+    def apply_config(self, config: QuotaConfig, now: float) -> None:
+        """Hot reload: rebuilds the tree and queues, keeping every reservation and pending workload."""
+        self.config, self.tree = config, QuotaTree(config)
+        for reservation in self.reservations.values():
+            cq = reservation.admission.cluster_queue
+            if cq in self.tree.queues:  # a removed queue's workloads keep running, outside quota
+                self.tree.add_usage(self.tree.queues[cq], reservation.admission.usage())
+        unrouted, self.unrouted = self.unrouted, {}
+        self._make_queues(now)
+        for entry in unrouted.values():
+            self._route(entry, now)
+        self._dirty_roots.update(n.root().name for n in self.tree.queues.values())
+
+    # -- the cycle --------------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """Returns the read view a cycle works on (shares the tree; the cycle undoes its trials)."""
+        return Snapshot(self.tree, self.admitted, frozenset(self.evicting))
+
+    def plan(self, now: float) -> CycleResult:
+        """Returns what a cycle at ``now`` decides, without applying it (a dry run)."""
+        self._wake_dirty_roots(now)
+        return schedule(self.snapshot(), self.pending, self.config, now)
+
+    def run_cycle(self, now: float) -> CycleResult:
+        """Runs one cycle at ``now``, applies its result here and returns it for publishing."""
+        result = self.plan(now)
+        self.apply(result, now)
+        return result
+
+    def _wake_dirty_roots(self, now: float) -> None:
+        """BestEffortFIFO: quota freed in a tree, so its inadmissible workloads get another look."""
+        if not self._dirty_roots:
+            return
+        for name, node in self.tree.queues.items():
+            if node.root().name in self._dirty_roots and self.pending[name].inadmissible:
+                self.pending[name].requeue_inadmissible(now)
+        self._dirty_roots.clear()
+
+    def apply(self, result: CycleResult, now: float) -> None:
+        """Applies a cycle's decisions: reserve, expire, note targets and reasons."""
+        for expired in result.expired:
+            self.evict(expired.workload_id, expired.why, now)
+        for admitted in result.admitted:
+            entry = self.pending[admitted.cluster_queue].entries[admitted.workload_id]
+            self.reserve(entry.workload, admitted.admission, now)
+        for preempting in result.preempting:
+            self.evicting.update(t.workload_id for t in preempting.targets)
+        for waiting in result.pending:
+            queue = self.pending.get(waiting.cluster_queue)
+            if queue is None:
+                continue
+            if waiting.step_aside:
+                queue.step_aside(waiting.workload_id, waiting.why)
+            elif waiting.workload_id in queue.entries:
+                queue.entries[waiting.workload_id].why = waiting.why
+
+    # -- visibility ---------------------------------------------------------------------------
+
+    def pending_info(self, workload_id: str, now: float) -> PendingInfo | None:
+        """Returns the position and the reason, in words, of a pending workload."""
+        cq = self._pending_at.get(workload_id)
+        if cq is None:
+            return None
+        if cq == "":
+            why = self.unrouted[workload_id].why or Why(Reason.LOCAL_QUEUE_NOT_FOUND, "not routed")
+            return PendingInfo(workload_id, None, 0, why.reason, why.message)
+        ordered = self.pending[cq].ordered()
+        position = next(i for i, e in enumerate(ordered, 1) if e.workload.id == workload_id)
+        entry = ordered[position - 1]
+        why = self._why_waiting(entry, ordered, position, now)
+        return PendingInfo(workload_id, cq, position, why.reason,
+                           describe_position(position, cq, why.message))
+
+    def _why_waiting(self, entry: PendingEntry, ordered: list[PendingEntry], position: int,
+                     now: float) -> Why:
+        if entry.requeue_at > now:
+            base = entry.why.message if entry.why else "requeued"
+            return Why(Reason.BACKOFF, f"in backoff until t={entry.requeue_at:g} ({base})")
+        if entry.why is not None:
+            return entry.why
+        head = self.pending[entry.cluster_queue].head(now)
+        if head is not None and head is not entry and head.why is not None \
+                and self.pending[entry.cluster_queue].strategy.value == "StrictFIFO":
+            return Why(Reason.BLOCKED_BY_HEAD, f"StrictFIFO: blocked by {head.workload.id}: {head.why.message}")
+        return Why(Reason.QUEUED, f"{position - 1} workload(s) ahead; not yet considered")
