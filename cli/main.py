@@ -18,7 +18,7 @@ infra = typer.Typer(help="Throwaway Kafka and PostgreSQL on 127.0.0.1 (no Docker
 app.add_typer(infra, name="infra")
 
 # Command groups that live in their own modules: each module defines ``app`` (a typer.Typer) and ``NAME``.
-COMMAND_GROUPS = ("cli.cost", "cli.nodes", "cli.audit", "cli.queues")
+COMMAND_GROUPS = ("cli.cost", "cli.nodes", "cli.audit", "cli.queues", "cli.replay", "cli.roles")
 for _module in COMMAND_GROUPS:
     try:
         _group = importlib.import_module(_module)
@@ -53,8 +53,12 @@ def demo(workloads: int = typer.Option(120, help="How many workloads to submit."
 def submit(path: Path = typer.Argument(..., exists=True, dir_okay=False, help="A workload YAML file."),
            org: str = typer.Option(..., help="Your org."), team: str = typer.Option(..., help="Your team.")) -> None:
     """Submit a workload described in YAML to the submission topic."""
-    from cli.submit import submit_file
-    workload_id = asyncio.run(submit_file(path, org=org, team=team))
+    from cli.submit import SubmitError, submit_file
+    try:
+        workload_id = asyncio.run(submit_file(path, org=org, team=team))
+    except SubmitError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"submitted {workload_id}")
 
 

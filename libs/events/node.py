@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
@@ -51,6 +52,19 @@ class NodeHealthReported(Event):
     xid_codes: tuple[int, ...] = ()
     ecc_uncorrectable: int = Field(default=0, ge=0)
     ecc_correctable: int = Field(default=0, ge=0)
+    gpu: int | None = Field(default=None, ge=0, description="GPU index the XID codes and ECC counters refer to.")
+    remap_pending: bool = Field(default=False, description="A GPU row remap waits for a GPU reset.")
+    remap_failed: bool = Field(default=False, description="A GPU row remap failed (XID 64 territory).")
+    conditions_since: dict[str, datetime] = Field(
+        default_factory=dict, description="lastTransitionTime per condition in ``conditions`` (else occurred_at).")
+    disk_used_percent: int | None = Field(default=None, ge=0, le=100, description="Root filesystem usage.")
+    running_pods: int | None = Field(default=None, ge=0, description="Pods on the node, when the report counts them.")
+    termination_grace_s: float | None = Field(
+        default=None, ge=0, description="Largest termination grace the node's running gangs asked for.")
+    repair_action: Literal["reboot", "reimage", "replace"] | None = Field(
+        default=None, description="Set when this report is the result of a repair the connector carried out.")
+    repair_ok: bool | None = Field(default=None, description="Whether that repair succeeded.")
+    repair_detail: str = Field(default="", max_length=500)
 
 
 class NodeRepairTransitioned(Event):
@@ -62,3 +76,7 @@ class NodeRepairTransitioned(Event):
     action: str | None = None
     reason: str = Field(max_length=64)
     evidence: dict[str, str] = Field(default_factory=dict)
+    pool: str | None = Field(default=None, description="The node's pool (budgets are per pool).")
+    domain: str | None = Field(default=None, description="The node's topology failure domain (its rack).")
+    drain_deadline: datetime | None = Field(
+        default=None, description="Entering draining: when the grace ends and the connector evicts what is left.")

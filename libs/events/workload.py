@@ -157,6 +157,8 @@ class PodAssignment(Frozen):
     pod_set: str
     index: int = Field(ge=0)
     node_id: str
+    gpus: tuple[int, ...] = Field(default=(), description="Indices of the node's GPUs the pod is bound to "
+                                  "(a shared GPU fraction names one index).")
 
 
 class WorkloadPlaced(Event):
@@ -182,6 +184,9 @@ class PreemptionRequested(Event):
     preemptor: str | None = None
     reason: str = Field(max_length=64)
     message: str = Field(max_length=2000)
+    preemptor_priority: int | None = Field(default=None, description="Priority of the preemptor, when known.")
+    victim_priority: int | None = Field(default=None, description="Priority of the workload being evicted.")
+    nodes: tuple[str, ...] = Field(default=(), description="Nodes the eviction frees (node-level preemption).")
 
 
 class WorkloadRunning(Event):

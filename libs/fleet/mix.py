@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from libs.events import PodSet, Resources, Tenant, TopologyRequest, WorkloadSpec, WorkloadSubmitted
 
@@ -46,8 +46,16 @@ KINDS = (("batch", _batch, 30, (600, 1800)), ("spark", _spark, 20, (900, 2700)),
          ("pytorch", _pytorch, 15, (1800, 5400)), ("llm-inference", _inference, 15, (600, 2400)))
 
 
-def workload_mix(count: int, *, seed: int = 42, prefix: str = "wl") -> Iterator[WorkloadSubmitted]:
-    """Yields ``count`` submissions, reproducible for a seed; durations are simulated seconds."""
+Signer = Callable[[WorkloadSubmitted], WorkloadSubmitted]  # returns the submission carrying an identity token
+
+
+def workload_mix(count: int, *, seed: int = 42, prefix: str = "wl",
+                 signer: Signer | None = None) -> Iterator[WorkloadSubmitted]:
+    """Yields ``count`` submissions, reproducible for a seed; durations are simulated seconds.
+
+    ``signer`` adds each submission's identity token (admission refuses unsigned work), e.g.
+    ``services.admission.signing.demo_signer()``; without one the submissions are unsigned.
+    """
     rng = random.Random(seed)
     weights = [k[2] for k in KINDS]
     for i in range(count):
@@ -55,4 +63,5 @@ def workload_mix(count: int, *, seed: int = 42, prefix: str = "wl") -> Iterator[
         kind, build, _, (lo, hi) = rng.choices(KINDS, weights=weights)[0]
         spec = WorkloadSpec(name=f"{kind}-{i}", kind=kind, pod_sets=build(rng, tenant.team),
                             duration_s=rng.randint(lo, hi), priority_class=rng.choice(["normal"] * 4 + ["high"]))
-        yield WorkloadSubmitted(workload_id=f"{prefix}-{i:05d}", tenant=tenant, spec=spec, producer="demo")
+        event = WorkloadSubmitted(workload_id=f"{prefix}-{i:05d}", tenant=tenant, spec=spec, producer="demo")
+        yield signer(event) if signer else event

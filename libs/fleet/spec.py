@@ -59,12 +59,38 @@ class PoolSpec(Frozen):
         return events
 
 
+class StormSpec(Frozen):
+    """A correlated failure: ``share`` of a pool's nodes log a critical GPU XID at the same instant."""
+
+    pool: str = Field(pattern=NAME)
+    share: float = Field(gt=0, le=1)
+    after_s: float = Field(default=0.0, ge=0, description="Simulated seconds after the fleet starts.")
+    xid: int = Field(default=79, description="The XID every stricken node logs (79: GPU fell off the bus).")
+
+
 class FaultSpec(Frozen):
-    """Fault injection rates of the simulated fleet (per node per simulated hour)."""
+    """Fault injection and node-agent behaviour of the simulated fleet. Rates are per node per simulated
+    hour; durations are simulated seconds."""
 
     gpu_xid_per_node_hour: float = Field(default=0.0, ge=0)
     heartbeat_loss_per_node_hour: float = Field(default=0.0, ge=0)
     pod_failure_probability: float = Field(default=0.0, ge=0, le=1)
+    ecc_uncorrectable_per_node_hour: float = Field(default=0.0, ge=0)
+    disk_pressure_per_node_hour: float = Field(default=0.0, ge=0)
+    heartbeat_interval_s: float = Field(default=3600.0, gt=0, description="How often each node agent reports.")
+    outage_s: float = Field(default=4 * 3600.0, gt=0, description="How long a heartbeat loss keeps a node silent.")
+    termination_grace_s: float = Field(default=600.0, ge=0, description="Grace every running gang asks for.")
+    drain_settle_s: float = Field(default=0.0, ge=0, description="How long a drained node must stay empty before "
+                                  "its agent reports it empty (placements already in flight land first).")
+    reboot_s: float = Field(default=600.0, gt=0)
+    reimage_s: float = Field(default=3600.0, gt=0)
+    replace_s: float = Field(default=4 * 3600.0, gt=0)
+    repair_failure_probability: float = Field(default=0.0, ge=0, le=1)
+    storms: tuple[StormSpec, ...] = ()
+
+    def repair_seconds(self, action: str) -> float:
+        """Returns how long ``action`` (reboot, reimage, replace) takes on this fleet."""
+        return {"reboot": self.reboot_s, "reimage": self.reimage_s}.get(action, self.replace_s)
 
 
 class FleetSpec(Frozen):

@@ -25,6 +25,8 @@ class WorkloadView:
     tenant: str | None = None
     reason: str | None = None
     placed_ids: set = field(default_factory=set)  # distinct WorkloadPlaced event ids
+    evicted_ids: set = field(default_factory=set)  # distinct WorkloadEvicted event ids (each is requeued)
+    reserved_flavors: list = field(default_factory=list)  # flavor of each distinct QuotaReserved, in arrival order
     accrual_ids: set = field(default_factory=set)  # distinct CostAccrued event ids
     cost_micros: int = 0
     trace_ids: set = field(default_factory=set)
@@ -110,9 +112,15 @@ class FlowObserver:
             return
         if event.type == "WorkloadPlaced":
             view.placed_ids.add(event.event_id)
+        if event.type == "WorkloadEvicted":
+            view.evicted_ids.add(event.event_id)
+        if event.type == "QuotaReserved":
+            view.reserved_flavors.append(event.flavors[0].flavor if event.flavors else None)
         new = STATE_OF[event.type]
         terminal = view.state in ("succeeded", "failed", "rejected")
-        if not terminal and (ORDER.index(new) >= ORDER.index(view.state) or new in ("pending", "unschedulable")):
+        requeued = view.state == "evicted"  # an evicted workload starts over: any later event moves it on
+        if not terminal and (requeued or ORDER.index(new) >= ORDER.index(view.state)
+                             or new in ("pending", "unschedulable")):
             view.state = new
         if hasattr(event, "message") and event.type in ("WorkloadRejected", "WorkloadPending",
                                                         "WorkloadUnschedulable"):

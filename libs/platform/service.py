@@ -12,6 +12,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import asyncpg
 from faststream import FastStream
@@ -56,6 +57,9 @@ class ServiceDefinition:
     start: Callable[[Runtime], Awaitable[Router]]
     stop: Callable[[Runtime], Awaitable[None]] | None = None
     description: str = ""
+    # Handle each poll batch (up to Settings.batch_max_records) in one transaction and commit its offsets once;
+    # a failing batch is redone record by record. Handlers must not assume one transaction per event.
+    batch: bool = False
 
 
 def kafka_security(settings: Settings):
@@ -93,13 +97,17 @@ def create_app(settings: Settings, definition: ServiceDefinition) -> FastStream:
     allowed = frozenset().union(*(t.event_names for t in definition.consumes))
     payload = raw_payload(definition.consumes)  # evaluated here: FastStream reads the real annotation object
 
-    @broker.subscriber(*names, group_id=settings.group_id, ack_policy=AckPolicy.ACK, auto_offset_reset="earliest",
-                       decoder=_raw_body, max_poll_records=200, title=f"{definition.name}:in",
-                       description=f"Events {definition.name} consumes.")
-    async def on_record(body: payload, message: KafkaMessage) -> None:
-        raw = message.raw_message
-        await runtime.consumer.process(Record(topic=raw.topic, partition=raw.partition, offset=raw.offset,
-                                              key=raw.key, value=body, headers=dict(message.headers)))
+    if definition.batch:
+        # each record is still one event: the batch's annotation documents the per-record schema
+        _subscribe_batches(broker, runtime, definition, names, Annotated[(list[bytes], *payload.__metadata__)])
+    else:
+        @broker.subscriber(*names, group_id=settings.group_id, ack_policy=AckPolicy.ACK,
+                           auto_offset_reset="earliest", decoder=_raw_body, max_poll_records=200,
+                           title=f"{definition.name}:in", description=f"Events {definition.name} consumes.")
+        async def on_record(body: payload, message: KafkaMessage) -> None:
+            raw = message.raw_message
+            await runtime.consumer.process(Record(topic=raw.topic, partition=raw.partition, offset=raw.offset,
+                                                  key=raw.key, value=body, headers=dict(message.headers)))
 
     for topic in definition.produces:
         broker.publisher(topic.qualified(settings.topic_namespace), schema=raw_payload((topic,)),
@@ -123,6 +131,24 @@ def create_app(settings: Settings, definition: ServiceDefinition) -> FastStream:
 
 async def _raw_body(message, original=None) -> bytes:
     return message.body
+
+
+def _subscribe_batches(broker: KafkaBroker, runtime: Runtime, definition: ServiceDefinition, names: list[str],
+                       payload) -> None:
+    """Subscribes one handler per poll batch: offsets are committed once the whole batch is handled."""
+    settings = runtime.settings
+
+    async def on_batch(body, message: KafkaMessage) -> None:
+        records = [Record(topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value,
+                          headers={k: v.decode(errors="replace") for k, v in (r.headers or ())})
+                   for r in message.raw_message]
+        await runtime.consumer.process_batch(records)
+
+    on_batch.__annotations__["body"] = payload  # FastStream reads the real annotation object
+    broker.subscriber(*names, group_id=settings.group_id, ack_policy=AckPolicy.ACK, auto_offset_reset="earliest",
+                      decoder=_raw_body, batch=True, max_records=settings.batch_max_records,
+                      batch_timeout_ms=settings.batch_timeout_ms, title=f"{definition.name}:in",
+                      description=f"Events {definition.name} consumes.")(on_batch)
 
 
 async def _start(runtime: Runtime, definition: ServiceDefinition, allowed: frozenset[str]) -> None:

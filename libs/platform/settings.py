@@ -40,9 +40,31 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=5, ge=1, le=100)
     fleet_spec: str = Field(default="deploy/fleet/demo.yaml", description="Simulated fleet (sim connector).")
     quota_config: str = Field(default="deploy/quota/demo.yaml", description="Kueue-shaped quota YAML (quota).")
+    repair_config: str = Field(default="deploy/fleet/repair.yaml",
+                               description="Node-repair policy YAML: thresholds, budgets, rate limits (node-repair).")
     time_scale: float = Field(default=60.0, gt=0, description="Simulated seconds per wall second (sim).")
+    cost_close_grace_s: float = Field(default=3600.0, ge=0,
+                                      description="Event time a node-hour stays open after it ends (cost).")
+    cost_close_period_s: float = Field(default=1.0, gt=0, description="How often the cost hour closer runs.")
     metrics_port: int = Field(default=0, ge=0, le=65535, description="Serve Prometheus /metrics here (0: off).")
     spans_file: str = Field(default="", description="Append finished spans as JSON to this file (empty: off).")
+    admission_keyring: str = Field(default="deploy/admission/keyring.yaml",
+                                   description="Admission: YAML keyring of trusted HMAC keys (hot-reloaded).")
+    admission_policy: str = Field(default="deploy/admission/policy.yaml",
+                                  description="Admission: per-tenant policy YAML (hot-reloaded).")
+    admission_reload_s: float = Field(default=2.0, ge=0, description="Admission: how often to check the "
+                                      "keyring and policy files for changes (seconds).")
+    scheduler_policy: str = Field(default="deploy/scheduler/policy.yaml",
+                                  description="Scheduler: YAML of the node-scoring strategy per pool (binpack, fgd...).")
+    scheduler_preemption: bool = Field(default=True, description="Scheduler: evict lower-priority gangs (node level) "
+                                       "when a higher-priority workload cannot fit.")
+    scheduler_min_runtime_s: float = Field(default=300.0, ge=0, description="Scheduler: a gang runs at least this "
+                                           "long (wall seconds) before node-level preemption may evict it.")
+    scheduler_standby_poll_s: float = Field(default=0.5, gt=0, description="Scheduler: how often a standby tries "
+                                            "to take the leader lock (seconds).")
+    batch_max_records: int = Field(default=500, ge=1, le=10_000, description="Batch services: most records "
+                                   "handled in one transaction.")
+    batch_timeout_ms: int = Field(default=50, ge=0, description="Batch services: longest wait to fill a batch.")
     kafka_security: KafkaSecurity = Field(default_factory=KafkaSecurity)
 
     def for_service(self, service: str) -> "Settings":

@@ -14,7 +14,10 @@ async def create_pool(dsn: str, schema: str, *, size: int = 5) -> asyncpg.Pool:
     """Returns a pool whose connections see ``schema`` first; creates the schema if it is missing."""
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(f'create schema if not exists "{schema}"')
+        # Checked first: with one role per service (``batchyard db roles``) the schema exists and the role owns
+        # it but may not create schemas, and "create schema if not exists" needs that privilege even then.
+        if not await conn.fetchval("select true from pg_namespace where nspname = $1", schema):
+            await conn.execute(f'create schema if not exists "{schema}"')
     finally:
         await conn.close()
     return await asyncpg.create_pool(dsn, min_size=1, max_size=size,
