@@ -16,6 +16,7 @@ from cli.demo_report import live_table, summary
 from libs.events import PodSet, Tenant, WorkloadSpec, WorkloadSubmitted
 from libs.events.topics import SUBMITTED
 from libs.fleet.mix import workload_mix
+from services.admission.signing import demo_signer
 from libs.localinfra.databases import create_database
 from libs.localinfra.processes import Platform
 from libs.localinfra.session import servers
@@ -34,8 +35,9 @@ def bad_submissions() -> list[WorkloadSubmitted]:
     tenant = Tenant(org="acme", team="vision")
     privileged = WorkloadSpec(name="root-shell", pod_sets=(PodSet(name="main", count=1, privileged=True),))
     unknown = WorkloadSpec(name="vip", priority_class="platinum", pod_sets=(PodSet(name="main", count=1),))
-    return [WorkloadSubmitted(workload_id="demo-bad-privileged", tenant=tenant, spec=privileged, producer="demo"),
-            WorkloadSubmitted(workload_id="demo-bad-priority", tenant=tenant, spec=unknown, producer="demo")]
+    sign = demo_signer()  # signed, so admission refuses them for policy (pod.privileged, priority.allowed)
+    return [sign(WorkloadSubmitted(workload_id="demo-bad-privileged", tenant=tenant, spec=privileged, producer="demo")),
+            sign(WorkloadSubmitted(workload_id="demo-bad-priority", tenant=tenant, spec=unknown, producer="demo"))]
 
 
 async def run_demo(*, workloads: int, time_scale: float, seed: int, timeout_s: float = 600) -> int:
@@ -65,7 +67,7 @@ async def run_demo(*, workloads: int, time_scale: float, seed: int, timeout_s: f
 
 async def _drive(platform: Platform, observer: FlowObserver, bootstrap: str, namespace: str, count: int, seed: int,
                  timeout_s: float) -> bool:
-    submissions = list(workload_mix(count, seed=seed, prefix="demo"))
+    submissions = list(workload_mix(count, seed=seed, prefix="demo", signer=demo_signer()))
     expected = count + len(bad_submissions())
     deadline = time.monotonic() + timeout_s
     async with EventPublisher(bootstrap, namespace) as pub:

@@ -1,4 +1,4 @@
-"""Composition root of the admission service."""
+"""Composition root of the admission service: keyring and policy files, the clock, the handlers."""
 
 from __future__ import annotations
 
@@ -11,16 +11,39 @@ from libs.platform.service import Runtime, ServiceDefinition
 from libs.platform.service import create_app as create_service_app
 from libs.platform.settings import Settings
 from libs.platform.unit_of_work import Router
-from services.admission.handlers import router
+from services.admission.handlers import AdmissionHandlers
+from services.admission.keyring import load_keyring
+from services.admission.policy import load_service_policy
+from services.admission.reload import HotFile
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def config_path(value: str) -> Path:
+    """Returns a configured file path; relative paths not found from the working directory are the repo's."""
+    path = Path(value)
+    return path if path.is_absolute() or path.exists() else REPO / path
+
+
+def build_handlers(settings: Settings) -> AdmissionHandlers:
+    """Returns the handlers with the keyring and policy files loaded (raises if either is invalid)."""
+    interval = settings.admission_reload_s
+    return AdmissionHandlers(
+        keyring=HotFile(config_path(settings.admission_keyring), load_keyring, interval_s=interval),
+        policy=HotFile(config_path(settings.admission_policy), load_service_policy, interval_s=interval))
 
 
 async def start(runtime: Runtime) -> Router:
-    return router
+    handlers = runtime.extras.get("admission") or build_handlers(runtime.settings)
+    runtime.extras["admission"] = handlers  # tests reach counters and the clock through this
+    return handlers.router()
 
 
 DEFINITION = ServiceDefinition(
     name="admission", consumes=(SUBMITTED,), produces=(ADMISSION,), service_dir=Path(__file__).parent,
-    start=start, description="Validates and authorizes submissions; emits accepted or rejected with a reason.")
+    start=start, batch=True, description="Authenticates (signed tokens), authorizes and applies per-tenant policy to "
+                             "submissions; emits accepted or rejected with a reason code and the rule.")
 
 
 def create_app(settings: Settings | None = None) -> FastStream:

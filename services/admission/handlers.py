@@ -1,34 +1,196 @@
-"""Admission's handlers: one per event type, registered in ``router``."""
+"""Admission's handlers: one per event type, registered in the router ``AdmissionHandlers.router`` builds.
+
+One submission, one transaction (the platform's inbox transaction):
+
+1. decide with the pure core (token, schema, tenant, defaults, queue, policy), the token claim deferred;
+2. if accepted: refuse a workload id admitted before, then spend the token id in ``token_claims``
+   (a conflict there re-runs ``decide`` with the claim refused, so the rejection is the core's own
+   ``token_replayed`` with its audit record);
+3. append the audit row and emit WorkloadAccepted (spec with defaults) or WorkloadRejected (reason, rule).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from libs.admission import Decision, decide
+from libs.admission.token import epoch_seconds
 from libs.events import WorkloadAccepted, WorkloadRejected, WorkloadSubmitted
 from libs.platform.unit_of_work import Router, UnitOfWork
-from services.admission.policy import decide, reject
+from services.admission import repository as repo
+from services.admission.keyring import KeyringFile
+from services.admission.policy import ServicePolicy
+from services.admission.reload import HotFile
+from services.admission.translate import job_document, with_defaults
+
+DUPLICATE_REASON, DUPLICATE_RULE = "workload_duplicate", "workload.unique"
+PURGE_EVERY = 1000  # decisions between two sweeps of expired token claims
 
 
-async def handle_workload_submitted(event: WorkloadSubmitted, uow: UnitOfWork) -> None:
-    verdict = decide(event)
-    if verdict.accepted and await _already_decided(uow, event.workload_id):
-        verdict = reject("duplicate-workload", "workload-id-unique",
-                         f"workload {event.workload_id} was already submitted")
-        await uow.emit(WorkloadRejected(reason=verdict.reason, message=verdict.message, rule=verdict.rule))
-        return
-    await uow.conn.execute(
-        "insert into decisions(workload_id, event_id, org, team, queue, accepted, reason, rule, message) "
-        "values ($1,$2,$3,$4,$5,$6,$7,$8,$9) on conflict (workload_id) do nothing",
-        event.workload_id or f"<none:{event.event_id}>", event.event_id,
-        event.tenant.org if event.tenant else None, event.tenant.team if event.tenant else None,
-        verdict.spec.queue if verdict.spec else event.spec.queue, verdict.accepted, verdict.reason, verdict.rule,
-        verdict.message)
-    if verdict.accepted:
-        await uow.emit(WorkloadAccepted(spec=verdict.spec, priority=verdict.priority))
-    else:
-        await uow.emit(WorkloadRejected(reason=verdict.reason, message=verdict.message, rule=verdict.rule))
+class DeferredClaim:
+    """A ReplayCache for ``decide`` that records the claim and answers ``answer``; Postgres makes it for real."""
+
+    def __init__(self, answer: bool) -> None:
+        self.answer = answer  # what decide is told
+        self.request: tuple[str, str, int, int] | None = None  # (jti, binding, expires_at, now) asked for
+
+    def claim(self, jti: str, binding: str, expires_at: int, now: int) -> bool:
+        self.request = (jti, binding, expires_at, now)
+        return self.answer
 
 
-async def _already_decided(uow: UnitOfWork, workload_id: str) -> bool:
-    return bool(await uow.conn.fetchval("select 1 from decisions where workload_id = $1", workload_id))
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
-router = Router(handlers={"WorkloadSubmitted": handle_workload_submitted})
+@dataclass
+class AdmissionHandlers:
+    """The handlers with what they decide with: the keyring and policy (hot-reloaded) and the clock."""
+
+    keyring: HotFile[KeyringFile]  # keys trusted, by kid
+    policy: HotFile[ServicePolicy]  # per-tenant policy and priority values
+    clock: Callable[[], datetime] = utc_now  # timezone-aware now
+    decided: int = 0  # decisions made by this process
+    counts: dict[str, int] = field(default_factory=dict)  # reason code (or "accepted") -> decisions
+
+    def router(self) -> Router:
+        return Router(handlers={"WorkloadSubmitted": self.handle_workload_submitted},
+                      batch_handlers={"WorkloadSubmitted": self.handle_workload_submitted_batch})
+
+    async def handle_workload_submitted(self, event: WorkloadSubmitted, uow: UnitOfWork) -> None:
+        """Decides one submission, records the audit row and emits the verdict."""
+        policy, now = self.policy.current(), self.clock()
+        decision, duplicate = await self._decide(event, uow, policy, now)
+        if decision.accepted and not duplicate:
+            await repo.record_admitted(uow.conn, decision.spec.workload_id, event.event_id)
+        row = audit_row(event, decision, duplicate=duplicate)
+        await repo.record_decision(uow.conn, row)
+        await self._maybe_purge(uow, now)
+        await self._emit(uow, event, decision, row, policy)
+
+    async def handle_workload_submitted_batch(self, events: list[WorkloadSubmitted], uows: list[UnitOfWork]) -> None:
+        """Decides a poll batch of submissions with a few set-wise statements instead of five per submission.
+
+        The same decisions as one by one, in order: a workload id admitted earlier in the batch is a duplicate,
+        a token spent earlier in the batch on another submission is a replay. If another instance spends one of
+        these tokens meanwhile, the claim comes back short and the batch is redone record by record.
+        """
+        policy, now, conn = self.policy.current(), self.clock(), uows[0].conn
+        batch = Batch(self, policy, now)
+        decided = [batch.decide(event) for event in events]
+        wanted = [d for d in decided if d.decision.accepted]
+        await batch.load(conn, [d.decision.spec.workload_id for d in wanted], [d.claim.request[0] for d in wanted])
+        verdicts = [batch.settle(d) for d in decided]
+        spent = await repo.claim_tokens(conn, batch.new_claims, epoch_seconds(now))
+        if len(spent) != len(batch.new_claims):
+            raise ConcurrentClaim("a token of this batch was spent concurrently; redoing it record by record")
+        await repo.record_admitted_many(conn, batch.admitted)
+        rows = [audit_row(d.event, decision, duplicate=dup) for d, (decision, dup) in zip(decided, verdicts)]
+        await repo.record_decisions(conn, rows)
+        for uow, d, (decision, _), row in zip(uows, decided, verdicts, rows):
+            await self._maybe_purge(uow, now)
+            await self._emit(uow, d.event, decision, row, policy)
+
+    async def _emit(self, uow: UnitOfWork, event: WorkloadSubmitted, decision: Decision, row: dict[str, Any],
+                    policy: ServicePolicy) -> None:
+        uow.after_commit(lambda: self._count(row["reason"] or "accepted"))
+        if row["outcome"] == "accepted":
+            await uow.emit(WorkloadAccepted(spec=with_defaults(event.spec, decision.spec),
+                                            priority=policy.priority_of(decision.spec.priority_class)))
+        else:
+            await uow.emit(WorkloadRejected(reason=row["reason"], message=row["message"][:2000], rule=row["rule"]))
+
+    async def _decide(self, event: WorkloadSubmitted, uow: UnitOfWork, policy: ServicePolicy,
+                      now: datetime) -> tuple[Decision, bool]:
+        """Returns the decision and whether it admits a workload id admitted before (checked before the claim,
+        so a duplicate does not spend the token)."""
+        keyring, document, claim = self.keyring.current().keyring, job_document(event), DeferredClaim(True)
+        decision = decide(document, event.token, keyring, policy.policy, now, claim)
+        if not decision.accepted:
+            return decision, False
+        if await repo.already_admitted(uow.conn, decision.spec.workload_id):
+            return decision, True
+        if await repo.claim_token(uow.conn, *claim.request):
+            return decision, False
+        return decide(document, event.token, keyring, policy.policy, now, DeferredClaim(False)), False
+
+    def _count(self, outcome: str) -> None:
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+
+    async def _maybe_purge(self, uow: UnitOfWork, now: datetime) -> None:
+        self.decided += 1
+        if self.decided % PURGE_EVERY == 0:
+            await repo.purge_expired_claims(uow.conn, epoch_seconds(now))
+
+
+class ConcurrentClaim(RuntimeError):
+    """Another admission instance spent a token of this batch while it was being decided."""
+
+
+@dataclass
+class Decided:
+    """One submission of a batch, decided with its token claim deferred."""
+
+    event: WorkloadSubmitted  # the submission
+    document: dict[str, Any]  # its JobSpec document (to re-decide on a replay)
+    decision: Decision  # decided as if the token claim succeeds
+    claim: DeferredClaim  # the claim decide asked for
+
+
+@dataclass
+class Batch:
+    """The in-memory state of one batch decision: what the database knew plus what this batch did so far."""
+
+    handlers: AdmissionHandlers
+    policy: ServicePolicy
+    now: datetime
+    admitted_ids: set[str] = field(default_factory=set)  # admitted before or earlier in this batch
+    claims: dict[str, str] = field(default_factory=dict)  # jti -> binding, live in the DB or spent in this batch
+    new_claims: list[tuple[str, str, int]] = field(default_factory=list)  # (jti, binding, expires_at) to spend
+    admitted: list[tuple[str, Any]] = field(default_factory=list)  # (workload id, event id) to record
+
+    def decide(self, event: WorkloadSubmitted) -> Decided:
+        document, claim = job_document(event), DeferredClaim(True)
+        keyring = self.handlers.keyring.current().keyring
+        return Decided(event, document, decide(document, event.token, keyring, self.policy.policy, self.now, claim),
+                       claim)
+
+    async def load(self, conn, workload_ids: list[str], jtis: list[str]) -> None:
+        if workload_ids:
+            self.admitted_ids = await repo.admitted_among(conn, workload_ids)
+            self.claims = await repo.live_claims(conn, jtis, epoch_seconds(self.now))
+
+    def settle(self, d: Decided) -> tuple[Decision, bool]:
+        """Returns the final decision and whether it is a duplicate, in batch order."""
+        if not d.decision.accepted:
+            return d.decision, False
+        workload_id = d.decision.spec.workload_id
+        if workload_id in self.admitted_ids:
+            return d.decision, True
+        jti, binding, expires_at, _ = d.claim.request
+        held = self.claims.get(jti)
+        if held is not None and held != binding:
+            keyring = self.handlers.keyring.current().keyring
+            return decide(d.document, d.event.token, keyring, self.policy.policy, self.now, DeferredClaim(False)), False
+        if held is None:
+            self.claims[jti] = binding
+            self.new_claims.append((jti, binding, expires_at))
+        self.admitted_ids.add(workload_id)
+        self.admitted.append((workload_id, d.event.event_id))
+        return d.decision, False
+
+
+def audit_row(event: WorkloadSubmitted, decision: Decision, *, duplicate: bool = False) -> dict[str, Any]:
+    """Returns the audit-log row of a decision; the submission's envelope fills what did not parse."""
+    audit = decision.audit.to_dict()
+    org, team = (audit["tenant"].split("/", 1) if audit["tenant"] else
+                 (event.tenant.org, event.tenant.team) if event.tenant else (None, None))
+    row = {**audit, "event_id": event.event_id, "decided_at": decision.audit.decided_at, "org": org, "team": team,
+           "workload_id": audit["workload_id"] or event.workload_id, "producer": event.producer}
+    if duplicate:
+        row.update(outcome="rejected", reason=DUPLICATE_REASON, rule=DUPLICATE_RULE,
+                   message=f"workload {row['workload_id']} was already admitted; submit under a new workload id")
+    return row

@@ -17,11 +17,16 @@ from libs.events import PodSet, Tenant, WorkloadSpec, WorkloadSubmitted, decode,
 from libs.events.topics import ADMISSION, DEAD_LETTER, SUBMITTED
 from libs.platform.settings import Settings
 from services.admission.app import create_app
+from services.admission.signing import demo_signer
+
+
+SIGN = demo_signer()
 
 
 def submission(workload_id: str, **pod) -> WorkloadSubmitted:
-    return WorkloadSubmitted(workload_id=workload_id, tenant=Tenant(org="acme", team="nlp"),
-                             spec=WorkloadSpec(name="train", pod_sets=(PodSet(name="w", count=1, **pod),)))
+    """A signed submission from acme/nlp (the demo keyring's team key)."""
+    return SIGN(WorkloadSubmitted(workload_id=workload_id, tenant=Tenant(org="acme", team="nlp"),
+                                  spec=WorkloadSpec(name="train", pod_sets=(PodSet(name="w", count=1, **pod),))))
 
 
 @pytest.fixture
@@ -55,5 +60,5 @@ async def test_in_memory_admission_accepts_rejects_and_dead_letters(app):
             await asyncio.sleep(0.05)
     by_id = {v.workload_id: v for v in verdicts}
     assert by_id["ok-1"].type == "WorkloadAccepted" and by_id["ok-1"].spec.queue == "default"
-    assert (by_id["bad-1"].type, by_id["bad-1"].rule) == ("WorkloadRejected", "no-privileged")
+    assert (by_id["bad-1"].type, by_id["bad-1"].rule) == ("WorkloadRejected", "pod.privileged")
     assert [letter.reason for letter in letters] == ["not-json"]

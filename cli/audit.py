@@ -1,0 +1,94 @@
+"""``batchyard audit``: admission's decisions (who, what, accepted or rejected, which rule), tokens and keys.
+
+    batchyard audit list --org acme --team vision --rejected     # newest first, from Postgres
+    batchyard audit token --org acme --team vision               # mint a token (pipelines that publish directly)
+    batchyard audit keygen --kid acme-vision-2027 --org acme --team vision   # a new keyring entry
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+from typing import Optional
+
+import typer
+
+NAME = "audit"
+app = typer.Typer(help="Admission's audit log, identity tokens and signing keys.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_(org: Optional[str] = typer.Option(None, help="Only this org."),
+          team: Optional[str] = typer.Option(None, help="Only this team."),
+          rejected: bool = typer.Option(False, "--rejected", help="Only refusals."),
+          workload: Optional[str] = typer.Option(None, help="Only this workload id."),
+          limit: int = typer.Option(50, min=1, max=10_000, help="At most this many, newest first."),
+          as_json: bool = typer.Option(False, "--json", help="One JSON object per line.")) -> None:
+    """List admission decisions from the audit log (BATCHYARD_DATABASE_URL; read with the auditor role)."""
+    rows = asyncio.run(fetch_decisions(org=org, team=team, rejected=rejected, workload_id=workload, limit=limit))
+    for row in rows:
+        typer.echo(json.dumps(row, default=str) if as_json else format_row(row))
+    if not rows and not as_json:
+        typer.echo("no decisions match")
+
+
+async def fetch_decisions(*, database_url: str | None = None, **filters) -> list[dict]:
+    """Returns matching audit rows as dicts, newest first."""
+    import asyncpg
+
+    from libs.platform.settings import Settings
+    from services.admission.repository import list_decisions
+
+    conn = await asyncpg.connect(database_url or Settings().database_url,
+                                 server_settings={"search_path": "admission"})
+    try:
+        return [dict(r) for r in await list_decisions(conn, **filters)]
+    finally:
+        await conn.close()
+
+
+def format_row(row: dict) -> str:
+    """Returns one decision as a line a person reads."""
+    who = row.get("subject") or "<unauthenticated>"
+    verdict = "ACCEPTED" if row["outcome"] == "accepted" else f"REJECTED {row['reason']}"
+    rule = f" [{row['rule']}]" if row.get("rule") else ""
+    when = row["decided_at"].strftime("%Y-%m-%d %H:%M:%S") if hasattr(row["decided_at"], "strftime") else ""
+    tenant = f"{row.get('org')}/{row.get('team')}"
+    text = f"{when} {tenant} {row.get('workload_id')} by {who} (key {row.get('key_id')}): {verdict}{rule}"
+    return text if row["outcome"] == "accepted" else f"{text}: {row['message']}"
+
+
+@app.command()
+def token(org: str = typer.Option(..., help="Tenant org."), team: str = typer.Option(..., help="Tenant team."),
+          queue: list[str] = typer.Option([], help="Queues the token allows (default: the key's)."),
+          key_file: Optional[str] = typer.Option(None, help="Keyring YAML with your key "
+                                                             "(default: $BATCHYARD_SIGNING_KEY_FILE)."),
+          subject: Optional[str] = typer.Option(None, help="Caller name (default: $BATCHYARD_SUBJECT or user@host)."),
+          ttl_s: int = typer.Option(600, min=1, max=86_400, help="Lifetime in seconds.")) -> None:
+    """Print a fresh single-use token, for producers that publish WorkloadSubmitted themselves."""
+    from cli.submit import SubmitError, signer_from_env
+
+    try:
+        signer = signer_from_env(org=org, team=team, key_file=key_file, subject=subject)
+        signer.ttl_s = ttl_s
+        typer.echo(signer.token(org, team, queue or None))
+    except (SubmitError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+
+
+@app.command()
+def keygen(kid: str = typer.Option(..., help="Key id, e.g. acme-vision-2027."),
+           org: Optional[str] = typer.Option(None, help="Org the key vouches for (omit: platform key)."),
+           team: Optional[str] = typer.Option(None, help="Team within the org (omit: any team of the org)."),
+           queue: list[str] = typer.Option(["default"], help="Queues its tokens list.")) -> None:
+    """Print a keyring entry with a fresh 256-bit secret (add it to the keyring, then hand it to the team)."""
+    if team and not org:
+        typer.echo("error: a team key needs --org", err=True)
+        raise typer.Exit(2)
+    secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    entry = {"kid": kid, "secret": secret, **({"org": org} if org else {}), **({"team": team} if team else {}),
+             "queues": list(queue)}
+    typer.echo("  - " + json.dumps(entry))
