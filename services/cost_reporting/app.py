@@ -1,7 +1,9 @@
-"""Composition root of the cost-reporting service."""
+"""Composition root of the cost-reporting service: the handlers, plus the hour closer as a background task."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 from faststream import FastStream
@@ -11,17 +13,29 @@ from libs.platform.service import Runtime, ServiceDefinition
 from libs.platform.service import create_app as create_service_app
 from libs.platform.settings import Settings
 from libs.platform.unit_of_work import Router
+from services.cost_reporting.closer import Closer
 from services.cost_reporting.handlers import router
 
 
 async def start(runtime: Runtime) -> Router:
+    settings = runtime.settings
+    closer = Closer(runtime.pool, settings.topic_namespace, wake=lambda: runtime.relay.wake(),
+                    grace=timedelta(seconds=settings.cost_close_grace_s), period_s=settings.cost_close_period_s)
+    runtime.extras["closer"] = closer
+    runtime.extras["closer_task"] = asyncio.create_task(closer.run(), name="cost-closer")
     return router
+
+
+async def stop(runtime: Runtime) -> None:
+    if task := runtime.extras.get("closer_task"):
+        task.cancel()
 
 
 DEFINITION = ServiceDefinition(
     name="cost-reporting", consumes=(NODE_INVENTORY, PLACEMENT, LIFECYCLE), produces=(COST_ACCRUALS, COST_ROLLUPS),
-    service_dir=Path(__file__).parent, start=start,
-    description="Turns placements, lifetimes and node prices into a ledger and finance streams.")
+    service_dir=Path(__file__).parent, start=start, stop=stop,
+    description="Turns placements, lifetimes and a versioned price catalog into a ledger per node-hour that "
+                "reconciles to the micro-dollar, per-workload accruals and daily rollups.")
 
 
 def create_app(settings: Settings | None = None) -> FastStream:

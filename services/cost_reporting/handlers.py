@@ -1,83 +1,114 @@
-"""Cost reporting handlers: learn prices, placements and lifetimes; accrue once all three are known.
+"""Cost reporting handlers: learn nodes and prices; record what each workload event said; re-book what changed.
 
-Placement and lifecycle events arrive on different topics, so in either order; the accrual happens
-when the last of them arrives, exactly once (a unique ledger key backs the inbox).
+A workload event becomes a *fact* (once per event id). The workload's allocations are recomputed from all its
+facts (services/cost_reporting/usage.py), and every node-hour whose truth may have moved is re-booked
+(booking.py). Placement and lifecycle arrive on different topics, in any order: the result depends only on the
+set of facts, so late and duplicate events never double-count; they produce correction rows or nothing.
 """
 
 from __future__ import annotations
 
-import json
+from datetime import datetime
 
-from libs.events import CostAccrued, Event, NodeInventoried, WorkloadPlaced, WorkloadRunning
+from libs.cost import NodeHour, PriceKey
+from libs.cost.usage import hour_floor, hours_touched
+from libs.events import Event, NodeInventoried, WorkloadPlaced
 from libs.platform.unit_of_work import Router, UnitOfWork
-from services.cost_reporting.shares import amount_micros, node_shares
+from services.cost_reporting import repository as repo
+from services.cost_reporting.booking import rebook
+from services.cost_reporting.usage import Allocation, Fact, derive_allocations, open_end, placed_allocations
+
+PRICING_LABEL = "batchyard.dev/pricing"
+MODELS = {"on-demand": "on_demand", "spot": "spot", "on-prem-amortised": "on_prem_amortised"}
 
 
 async def handle_node_inventoried(event: NodeInventoried, uow: UnitOfWork) -> None:
+    """Upserts the node; seeds the catalog (first price from the hour first seen; a changed price opens a version).
+
+    Holds the ledger lock: the closer must see either this node or none of it when it closes an hour, and
+    price revisions must commit in order so the closer's ``priced_revision`` cursor skips none.
+    """
+    await repo.lock_ledger(uow.conn)
+    known = await uow.conn.fetchval("select true from nodes where node_id = $1", event.node_id)
     await uow.conn.execute(
-        "insert into nodes(node_id, cluster, pool, gpu_model, cpu_milli, memory_mib, gpu, price_micros) "
-        "values ($1,$2,$3,$4,$5,$6,$7,$8) on conflict (node_id) do update set cluster = excluded.cluster, "
-        "pool = excluded.pool, gpu_model = excluded.gpu_model, cpu_milli = excluded.cpu_milli, "
-        "memory_mib = excluded.memory_mib, gpu = excluded.gpu, price_micros = excluded.price_micros",
-        event.node_id, event.cluster, event.pool, event.gpu_model, event.cpu_milli, event.memory_mib, event.gpu,
-        event.price_per_hour_micros)
+        "insert into nodes(node_id, cluster, pool, instance_type, gpu_model, cpu_milli, memory_mib, gpu, "
+        "price_micros, first_seen, removed_at) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) "
+        "on conflict (node_id) do update set cluster = excluded.cluster, pool = excluded.pool, "
+        "instance_type = excluded.instance_type, gpu_model = excluded.gpu_model, cpu_milli = excluded.cpu_milli, "
+        "memory_mib = excluded.memory_mib, gpu = excluded.gpu, price_micros = excluded.price_micros, "
+        "first_seen = least(coalesce(nodes.first_seen, excluded.first_seen), excluded.first_seen), "
+        "removed_at = excluded.removed_at",
+        event.node_id, event.cluster, event.pool, event.instance_type, event.gpu_model, event.cpu_milli,
+        event.memory_mib, event.gpu, event.price_per_hour_micros, event.occurred_at,
+        event.occurred_at if event.removed else None)
+    if not known:
+        await _book_closed_hours_later(event, uow)
+    key = PriceKey(event.cluster, event.pool, event.instance_type)
+    last = await uow.conn.fetchrow(
+        "select hourly_micros, effective_from from price_versions where cluster = $1 and pool = $2 and "
+        "instance_type = $3 and source = 'inventory' order by effective_from desc, revision desc limit 1",
+        key.cluster, key.pool, key.instance_type)
+    model = MODELS.get(event.labels.get(PRICING_LABEL, ""), "on_demand")
+    if last is None:
+        await repo.insert_price(uow.conn, key, hour_floor(event.occurred_at), event.price_per_hour_micros, model,
+                                "inventory")
+    elif last["hourly_micros"] != event.price_per_hour_micros and event.occurred_at > last["effective_from"]:
+        await repo.insert_price(uow.conn, key, event.occurred_at, event.price_per_hour_micros, model, "inventory")
+
+
+async def _book_closed_hours_later(event: NodeInventoried, uow: UnitOfWork) -> None:
+    """Queues the hours the closer already passed for a node it had not seen, so they are booked too."""
+    await uow.conn.execute(
+        "insert into pending_node_hours(node_id, hour) select $1, h from clock, generate_series("
+        "date_trunc('hour', $2::timestamptz), closed_through - interval '1 hour', interval '1 hour') as h "
+        "where closed_through is not null on conflict do nothing", event.node_id, event.occurred_at)
 
 
 async def handle_workload_placed(event: WorkloadPlaced, uow: UnitOfWork) -> None:
-    ids = sorted({a.node_id for a in event.assignments})
-    rows = await uow.conn.fetch("select * from nodes where node_id = any($1::text[])", ids)
-    shares = node_shares(event, {r["node_id"]: dict(r) for r in rows})
-    await _upsert(uow, event, shares=json.dumps(shares), cluster=event.cluster,
-                  queue=event.spec.queue)
-    await _accrue_if_complete(event, uow)
+    tenant = event.tenant
+    fact = Fact(str(event.event_id), "placed", event.occurred_at, tenant.org if tenant else None,
+                tenant.team if tenant else None, event.spec.queue or event.cluster_queue,
+                tuple(placed_allocations(event)))
+    await _record(event, fact, uow)
 
 
-async def handle_workload_running(event: WorkloadRunning, uow: UnitOfWork) -> None:
-    await _upsert(uow, event, started_at=event.occurred_at)
-    await _accrue_if_complete(event, uow)
+async def handle_workload_running(event: Event, uow: UnitOfWork) -> None:
+    await _record(event, Fact(str(event.event_id), "running", event.occurred_at), uow)
 
 
 async def handle_workload_ended(event: Event, uow: UnitOfWork) -> None:
-    await _upsert(uow, event, ended_at=event.occurred_at)
-    await _accrue_if_complete(event, uow)
+    await _record(event, Fact(str(event.event_id), "ended", event.occurred_at), uow)
 
 
-async def _upsert(uow: UnitOfWork, event: Event, **fields) -> None:
-    tenant = event.tenant
-    await uow.conn.execute("insert into workloads(workload_id, org, team) values ($1, $2, $3) "
-                           "on conflict do nothing", event.workload_id, tenant.org if tenant else None,
-                           tenant.team if tenant else None)
-    casts = ["::jsonb" if name == "shares" else "" for name in fields]
-    sets = ", ".join(f"{name} = coalesce({name}, ${i}{cast})"
-                     for i, (name, cast) in enumerate(zip(fields, casts), start=2))
-    await uow.conn.execute(f"update workloads set {sets} where workload_id = $1", event.workload_id,
-                           *fields.values())
+async def _record(event: Event, fact: Fact, uow: UnitOfWork) -> None:
+    """Stores the fact, then re-books the node-hours of every allocation it changed.
 
-
-async def _accrue_if_complete(event: Event, uow: UnitOfWork) -> None:
-    """Writes the ledger rows and emits CostAccrued once placement, start and end are all known."""
-    w = await uow.conn.fetchrow("update workloads set accrued = true where workload_id = $1 and not accrued and "
-                                "shares is not null and started_at is not null and ended_at is not null "
-                                "returning *", event.workload_id)
-    if w is None:
+    The ledger lock comes first: the closer holds it while it updates the clock row, so taking the clock row
+    before the lock could deadlock. Lifecycle events (the connector's clock) advance event time; placements
+    (the scheduler's clock) do not.
+    """
+    await repo.lock_ledger(uow.conn)
+    await uow.conn.execute("insert into workload_traces(workload_id, trace) values ($1, $2::jsonb) "
+                           "on conflict do nothing", event.workload_id, uow.trace_context())
+    if fact.kind != "placed":
+        await repo.advance_event_time(uow.conn, event.occurred_at)
+    if not await repo.insert_fact(uow.conn, event.workload_id, fact):
         return
-    shares = json.loads(w["shares"])
-    seconds = max(0.0, (w["ended_at"] - w["started_at"]).total_seconds())
-    nodes = {r["node_id"]: r for r in await uow.conn.fetch("select * from nodes where node_id = any($1::text[])",
-                                                          list(shares))}
-    for node_id, share in sorted(shares.items()):
-        node = nodes[node_id]
-        amount = amount_micros(node["price_micros"], share, seconds)
-        inserted = await uow.conn.fetchval(
-            "insert into ledger(workload_id, node_id, org, team, queue, cluster, pool, gpu_model, interval_start, "
-            "interval_end, share, amount_micros, source_event) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) "
-            "on conflict do nothing returning true", w["workload_id"], node_id, w["org"], w["team"], w["queue"],
-            node["cluster"], node["pool"], node["gpu_model"], w["started_at"], w["ended_at"], share, amount,
-            event.event_id)
-        if inserted:
-            await uow.emit(CostAccrued(workload_id=w["workload_id"], node_id=node_id, cluster=node["cluster"],
-                                       pool=node["pool"], queue=w["queue"], gpu_model=node["gpu_model"],
-                                       start=w["started_at"], end=w["ended_at"], amount_micros=amount, share=share))
+    new = derive_allocations(event.workload_id, await repo.facts_of(uow.conn, event.workload_id))
+    old = await repo.allocations_of(uow.conn, event.workload_id)
+    changed = sorted(a for a in set(old) | set(new) if old.get(a) != new.get(a))
+    if not changed:
+        return
+    closed = (await repo.clock(uow.conn))["closed_through"]
+    node_hours = {nh for a in changed for alloc in (old.get(a), new.get(a)) if alloc
+                  for nh in _node_hours(alloc, closed)}
+    await repo.replace_allocations(uow.conn, [a for a in changed if a in old], [new[a] for a in changed if a in new])
+    await rebook(uow, node_hours, str(event.event_id))
+
+
+def _node_hours(alloc: Allocation, closed: datetime | None) -> list[NodeHour]:
+    end = open_end(alloc, closed)
+    return [(alloc.node_id, h) for h in hours_touched(alloc.start, end)] if end > alloc.start else []
 
 
 router = Router(
