@@ -7,18 +7,21 @@ from pathlib import Path
 
 from faststream import FastStream
 
-from libs.events.topics import NODE_HEALTH, NODE_REPAIR
+from libs.events.topics import NODE_HEALTH, NODE_INVENTORY, NODE_REPAIR
 from libs.platform.service import Runtime, ServiceDefinition
 from libs.platform.service import create_app as create_service_app
 from libs.platform.settings import Settings
 from libs.platform.unit_of_work import Router
 from services.node_repair import repair_loop
+from services.node_repair.config import load_repair_config
 from services.node_repair.handlers import router
 
 
 async def start(runtime: Runtime) -> Router:
+    config = load_repair_config(runtime.settings.repair_config)
     runtime.extras["loop"] = asyncio.create_task(
-        repair_loop.run(runtime.pool, runtime.settings.topic_namespace, wake=lambda: runtime.relay.wake()))
+        repair_loop.run(runtime.pool, runtime.settings.topic_namespace, config, wake=lambda: runtime.relay.wake()),
+        name="repair-cycle")
     return router
 
 
@@ -28,8 +31,9 @@ async def stop(runtime: Runtime) -> None:
 
 
 DEFINITION = ServiceDefinition(
-    name="node-repair", consumes=(NODE_HEALTH,), produces=(NODE_REPAIR,), service_dir=Path(__file__).parent,
-    start=start, stop=stop, description="Diagnoses node health signals and drives each node through repair.")
+    name="node-repair", consumes=(NODE_INVENTORY, NODE_HEALTH), produces=(NODE_REPAIR,),
+    service_dir=Path(__file__).parent, start=start, stop=stop,
+    description="Diagnoses node health signals and drives each node through repair under safety budgets.")
 
 
 def create_app(settings: Settings | None = None) -> FastStream:

@@ -1,41 +1,77 @@
-"""Moves cordoned nodes through repair and back to service after a fixed (wall-clock) repair time."""
+"""The planning cycle: load the fleet, fold new reports, plan() under budgets and overrides, persist, emit.
+
+One cycle is one Postgres transaction (state, consumed signals and outbox commit together) under an
+advisory lock, so a second instance waits instead of planning on stale counts.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import dataclasses
 import logging
-import time
+from collections.abc import Callable
+from datetime import datetime
 
 import asyncpg
 
+from libs.events import NodeRepairTransitioned
 from libs.platform.unit_of_work import UnitOfWork
-from services.node_repair.handlers import transition
+from libs.repair import FleetState, HeartbeatObserved, NodeRecord, RepairConfig, Transition, plan
+from services.node_repair import repository as repo
 
 log = logging.getLogger("batchyard.node_repair")
-NEXT = {"cordoned": ("repairing", "reboot"), "repairing": ("healthy", None)}
+LOCK = 0x6E6F6465  # advisory lock id: one planner at a time
 
 
-async def run(pool: asyncpg.Pool, namespace: str, wake, *, step_s: float = 2.0, period_s: float = 0.5) -> None:
+def to_event(t: Transition, record: NodeRecord) -> NodeRepairTransitioned:
+    """Returns the published form of a planner transition (evidence numbered in the order it was found)."""
+    evidence = {f"{i}": line[:1000] for i, line in enumerate(t.evidence, start=1) if line}
+    return NodeRepairTransitioned(node_id=t.node, from_state=t.from_state.value, to_state=t.to_state.value,
+                                  action=t.action.value, reason=t.reason.value, evidence=evidence,
+                                  pool=record.pool, domain=record.domain, drain_deadline=t.drain_deadline,
+                                  occurred_at=t.at)
+
+
+def benefit_of_doubt(fleet: FleetState, before: datetime | None, now: datetime,
+                     config: RepairConfig) -> list[HeartbeatObserved]:
+    """Returns a heartbeat at ``now`` for every node when the clock jumped by more than half the heartbeat
+    timeout since the last cycle: reports stopped fleet-wide (a connector or node repair was down, or far
+    behind), so silence says nothing about the nodes. A node that is really dead is found one timeout later.
+    """
+    if before is None or now - before <= config.diagnosis.heartbeat_timeout / 2:
+        return []
+    log.info("repair clock jumped %s: every node gets a fresh heartbeat timeout", now - before)
+    return [HeartbeatObserved(node, now) for node in fleet.nodes]
+
+
+async def cycle(pool: asyncpg.Pool, namespace: str, config: RepairConfig) -> int:
+    """Runs one planning cycle; returns how many transitions it emitted."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("select pg_advisory_xact_lock($1)", LOCK)
+        now = await repo.clock_now(conn)
+        fleet = await repo.load_fleet(conn, now - config.safety.rate_window)
+        signals, taken = await repo.take_signals(conn)
+        signals += benefit_of_doubt(fleet, await repo.planned_at(conn, now), now, config)
+        overrides = await repo.load_overrides(conn)
+        result = plan(fleet, signals, dataclasses.replace(config, overrides=overrides), now)
+        await repo.save(conn, fleet, result, taken, xid_window=config.diagnosis.xid_window,
+                        rate_window=config.safety.rate_window, now=now)
+        await repo.clear_spent_forces(conn, result.fleet, overrides.forced)
+        uow = UnitOfWork(conn=conn, producer="node-repair", namespace=namespace)
+        for t in result.transitions:
+            await uow.emit(to_event(t, result.fleet.nodes[t.node]))
+    return len(result.transitions)
+
+
+async def run(pool: asyncpg.Pool, namespace: str, config: RepairConfig, wake: Callable[[], None], *,
+              period_s: float = 0.25) -> None:
+    """Plans every ``period_s`` until cancelled; a failed cycle rolls back and is retried next period."""
     while True:
         try:
-            if await advance(pool, namespace, step_s):
+            if await cycle(pool, namespace, config):
                 wake()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - retried next period
-            log.warning("repair loop: %r", exc)
+        except Exception as exc:  # noqa: BLE001 - Postgres hiccup: nothing was committed, try again
+            log.warning("repair cycle failed: %r", exc)
         await asyncio.sleep(period_s)
-
-
-async def advance(pool: asyncpg.Pool, namespace: str, step_s: float) -> int:
-    """Advances every node that has spent ``step_s`` in its state; returns how many moved."""
-    async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch("select node_id, state, evidence from node_states where state = any($1::text[]) "
-                                "and since <= $2 for update skip locked", list(NEXT), time.time() - step_s)
-        uow = UnitOfWork(conn=conn, producer="node-repair", namespace=namespace)
-        for row in rows:
-            to_state, action = NEXT[row["state"]]
-            await transition(uow, row["node_id"], row["state"], to_state,
-                             "repair-started" if action else "repair-completed", json.loads(row["evidence"]), action)
-    return len(rows)

@@ -56,7 +56,7 @@ async def start(runtime: Runtime) -> Router:
     await publish_inventory(runtime.pool, fleet, settings.topic_namespace)
     ticker = Ticker(runtime.pool, clock, fleet, settings.topic_namespace, wake=lambda: runtime.relay.wake())
     runtime.extras["ticker"] = asyncio.create_task(ticker.run(), name="fleet-ticker")
-    return FleetHandlers(clock, fleet.faults.pod_failure_probability).router()
+    return FleetHandlers(clock, fleet.faults).router()
 
 
 async def stop(runtime: Runtime) -> None:
@@ -67,7 +67,8 @@ async def stop(runtime: Runtime) -> None:
 DEFINITION = ServiceDefinition(
     name="sim-fleet", consumes=(PLACEMENT, QUOTA, NODE_REPAIR), produces=(NODE_INVENTORY, NODE_HEALTH, LIFECYCLE),
     service_dir=Path(__file__).parent, start=start, stop=stop,
-    description="A simulated fleet: reports nodes, runs placed pods on a scaled clock, injects faults.")
+    description="A simulated fleet: reports nodes, runs placed pods on a scaled clock, injects faults, "
+                "drains and repairs nodes.")
 
 
 def create_app(settings: Settings | None = None) -> FastStream:

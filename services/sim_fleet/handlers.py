@@ -1,4 +1,5 @@
-"""The simulated fleet's handlers: run placed gangs for their (scaled) duration; evict on request."""
+"""The simulated fleet's handlers: run placed gangs for their (scaled) duration; evict on request; carry out
+node repair's cordons, drains and repairs (the agents in agents.py finish them on the simulated clock)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,23 @@ import hashlib
 import time
 from collections.abc import Callable
 
-from libs.events import PreemptionRequested, WorkloadEvicted, WorkloadPlaced, WorkloadRunning
+from libs.events import (
+    NodeRepairTransitioned,
+    PreemptionRequested,
+    WorkloadEvicted,
+    WorkloadPlaced,
+    WorkloadRunning,
+)
+from libs.fleet.spec import FaultSpec
 from libs.platform.unit_of_work import Router, UnitOfWork
+from services.sim_fleet.agents import fraction
 from services.sim_fleet.clock import SimClock
 
 
 class FleetHandlers:
-    def __init__(self, clock: SimClock, failure_probability: float, now: Callable[[], float] = time.time) -> None:
-        self.clock, self.failure_probability, self.now = clock, failure_probability, now
+    def __init__(self, clock: SimClock, faults: FaultSpec, now: Callable[[], float] = time.time) -> None:
+        self.clock, self.faults, self.now = clock, faults, now
+        self.failure_probability = faults.pod_failure_probability
 
     def _fails(self, workload_id: str) -> bool:
         """Decides, reproducibly per workload, whether the injected pod failure hits it."""
@@ -34,6 +44,29 @@ class FleetHandlers:
         if fresh:
             await uow.emit(WorkloadRunning(cluster=event.cluster, occurred_at=self.clock.sim_at(now)))
 
+    async def handle_node_repair_transitioned(self, event: NodeRepairTransitioned, uow: UnitOfWork) -> None:
+        """Applies a cordon, drain, repair, return to service or retirement to the node's agent."""
+        node, to = event.node_id, event.to_state
+        if to in ("cordoned", "retired"):
+            await uow.conn.execute("update nodes set state = $2 where node_id = $1", node, to)
+        elif to == "draining":
+            # the grace counts from when the drain reaches the node, however late node repair's clock runs
+            grace = (event.drain_deadline - event.occurred_at).total_seconds() if event.drain_deadline else 0.0
+            deadline = self.now() + grace / self.clock.scale
+            await uow.conn.execute("update nodes set state = 'draining', drain_deadline_wall = $2, "
+                                   "drain_since_wall = $3, drain_reported = false where node_id = $1", node,
+                                   deadline, self.now())
+        elif to == "repairing":
+            action = event.action if event.action in ("reboot", "reimage", "replace") else "reboot"
+            ok = fraction("repair", node, event.event_id) >= self.faults.repair_failure_probability
+            done = self.now() + self.faults.repair_seconds(action) / self.clock.scale
+            await uow.conn.execute("update nodes set state = 'repairing', repair_action = $2, repair_ok = $3, "
+                                   "repair_done_wall = $4 where node_id = $1", node, action, ok, done)
+        elif to == "healthy":
+            await uow.conn.execute("update nodes set state = 'up', drain_deadline_wall = null, repair_action = null, "
+                                   "repair_done_wall = null, next_report_wall = $2 where node_id = $1",
+                                   node, self.now())
+
     async def handle_preemption_requested(self, event: PreemptionRequested, uow: UnitOfWork) -> None:
         row = await uow.conn.fetchrow("delete from pods where workload_id = $1 returning cluster", event.workload_id)
         if row is not None:
@@ -43,6 +76,6 @@ class FleetHandlers:
     def router(self) -> Router:
         return Router(
             handlers={"WorkloadPlaced": self.handle_workload_placed,
-                      "PreemptionRequested": self.handle_preemption_requested},
-            ignored=frozenset({"WorkloadUnschedulable", "QuotaReserved", "QuotaReleased", "WorkloadPending",
-                               "NodeRepairTransitioned"}))
+                      "PreemptionRequested": self.handle_preemption_requested,
+                      "NodeRepairTransitioned": self.handle_node_repair_transitioned},
+            ignored=frozenset({"WorkloadUnschedulable", "QuotaReserved", "QuotaReleased", "WorkloadPending"}))

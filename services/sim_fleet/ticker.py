@@ -1,36 +1,35 @@
-"""The fleet's clock loop: finishes due workloads and injects faults, in transactions through the outbox."""
+"""The fleet's clock loop: finishes due workloads and runs the node agents, in transactions through the outbox."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import random
 import time
 
 import asyncpg
 
-from libs.events import NodeHealthReported, Tenant, WorkloadFailed, WorkloadSucceeded
+from libs.events import Tenant, WorkloadFailed, WorkloadSucceeded
 from libs.fleet.spec import FleetSpec
 from libs.platform.unit_of_work import UnitOfWork
+from services.sim_fleet.agents import NodeAgents
 from services.sim_fleet.clock import SimClock
 
 log = logging.getLogger("batchyard.sim_fleet")
-BAD_XIDS = (48, 79, 94, 95, 63, 74)  # node-level GPU faults (see docs/node-repair.md)
 
 
 class Ticker:
     def __init__(self, pool: asyncpg.Pool, clock: SimClock, fleet: FleetSpec, namespace: str, wake,
                  *, period_s: float = 0.1, seed: int = 7) -> None:
         self.pool, self.clock, self.fleet, self.namespace, self.wake = pool, clock, fleet, namespace, wake
-        self.period_s, self.rng = period_s, random.Random(seed)
-        self.node_ids = [e.node_id for e in fleet.node_events()]
-        self._last = time.time()
+        self.period_s = period_s
+        self.agents = NodeAgents(pool, clock, fleet, namespace, seed=seed)
 
     async def run(self) -> None:
+        await self.agents.register()
         while True:
             try:
-                if await self.finish_due() or await self.inject_faults():
+                if await self.finish_due() + await self.agents.step():
                     self.wake()
             except asyncio.CancelledError:
                 raise
@@ -56,22 +55,3 @@ class Ticker:
                 await uow.emit(event.model_copy(update={"workload_id": row["workload_id"], "tenant": tenant}),
                                trace=json.loads(row["trace"]))
         return len(rows)
-
-    async def inject_faults(self) -> int:
-        """Emits GPU XID and lost-heartbeat signals at the fleet spec's rates; returns how many."""
-        now = time.time()
-        sim_hours = (now - self._last) * self.clock.scale / 3600
-        self._last = now
-        faults = self.fleet.faults
-        signals = []
-        for node_id in self.node_ids:
-            if self.rng.random() < faults.gpu_xid_per_node_hour * sim_hours:
-                signals.append(NodeHealthReported(node_id=node_id, xid_codes=(self.rng.choice(BAD_XIDS),)))
-            if self.rng.random() < faults.heartbeat_loss_per_node_hour * sim_hours:
-                signals.append(NodeHealthReported(node_id=node_id, heartbeat=False))
-        if signals:
-            async with self.pool.acquire() as conn, conn.transaction():
-                uow = UnitOfWork(conn=conn, producer="sim-fleet", namespace=self.namespace)
-                for signal in signals:
-                    await uow.emit(signal.model_copy(update={"occurred_at": self.clock.sim_at(now)}))
-        return len(signals)
