@@ -1,51 +1,73 @@
-"""Composition root of the scheduler: rebuild the snapshot from Postgres, then place from events."""
+"""Composition root of the scheduler: win the leader lock, rebuild the snapshot from Postgres, then place.
+
+A standby blocks in start-up until it leads, so its Kafka consumer never joins the group meanwhile.
+"""
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
+import os
+import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import asyncpg
 from faststream import FastStream
 
-from libs.events import NodeInventoried
 from libs.events.topics import LIFECYCLE, NODE_INVENTORY, NODE_REPAIR, PLACEMENT, QUOTA
-from libs.platform.service import Runtime, ServiceDefinition
+from libs.platform.service import Runtime, ServiceDefinition, instance_name
 from libs.platform.service import create_app as create_service_app
 from libs.platform.settings import Settings
 from libs.platform.unit_of_work import Router
-from services.scheduler.firstfit import Snapshot
 from services.scheduler.handlers import SchedulerHandlers
+from services.scheduler.leader import LeaderLease
+from services.scheduler.policy import load_policy
+from services.scheduler.repository import load_placer
 
 log = logging.getLogger("batchyard.scheduler")
 
 
-async def rebuild_snapshot(pool: asyncpg.Pool) -> Snapshot:
-    """Returns the snapshot as Postgres knows it: every node, minus what every placement holds."""
-    snapshot = Snapshot()
-    async with pool.acquire() as conn:
-        for row in await conn.fetch("select spec, cordoned from nodes"):
-            snapshot.upsert(NodeInventoried.model_validate_json(row["spec"]), cordoned=row["cordoned"])
-        for row in await conn.fetch("select pods from placements"):
-            snapshot.bind([tuple(p) for p in json.loads(row["pods"])])
-    return snapshot
+def _step_down() -> None:
+    """Leaves gracefully (SIGTERM to ourselves): a process manager restarts us as a standby."""
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
-async def start(runtime: Runtime) -> Router:
-    started = time.perf_counter()
-    handlers = SchedulerHandlers(await rebuild_snapshot(runtime.pool), load=lambda: rebuild_snapshot(runtime.pool))
-    runtime.extras["scheduler"] = handlers
-    log.info("scheduler snapshot rebuilt: %d nodes in %.3fs", len(handlers.snapshot.nodes),
-             time.perf_counter() - started)
-    return handlers.router()
+def make_start(clock: Callable[[], float] = time.time, on_lost: Callable[[], None] = _step_down):
+    """Returns the start hook; ``clock`` stamps placements and ages preemption victims."""
+
+    async def start(runtime: Runtime) -> Router:
+        s = runtime.settings
+        policy = load_policy(s.scheduler_policy)
+        lease = LeaderLease(s.database_url, s.schema, s.instance_id or instance_name(),
+                            poll_s=s.scheduler_standby_poll_s)
+        runtime.extras["leader"] = lease
+        await lease.acquire()  # a standby waits here, its consumer not yet created
+
+        async def load():
+            return await load_placer(runtime.pool, policy, clock=clock, preemption=s.scheduler_preemption,
+                                     min_runtime_s=s.scheduler_min_runtime_s)
+
+        handlers = SchedulerHandlers(await load(), load=load, fence=lease.fence)
+        runtime.extras["scheduler"] = handlers
+        runtime.extras["leader_watch"] = asyncio.create_task(lease.watch(on_lost), name="scheduler-leader-watch")
+        return handlers.router()
+
+    return start
+
+
+async def stop(runtime: Runtime) -> None:
+    if task := runtime.extras.get("leader_watch"):
+        task.cancel()
+    if lease := runtime.extras.get("leader"):
+        await lease.release()
 
 
 DEFINITION = ServiceDefinition(
     name="scheduler", consumes=(QUOTA, NODE_INVENTORY, NODE_REPAIR, LIFECYCLE), produces=(PLACEMENT,),
-    service_dir=Path(__file__).parent, start=start,
-    description="Keeps an in-memory snapshot of every node and places quota-reserved gangs.")
+    service_dir=Path(__file__).parent, start=make_start(), stop=stop,
+    description="Keeps an in-memory snapshot of every node and places quota-reserved gangs "
+                "(one active instance, warm standbys).")
 
 
 def create_app(settings: Settings | None = None) -> FastStream:

@@ -1,112 +1,129 @@
-"""Scheduler handlers: keep the snapshot from node and workload events; place quota-reserved gangs."""
+"""Scheduler handlers: keep the placer's snapshot from node and workload events; turn its decisions into
+rows and events. Each runs in the consumer's transaction, fenced by the leader lock; in-memory changes are
+applied as decided, and after a failed transaction everything is rebuilt from Postgres."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 
 from libs.events import (
     Event,
     NodeInventoried,
     NodeRepairTransitioned,
-    PodAssignment,
+    PreemptionRequested,
     QuotaReserved,
     WorkloadPlaced,
     WorkloadUnschedulable,
 )
+from libs.events.topics import PLACEMENT
 from libs.platform.unit_of_work import Router, UnitOfWork
-from services.scheduler.firstfit import Pod, Snapshot, place
+from services.scheduler import repository as repo
+from services.scheduler.adapters import UNSCHEDULABLE_STATES, assignments_of
+from services.scheduler.engine import Decision, DecisionKind, Placer, pending_of
 
-UNSCHEDULABLE_STATES = {"cordoned", "draining", "repairing", "retired"}
+__all__ = ["SchedulerHandlers", "UNSCHEDULABLE_STATES"]
 
 
 class SchedulerHandlers:
-    """Owns the in-memory snapshot. Changes are applied as they are decided; a failed transaction rebuilds."""
+    """Owns the placer (snapshot + pending). ``fence`` checks leadership inside every transaction."""
 
-    def __init__(self, snapshot: Snapshot, load) -> None:
-        self.snapshot = snapshot
-        self._load = load  # async () -> Snapshot: the snapshot as Postgres knows it
+    def __init__(self, placer: Placer, load: Callable[[], Awaitable[Placer]],
+                 fence: Callable[[object], Awaitable[None]] | None = None) -> None:
+        self.placer = placer
+        self._load = load  # async () -> Placer: the state as Postgres knows it
+        self._fence = fence
+        self._stale = False  # a transaction failed after changing the placer: rebuild before the next event
 
-    async def _rebuild(self) -> None:
-        self.snapshot = await self._load()
+    async def _begin(self, uow: UnitOfWork) -> None:
+        if self._fence is not None:
+            await self._fence(uow.conn)
+        await self.current()
+        uow.on_rollback(self._mark_stale)
+
+    def _mark_stale(self) -> None:
+        self._stale = True
+
+    async def current(self) -> Placer:
+        """Returns the placer, first rebuilt from Postgres if a failed transaction left it ahead of the rows.
+
+        Rebuilding lazily (not in the rollback hook) keeps working when Postgres itself was what failed.
+        """
+        if self._stale:
+            self.placer = await self._load()
+            self._stale = False
+        return self.placer
 
     async def handle_node_inventoried(self, event: NodeInventoried, uow: UnitOfWork) -> None:
-        uow.on_rollback(self._rebuild)
-        if event.removed:
-            await uow.conn.execute("delete from nodes where node_id = $1", event.node_id)
-            self.snapshot.nodes.pop(event.node_id, None)
-            return
-        await uow.conn.execute("insert into nodes(node_id, spec) values ($1, $2::jsonb) on conflict (node_id) "
-                               "do update set spec = excluded.spec", event.node_id, event.model_dump_json())
-        self.snapshot.upsert(event)
-        await self.place_pending(uow)
+        await self._begin(uow)
+        await repo.save_node(uow.conn, event)
+        if self.placer.apply_inventory(event) and not event.removed:
+            await self.place_pending(uow)
 
     async def handle_node_repair_transitioned(self, event: NodeRepairTransitioned, uow: UnitOfWork) -> None:
-        uow.on_rollback(self._rebuild)
-        cordoned = event.to_state in UNSCHEDULABLE_STATES
-        await uow.conn.execute("update nodes set cordoned = $2 where node_id = $1", event.node_id, cordoned)
-        if (node := self.snapshot.nodes.get(event.node_id)) is not None:
-            node.cordoned = cordoned
-        if not cordoned:
+        await self._begin(uow)
+        await repo.save_repair_state(uow.conn, event.node_id, event.to_state)
+        self.placer.set_repair_state(event.node_id, event.to_state)
+        if event.to_state not in UNSCHEDULABLE_STATES:
             await self.place_pending(uow)
 
     async def handle_quota_reserved(self, event: QuotaReserved, uow: UnitOfWork) -> None:
-        uow.on_rollback(self._rebuild)
-        fresh = await uow.conn.fetchval(
-            "insert into pending(workload_id, reservation, trace) select $1, $2::jsonb, $3::jsonb "
-            "where not exists (select 1 from placements where workload_id = $1) "
-            "on conflict do nothing returning true", event.workload_id, event.model_dump_json(), uow.trace_context())
-        if fresh:
-            await self.place_pending(uow, only=event.workload_id)
+        await self._begin(uow)
+        trace = uow.trace_context()
+        seq = await repo.add_pending(uow.conn, event, trace)
+        self.placer.enqueue(pending_of(event, seq, json.loads(trace)))
+        await self.place_pending(uow, only=event.workload_id)
 
     async def handle_workload_ended(self, event: Event, uow: UnitOfWork) -> None:
-        uow.on_rollback(self._rebuild)
-        pods = await uow.conn.fetchval("delete from placements where workload_id = $1 returning pods",
-                                       event.workload_id)
-        await uow.conn.execute("delete from pending where workload_id = $1", event.workload_id)
-        if pods is not None:
-            self.snapshot.unbind([tuple(p) for p in json.loads(pods)])
+        await self._begin(uow)
+        had_placement = await repo.delete_workload(uow.conn, event.workload_id)
+        freed = self.placer.free(event.workload_id)
+        if had_placement or freed:
             await self.place_pending(uow)
 
     async def place_pending(self, uow: UnitOfWork, only: str | None = None) -> None:
-        """Tries to place pending gangs in arrival order; binds the ones that fit."""
-        query = "select workload_id, reservation, last_reason, trace from pending"
-        rows = await uow.conn.fetch(query + (" where workload_id = $1" if only else " order by seq"),
-                                    *([only] if only else []))
-        for row in rows:
-            reservation = QuotaReserved.model_validate_json(row["reservation"])
-            trace = json.loads(row["trace"])
-            decision = place(self.snapshot, reservation)
-            if decision.pods is None and decision.reason == "never-fits":
-                # quota chose a flavor whose nodes are too small: hand the workload back to try another flavor
-                await uow.conn.execute("delete from pending where workload_id = $1", reservation.workload_id)
-                await uow.emit(WorkloadUnschedulable(workload_id=reservation.workload_id, tenant=reservation.tenant,
-                                                     reason=decision.reason, message=decision.message), trace=trace)
-                continue
-            if decision.pods is None:
-                if decision.message != row["last_reason"]:
-                    await uow.conn.execute("update pending set last_reason = $2 where workload_id = $1",
-                                           reservation.workload_id, decision.message)
-                    await uow.emit(WorkloadUnschedulable(workload_id=reservation.workload_id,
-                                                         tenant=reservation.tenant, reason=decision.reason,
-                                                         message=decision.message), trace=trace)
-                continue
-            await self._commit_placement(reservation, decision.pods, uow, trace)
+        """Runs a placement cycle and records each decision."""
+        for decision in self.placer.cycle(only):
+            await self._record(decision, uow)
 
-    async def _commit_placement(self, reservation: QuotaReserved, pods: list[Pod], uow: UnitOfWork,
-                                trace: dict[str, str]) -> None:
-        cluster = self.snapshot.nodes[pods[0][0]].inventory.cluster
-        await uow.conn.execute("delete from pending where workload_id = $1", reservation.workload_id)
-        await uow.conn.execute("insert into placements(workload_id, cluster, pods) values ($1, $2, $3::jsonb)",
-                               reservation.workload_id, cluster, json.dumps(pods))
-        self.snapshot.bind(pods)
-        assignments, i = [], 0
-        for ps in reservation.spec.pod_sets:
-            for index in range(ps.count):
-                assignments.append(PodAssignment(pod_set=ps.name, index=index, node_id=pods[i][0]))
-                i += 1
-        await uow.emit(WorkloadPlaced(workload_id=reservation.workload_id, tenant=reservation.tenant,
-                                      cluster=cluster, assignments=tuple(assignments), spec=reservation.spec,
+    async def _record(self, d: Decision, uow: UnitOfWork) -> None:
+        reservation, trace = d.source.reservation, d.source.trace
+        if d.kind == DecisionKind.PLACED:
+            await self._placed(d, reservation, trace, uow)
+        elif d.kind == DecisionKind.NEVER_FITS:
+            await repo.delete_pending(uow.conn, d.workload_id)
+            await self._unschedulable(d, reservation, trace, uow)
+        elif d.kind == DecisionKind.UNSCHEDULABLE:
+            await repo.set_pending_reason(uow.conn, d.workload_id, d.message, sorted(d.source.victims))
+            await self._unschedulable(d, reservation, trace, uow)
+        else:
+            await self._preempt(d, reservation, trace, uow)
+
+    async def _placed(self, d: Decision, reservation: QuotaReserved, trace, uow: UnitOfWork) -> None:
+        result = d.placement
+        await repo.save_placement(uow.conn, d.workload_id, result.cluster, list(d.pods), reservation.priority,
+                                  d.pods[0].started_at, reservation.tenant, trace)
+        await uow.emit(WorkloadPlaced(workload_id=d.workload_id, tenant=reservation.tenant, cluster=result.cluster,
+                                      assignments=assignments_of(result), spec=reservation.spec,
                                       cluster_queue=reservation.cluster_queue), trace=trace)
+
+    async def _unschedulable(self, d: Decision, reservation: QuotaReserved, trace, uow: UnitOfWork) -> None:
+        await uow.emit(WorkloadUnschedulable(workload_id=d.workload_id, tenant=reservation.tenant, reason=d.reason,
+                                             message=_clip(d.message, 4000)), trace=trace)
+
+    async def _preempt(self, d: Decision, reservation: QuotaReserved, trace, uow: UnitOfWork) -> None:
+        """Asks the connector to evict each victim gang (whole workloads), on the placement topic."""
+        await repo.set_pending_reason(uow.conn, d.workload_id, d.message, [v.workload_id for v in d.victims])
+        for victim in d.victims:
+            await uow.emit(PreemptionRequested(
+                workload_id=victim.workload_id, tenant=self.placer.owners.get(victim.workload_id),
+                preemptor=d.workload_id, reason="preempted-by-priority",
+                message=_clip(f"evicted so {d.workload_id} (priority {reservation.priority}) can run; victim "
+                              f"priority {victim.priority}", 2000),
+                preemptor_priority=reservation.priority, victim_priority=victim.priority,
+                nodes=self.placer.nodes_of(victim.workload_id)), topic=PLACEMENT,
+                trace=self.placer.traces.get(victim.workload_id, trace))
+        await self._unschedulable(d, reservation, trace, uow)
 
     def router(self) -> Router:
         ended = self.handle_workload_ended
@@ -115,3 +132,7 @@ class SchedulerHandlers:
                       "NodeRepairTransitioned": self.handle_node_repair_transitioned, "WorkloadSucceeded": ended,
                       "WorkloadFailed": ended, "WorkloadEvicted": ended},
             ignored=frozenset({"QuotaReleased", "WorkloadPending", "PreemptionRequested", "WorkloadRunning"}))
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,61 @@
+"""'Never fits': whether any node of a workload's flavor could hold one pod of each pod set even when empty.
+
+Only then is the workload handed back to quota (reason ``never-fits``) to try another flavor. Health and
+cordons are transient, so they are ignored here; usage too. While no node of the flavor is known yet the
+answer is "wait", not "never".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from libs.placement import GPU_MILLI, PodSet, Reason, Snapshot, Workload
+from libs.placement.filters import static_checks, static_key
+
+NEVER_FITS = "never-fits"
+_TRANSIENT = (Reason.NODE_UNHEALTHY, Reason.NODE_CORDONED)
+_PHRASES = {Reason.UNTOLERATED_TAINT: "have an untolerated taint",
+            Reason.NODE_SELECTOR_MISMATCH: "don't match the node selector",
+            Reason.NODE_AFFINITY_MISMATCH: "don't match the required node affinity",
+            Reason.GPU_MODEL_MISMATCH: "lack GPU model {models}",
+            Reason.INSUFFICIENT_CPU: "have too little CPU", Reason.INSUFFICIENT_MEMORY: "have too little memory",
+            Reason.INSUFFICIENT_GPU: "have too few GPUs"}
+
+
+def never_fits(snapshot: Snapshot, workload: Workload) -> str | None:
+    """Returns why no node of the flavor could ever hold a pod of some pod set; None if one could (or none known)."""
+    for pod_set in workload.pod_sets:
+        message = _pod_set_never_fits(snapshot, workload, pod_set)
+        if message is not None:
+            return message
+    return None
+
+
+def _capacity_checks(snap: Snapshot, ps: PodSet) -> list[tuple[Reason, np.ndarray]]:
+    n = snap.size
+    gpus = ps.gpu_count if ps.gpu_milli >= GPU_MILLI else min(ps.gpu_count, 1)
+    return [(Reason.INSUFFICIENT_CPU, snap.cpu_cap[:n] >= ps.cpu_milli),
+            (Reason.INSUFFICIENT_MEMORY, snap.mem_cap[:n] >= ps.memory_mib),
+            (Reason.INSUFFICIENT_GPU, snap.gpu_cnt[:n] >= gpus)]
+
+
+def _pod_set_never_fits(snap: Snapshot, workload: Workload, ps: PodSet) -> str | None:
+    key = static_key(workload, ps)
+    checks = static_checks(snap, key)
+    remaining = snap.live[: snap.size] & checks[0][1]  # the flavor's clusters and pools
+    total = int(remaining.sum())
+    if total == 0:
+        return None
+    counts = []
+    for reason, passed in checks[1:] + _capacity_checks(snap, ps):
+        if reason in _TRANSIENT:
+            continue
+        failed = int((remaining & ~passed).sum())
+        remaining &= passed
+        if failed:
+            counts.append(f"{failed} " + _PHRASES[reason].format(models="|".join(key.gpu_models)))
+    if remaining.any():
+        return None
+    detail = ", ".join(counts)
+    return (f"pod set {ps.name}: none of the {total} nodes of its flavor could hold one pod even when empty "
+            f"({detail})")

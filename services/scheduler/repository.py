@@ -1,0 +1,152 @@
+"""The scheduler's rows: nodes, repair states, placements (exact GPUs) and pending reservations.
+
+Postgres is the primary source of the in-memory snapshot: ``load_placer`` rebuilds it after a restart or a
+takeover; the topics then replay whatever came after the committed offsets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+
+import asyncpg
+
+from libs.events import NodeInventoried, QuotaReserved, Tenant
+from libs.placement import BoundPod, PlacementPolicy, Snapshot
+from services.scheduler.adapters import decode_pods, encode_pods, node_spec_of_stored
+from services.scheduler.engine import Pending, Placer, pending_of
+
+log = logging.getLogger("batchyard.scheduler")
+
+
+async def save_node(conn: asyncpg.Connection, event: NodeInventoried) -> None:
+    if event.removed:
+        await conn.execute("delete from nodes where node_id = $1", event.node_id)
+        return
+    await conn.execute("insert into nodes(node_id, spec) values ($1, $2::jsonb) on conflict (node_id) "
+                       "do update set spec = excluded.spec", event.node_id, event.model_dump_json())
+
+
+async def save_repair_state(conn: asyncpg.Connection, node_id: str, state: str) -> None:
+    await conn.execute("insert into node_states(node_id, repair_state) values ($1, $2) on conflict (node_id) "
+                       "do update set repair_state = excluded.repair_state", node_id, state)
+
+
+async def add_pending(conn: asyncpg.Connection, reservation: QuotaReserved, trace: str) -> int:
+    """Stores a reservation (a newer one of the same workload replaces it); returns its arrival number.
+
+    Redeliveries never get here (the inbox drops them), so a second reservation of a workload is quota's
+    newer decision: another flavor, or a requeue after an eviction whose end may not have reached us yet.
+    """
+    return await conn.fetchval(
+        "insert into pending(workload_id, reservation, trace, priority) values ($1, $2::jsonb, $3::jsonb, $4) "
+        "on conflict (workload_id) do update set reservation = excluded.reservation, trace = excluded.trace, "
+        "priority = excluded.priority, last_reason = null, victims = '{}' returning seq",
+        reservation.workload_id, reservation.model_dump_json(), trace, reservation.priority)
+
+
+async def set_pending_reason(conn: asyncpg.Connection, workload_id: str, reason: str,
+                             victims: list[str] | None = None) -> None:
+    await conn.execute("update pending set last_reason = $2, victims = coalesce($3, victims) where workload_id = $1",
+                       workload_id, reason, victims)
+
+
+async def delete_pending(conn: asyncpg.Connection, workload_id: str) -> None:
+    await conn.execute("delete from pending where workload_id = $1", workload_id)
+
+
+async def save_placement(conn: asyncpg.Connection, workload_id: str, cluster: str, pods: list[BoundPod],
+                         priority: int, started_at: float, tenant: Tenant | None, trace: dict[str, str]) -> None:
+    await conn.execute("delete from pending where workload_id = $1", workload_id)
+    await conn.execute("insert into placements(workload_id, cluster, bound, priority, started_at, tenant, trace) "
+                       "values ($1, $2, $3::jsonb, $4, $5, $6::jsonb, $7::jsonb)", workload_id, cluster,
+                       encode_pods(pods), priority, started_at, tenant.model_dump_json() if tenant else None,
+                       json.dumps(trace))
+
+
+async def delete_workload(conn: asyncpg.Connection, workload_id: str) -> bool:
+    """Forgets a finished or evicted run; returns whether it had a placement (else it leaves the queue too)."""
+    placed = await conn.fetchval("delete from placements where workload_id = $1 returning true", workload_id)
+    if not placed:
+        await conn.execute("delete from pending where workload_id = $1", workload_id)
+    return bool(placed)
+
+
+async def load_placer(pool: asyncpg.Pool, policy: PlacementPolicy, *, clock: Callable[[], float],
+                      preemption: bool, min_runtime_s: float) -> Placer:
+    """Returns the scheduler state as Postgres knows it: nodes, repair states, bound pods, pending gangs."""
+    started = time.perf_counter()
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        states = {r["node_id"]: r["repair_state"] for r in await conn.fetch("select * from node_states")}
+        rows = await conn.fetch("select spec from nodes order by node_id")  # fixed slot order: ties (ADR 0006)
+        placed = await conn.fetch("select workload_id, bound, pods, priority, started_at, tenant, trace from placements")
+        waiting = await conn.fetch("select workload_id, seq, reservation, last_reason, trace, victims from pending")
+    nodes = [json.loads(r["spec"]) for r in rows]  # our own validated events: no second validation
+    snapshot = Snapshot.from_nodes(node_spec_of_stored(n, states.get(n["node_id"])) for n in nodes)
+    placer = Placer(snapshot, policy, clock=clock, preemption=preemption, min_runtime_s=min_runtime_s)
+    placer.repair.update(states)
+    _bind_all(placer, _bound_pods(placed, snapshot))
+    _bind_legacy(placer, placed)
+    tenants: dict[str, Tenant] = {}  # a few distinct tenants own many placements: parse each once
+    for r in placed:
+        raw = r["tenant"]
+        if raw and raw not in tenants:
+            tenants[raw] = Tenant.model_validate_json(raw)
+        placer.owners[r["workload_id"]] = tenants.get(raw) if raw else None
+        if r["trace"]:
+            placer.traces[r["workload_id"]] = json.loads(r["trace"])
+    for row in waiting:
+        placer.enqueue(_pending_of_row(row))
+    log.info("snapshot rebuilt from Postgres: %d nodes, %d pods of %d workloads, %d pending in %.3fs",
+             len(nodes), len(placer.snapshot.pods), len(placed), len(placer.pending), time.perf_counter() - started)
+    return placer
+
+
+def _pending_of_row(row) -> Pending:
+    return pending_of(QuotaReserved.model_validate_json(row["reservation"]), row["seq"], json.loads(row["trace"]),
+                      row["last_reason"], row["victims"] or ())
+
+
+def _bound_pods(rows, snapshot: Snapshot) -> list[BoundPod]:
+    """Returns the stored pods on known nodes (a removed node's pods vanished with it)."""
+    pods: list[BoundPod] = []
+    for row in rows:
+        if row["bound"] is not None:
+            pods += decode_pods(row["workload_id"], row["bound"], row["priority"], row["started_at"] or 0.0)
+    return [p for p in pods if p.node in snapshot.index]
+
+
+def _bind_legacy(placer: Placer, rows) -> None:
+    """Binds placements the first-fit scheduler wrote (no exact GPUs): free GPUs are taken at bind time."""
+    snapshot = placer.snapshot
+    for row in rows:
+        if row["bound"] is not None:
+            continue
+        for i, (node, cpu, mem, gpu_milli) in enumerate(json.loads(row["pods"])):
+            if node not in snapshot.index:
+                continue
+            count, milli = (gpu_milli // 1000, 1000) if gpu_milli >= 1000 else (1 if gpu_milli else 0, gpu_milli)
+            gpus = snapshot.choose_gpus(snapshot.index[node], count, milli)
+            pod = BoundPod(f"{row['workload_id']}/legacy/{i}", row["workload_id"], node, cpu, mem, gpus,
+                           row["priority"], row["started_at"] or 0.0)
+            try:
+                placer.bind([pod])
+            except ValueError as why:
+                log.warning("stored pod skipped at rebuild: %s", why)
+
+
+def _bind_all(placer: Placer, pods: list[BoundPod]) -> None:
+    """Binds in bulk; if the stored pods over-allocate a node (it shrank), binds one by one and skips misfits."""
+    try:
+        placer.snapshot.bind_many(pods)
+    except ValueError as exc:
+        log.warning("bulk rebuild failed (%s); binding pod by pod", exc)
+        for pod in pods:
+            try:
+                placer.snapshot.bind(pod)
+            except ValueError as why:
+                log.warning("stored pod skipped at rebuild: %s", why)
+    for pod in pods:
+        placer.priorities[pod.workload_id] = pod.priority
