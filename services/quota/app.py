@@ -1,7 +1,16 @@
-"""Composition root of the quota service."""
+"""Composition root of the quota service: the Kueue-semantics core (libs/quota) behind Kafka and Postgres.
+
+At start-up the stored config (or, the first time, ``Settings.quota_config``) and the stored workloads
+rebuild the engine; a timer task then runs cycles for backoff ends and waitForPodsReady expiry and
+picks up configs applied with ``batchyard queues apply``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from faststream import FastStream
@@ -11,19 +20,48 @@ from libs.platform.service import Runtime, ServiceDefinition
 from libs.platform.service import create_app as create_service_app
 from libs.platform.settings import Settings
 from libs.platform.unit_of_work import Router
-from services.quota.config import load_quota_config
-from services.quota.handlers import QuotaHandlers
+from services.quota.engine_handlers import QuotaService
+
+log = logging.getLogger("batchyard.quota")
+TICK_S = 1.0  # how often the timer looks for ended backoffs, expired reservations and new configs
 
 
-async def start(runtime: Runtime) -> Router:
-    handlers = QuotaHandlers(load_quota_config(runtime.settings.quota_config))
-    runtime.extras["quota"] = handlers
-    return handlers.router()
+def make_start(clock: Callable[[], float] = time.time):
+    """Returns the start hook; ``clock`` (epoch seconds) drives backoff and waitForPodsReady."""
+
+    async def start(runtime: Runtime) -> Router:
+        path = Path(runtime.settings.quota_config)
+        service = QuotaService(runtime.pool, clock=clock, metrics=runtime.metrics)
+        await service.ensure_config(path.read_text(), source=str(path))
+        runtime.extras["quota"] = service
+        runtime.extras["quota_timer"] = asyncio.create_task(_timer(runtime, service), name="quota-timer")
+        return service.router()
+
+    return start
+
+
+async def _timer(runtime: Runtime, service: QuotaService) -> None:
+    while True:
+        await asyncio.sleep(TICK_S)
+        try:
+            if await service.tick(runtime.settings.topic_namespace) and runtime.relay is not None:
+                runtime.relay.wake()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a failed tick is retried at the next one (the engine is rebuilt)
+            log.exception("quota timer tick failed")
+
+
+async def stop(runtime: Runtime) -> None:
+    if task := runtime.extras.get("quota_timer"):
+        task.cancel()
 
 
 DEFINITION = ServiceDefinition(
     name="quota", consumes=(ADMISSION, LIFECYCLE, PLACEMENT), produces=(QUOTA,), service_dir=Path(__file__).parent,
-    start=start, description="Reserves quota per cluster queue and flavor; releases it when workloads end.")
+    start=make_start(), stop=stop,
+    description="Kueue semantics: reserves quota per cluster queue and flavor (cohorts, borrowing, fair sharing, "
+                "preemption); releases and requeues it as workloads end or are evicted.")
 
 
 def create_app(settings: Settings | None = None) -> FastStream:

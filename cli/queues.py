@@ -1,0 +1,147 @@
+"""``batchyard queues``: apply the Kueue-shaped quota config; see usage, pending workloads and why they wait.
+
+Reads and writes the quota service's Postgres schema (BATCHYARD_DATABASE_URL); the running service
+picks up an applied config within a second, keeping every reservation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+NAME = "queues"
+app = typer.Typer(help="Quota: flavors, cohorts, cluster and local queues; usage, pending, why.", no_args_is_help=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+async def _connect():
+    import asyncpg
+
+    from libs.platform.settings import Settings
+    try:
+        return await asyncpg.connect(Settings().database_url, server_settings={"search_path": "quota"})
+    except Exception as exc:  # noqa: BLE001 - any connection failure is reported the same way
+        _fail(f"cannot reach the quota database: {exc}", code=1)
+
+
+def _run(fn, *args):
+    async def main():
+        conn = await _connect()
+        try:
+            return await fn(conn, *args)
+        finally:
+            await conn.close()
+    return asyncio.run(main())
+
+
+@app.command("apply")
+def apply(path: Path = typer.Argument(..., help="Kueue-shaped YAML (see deploy/quota/example.yaml)."),
+          dry_run: bool = typer.Option(False, "--dry-run", help="Validate only.")) -> None:
+    """Validate the file, then store it as the new config version (a bad file changes nothing)."""
+    from libs.quota.loader import ConfigError, load_config
+    try:
+        text = path.read_text()
+        config = load_config(text)
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc}")
+    except ConfigError as exc:
+        _fail(f"{path}: nothing applied; " + str(exc))
+    typer.echo(f"{path}: {len(config.flavors)} flavors, {len(config.cohorts)} cohorts, "
+               f"{len(config.cluster_queues)} cluster queues, {len(config.local_queues)} local queues: valid")
+    if dry_run:
+        return
+
+    async def store(conn):
+        from services.quota.state import store_config
+        return await store_config(conn, text, str(path))
+    version = _run(store)
+    typer.echo(f"applied as version {version}; the quota service reloads it within a second")
+
+
+async def _usage(conn):
+    from services.quota.mapping import EXCLUDE_PREFIX
+    from services.quota.state import latest_config, load_engine
+    latest = await latest_config(conn)
+    if latest is None:
+        _fail("no quota config stored yet (start the quota service or `batchyard queues apply`)", code=1)
+    engine, _ = await load_engine(conn, latest[1], 0.0)
+    rows = []
+    for name, node in sorted(engine.tree.queues.items()):
+        pending = len(engine.pending.get(name, ()))
+        for (flavor, resource), quota in sorted(node.quotas.items()):
+            if resource.startswith(EXCLUDE_PREFIX):
+                continue
+            rows.append((name, flavor, resource, node.usage.get((flavor, resource), 0), quota.nominal, pending))
+    return latest[0], rows
+
+
+@app.command("list")
+def list_() -> None:
+    """Usage vs nominal quota per cluster queue, flavor and resource."""
+    from libs.quota import format_quantity
+    version, rows = _run(_usage)
+    typer.echo(f"config version {version}")
+    typer.echo(f"{'CLUSTER QUEUE':<20} {'FLAVOR':<16} {'RESOURCE':<16} {'USED':>10} {'NOMINAL':>10} {'%':>5} PENDING")
+    for cq, flavor, resource, used, nominal, pending in rows:
+        pct = f"{100 * used / nominal:.0f}" if nominal else "-"
+        typer.echo(f"{cq:<20} {flavor:<16} {resource:<16} {format_quantity(resource, used):>10} "
+                   f"{format_quantity(resource, nominal):>10} {pct:>5} {pending}")
+
+
+async def _pending(conn, queue: str | None):
+    return await conn.fetch(
+        "select workload_id, team, local_queue, cluster_queue, priority, pending_reason, pending_message, "
+        "row_number() over (partition by cluster_queue order by priority desc, created_at, workload_id) as pos "
+        "from workloads where state = 'pending' and ($1::text is null or cluster_queue = $1 or local_queue = $1) "
+        "order by cluster_queue nulls first, pos", queue)
+
+
+@app.command("pending")
+def pending(queue: Optional[str] = typer.Option(None, "--queue", help="A cluster queue or local queue name.")) -> None:
+    """Pending workloads in queue order, with why each waits."""
+    rows = _run(_pending, queue)
+    for r in rows:
+        where = f"{r['cluster_queue']}#{r['pos']}" if r["cluster_queue"] else f"{r['team']}/{r['local_queue']}"
+        typer.echo(f"{where:<24} {r['workload_id']:<28} prio {r['priority']:>5}  {r['pending_reason'] or 'Queued'}: "
+                   f"{r['pending_message'] or 'not yet considered'}")
+    if not rows:
+        typer.echo("no pending workloads")
+
+
+async def _why(conn, workload_id: str):
+    row = await conn.fetchrow("select * from workloads where workload_id = $1", workload_id)
+    if row is None or row["state"] != "pending":
+        return row, None
+    pos = await conn.fetchval(
+        "select count(*) from workloads where state = 'pending' and cluster_queue is not distinct from $1 and "
+        "(priority > $2 or (priority = $2 and (created_at < $3 or (created_at = $3 and workload_id <= $4))))",
+        row["cluster_queue"], row["priority"], row["created_at"], workload_id)
+    return row, pos
+
+
+@app.command("why")
+def why(workload: str = typer.Argument(..., help="A workload id.")) -> None:
+    """Where a workload stands: its position in its queue and why it waits, in words."""
+    row, pos = _run(_why, workload)
+    if row is None:
+        _fail(f"quota has not seen workload {workload}", code=1)
+    if row["state"] != "pending":
+        flavor = f" in flavor {row['flavor']}" if row["state"] == "reserved" and row["flavor"] else ""
+        typer.echo(f"{workload}: {row['state']}{flavor} (cluster queue {row['cluster_queue']})")
+        return
+    where = f"{_ordinal(pos)} in {row['cluster_queue']}" if row["cluster_queue"] else \
+        f"not routed ({row['team']}/{row['local_queue']})"
+    typer.echo(f"{workload}: pending, {where}; {row['pending_reason'] or 'Queued'}: "
+               f"{row['pending_message'] or 'not yet considered'}")
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

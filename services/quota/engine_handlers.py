@@ -1,0 +1,241 @@
+"""Quota's handlers on the Kueue-semantics core: events → QuotaEngine calls → cycles → events.
+
+The engine lives in memory and is changed optimistically inside each handler's transaction; the rows it
+touched are written in that same transaction. If the transaction rolls back, the engine is marked stale
+and rebuilt from Postgres before the next use. One lock serialises handlers and the timer (backoff ends,
+waitForPodsReady expiry, config reloads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+
+import asyncpg
+
+from libs.events import (Event, PreemptionRequested, QuotaReleased, WorkloadAccepted, WorkloadEvicted, WorkloadPlaced,
+                         WorkloadUnschedulable)
+from libs.platform.unit_of_work import Router, UnitOfWork
+from libs.quota import QuotaEngine, Reason, Why
+from services.quota import state
+from services.quota.mapping import assignments_of, queue_flavors, with_exclusions, workload_of
+from services.quota.publish import announce_pending, publish
+
+log = logging.getLogger("batchyard.quota")
+MAX_CYCLES = 5000  # per event: one head per cluster queue per cycle, so this bounds one burst of admissions
+
+
+class QuotaService:
+    """The quota engine, its workloads' details, and the handlers that feed them."""
+
+    def __init__(self, pool: asyncpg.Pool, clock: Callable[[], float] = time.time, metrics=None):
+        self.pool = pool
+        self.clock = clock
+        self.metrics = metrics
+        self.lock = asyncio.Lock()  # one writer of the engine at a time (handlers and the timer)
+        self.engine: QuotaEngine | None = None  # None: stale, rebuild from Postgres before use
+        self.known: dict[str, state.Known] = {}  # workload id → tenant, spec, trace (reserved and pending)
+        self.version = 0  # config version in force
+        self.told: dict[str, tuple[str, str]] = {}  # workload id → last WorkloadPending (reason, message)
+        self._depth = 0  # last queue depth reported
+
+    # -- engine life cycle --------------------------------------------------------------------------
+
+    async def rebuild(self, conn: asyncpg.Connection) -> None:
+        """Rebuilds the engine from the stored config and workload rows."""
+        latest = await state.latest_config(conn)
+        if latest is None:
+            raise RuntimeError("no quota config stored")
+        self.version = latest[0]
+        self.engine, self.known = await state.load_engine(conn, latest[1], self.clock())
+        log.info("quota engine rebuilt: config v%d, %d reserved, %d pending", self.version,
+                 len(self.engine.reservations), len(self.known) - len(self.engine.reservations))
+
+    async def reload(self, conn: asyncpg.Connection) -> set[str]:
+        """Hot reload: ``engine.apply_config`` keeps every reservation, pending workload and backoff.
+
+        Pending workloads get their flavor-exclusion requests recomputed for the new flavors and queues;
+        returns their ids (their cluster queue may have changed).
+        """
+        version, text = await state.latest_config(conn)
+        config, engine, now = state.config_of(text), self.engine, self.clock()
+        engine.apply_config(with_exclusions(config), now)
+        for wid in list(engine._pending_at):  # noqa: SLF001 - swapping requests of queued entries in place
+            k, entry = self.known.get(wid), _entry(engine, wid)
+            if k is not None and entry is not None:
+                entry.workload = workload_of(wid, k.tenant.team, k.spec, k.priority, k.created_at, config,
+                                             k.excluded)
+        self.version = version
+        log.info("quota config v%d applied: %d reservations kept", version, len(engine.reservations))
+        return set(engine._pending_at)  # noqa: SLF001 - read-only
+
+    async def ensure_config(self, text: str, source: str) -> None:
+        """Stores ``text`` as version 1 when no config is stored yet, then builds the engine."""
+        state.config_of(text)  # fail start-up on a bad file
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                await conn.execute("lock table quota_configs in exclusive mode")
+                if await state.latest_config(conn) is None:
+                    await state.store_config(conn, text, source)
+            await self.rebuild(conn)
+
+    async def _enter(self, uow: UnitOfWork) -> QuotaEngine:
+        """Takes the lock for this transaction; rebuilds a stale engine; arranges release and rollback."""
+        await self.lock.acquire()
+
+        def release() -> None:
+            if self.lock.locked():
+                self.lock.release()
+
+        def stale() -> None:
+            self.engine = None
+            release()
+
+        uow.after_commit(release)
+        uow.on_rollback(stale)
+        if self.engine is None:
+            await self.rebuild(uow.conn)
+        return self.engine
+
+    # -- handlers -----------------------------------------------------------------------------------
+
+    async def handle_workload_accepted(self, event: WorkloadAccepted, uow: UnitOfWork) -> None:
+        engine = await self._enter(uow)
+        team, queue, now = event.tenant.team, event.spec.queue or "default", self.clock()
+        cq, _ = queue_flavors(engine.config, team, queue)
+        created = event.occurred_at.timestamp()
+        if not await state.insert_workload(uow.conn, workload_id=event.workload_id, tenant=event.tenant,
+                                           local_queue=queue, cluster_queue=cq, priority=event.priority,
+                                           spec=event.spec, created_at=created, trace=uow.trace_context()):
+            return  # a redelivered or resubmitted workload
+        self.known[event.workload_id] = state.Known(event.tenant, event.spec, event.priority,
+                                                    json.loads(uow.trace_context()), (), created)
+        why = engine.add_workload(workload_of(event.workload_id, team, event.spec, event.priority, created,
+                                              engine.config), now)
+        whys = {event.workload_id: why} if why.reason is not Reason.QUEUED else {}
+        await self.cycle(uow, {event.workload_id}, whys)
+
+    async def handle_workload_placed(self, event: WorkloadPlaced, uow: UnitOfWork) -> None:
+        """Stops the waitForPodsReady clock; a placement that came after its reservation expired is undone."""
+        engine = await self._enter(uow)
+        if engine.mark_placed(event.workload_id):
+            await uow.conn.execute("update workloads set placed = true where workload_id = $1", event.workload_id)
+        elif self._expired(engine, event.workload_id) and event.workload_id in self.known:
+            k = self.known[event.workload_id]
+            await uow.emit(PreemptionRequested(
+                reason=Reason.PODS_READY_TIMEOUT.value, victim_priority=k.priority,
+                message="placed after its quota reservation expired (waitForPodsReady); evicted to requeue"))
+
+    @staticmethod
+    def _expired(engine: QuotaEngine, workload_id: str) -> bool:
+        """True when the workload waits because its reservation expired (not after an eviction: placements
+        and evictions travel on different topics, so a placement may arrive after its eviction)."""
+        entry = _entry(engine, workload_id)
+        return entry is not None and entry.why is not None and entry.why.reason is Reason.PODS_READY_TIMEOUT
+
+    async def handle_workload_finished(self, event: Event, uow: UnitOfWork) -> None:
+        engine = await self._enter(uow)
+        reservation = engine.reservations.get(event.workload_id)
+        if not engine.finish(event.workload_id):
+            return
+        if reservation is not None:
+            await uow.emit(QuotaReleased(cluster_queue=reservation.admission.cluster_queue,
+                                         reason=event.type.removeprefix("Workload").lower()))
+        self.known.pop(event.workload_id, None)
+        self.told.pop(event.workload_id, None)
+        await self.cycle(uow, {event.workload_id}, {})
+
+    async def handle_workload_evicted(self, event: WorkloadEvicted, uow: UnitOfWork) -> None:
+        """Releases an evicted workload's quota and requeues it with backoff (preemption, drained node)."""
+        engine = await self._enter(uow)
+        reservation = engine.reservations.get(event.workload_id)
+        if reservation is None:
+            return  # already finished or requeued: a redelivered or late eviction
+        engine.evict(event.workload_id, Why(Reason.EVICTED, f"evicted on {event.cluster} ({event.reason})"),
+                     self.clock())
+        await uow.emit(QuotaReleased(cluster_queue=reservation.admission.cluster_queue, reason="evicted"))
+        self.told.pop(event.workload_id, None)
+        await self.cycle(uow, {event.workload_id}, {})
+        await announce_pending(engine, self.known, uow, self.clock(), event.workload_id,
+                               Why(Reason.BACKOFF, "evicted; requeued with backoff"), self.told)
+
+    async def handle_workload_unschedulable(self, event: WorkloadUnschedulable, uow: UnitOfWork) -> None:
+        """A flavor whose nodes can never hold the pods: release it and let the queue's next flavor try."""
+        if event.reason != "never-fits":
+            return
+        engine = await self._enter(uow)
+        reservation, k = engine.reservations.get(event.workload_id), self.known.get(event.workload_id)
+        if reservation is None or k is None:
+            return
+        unfit = {a.flavor for a in assignments_of(reservation.admission, k.spec)} - {""}
+        engine.finish(event.workload_id)
+        k = state.Known(k.tenant, k.spec, k.priority, k.trace, tuple(sorted(set(k.excluded) | unfit)), k.created_at)
+        self.known[event.workload_id] = k
+        for flavor in sorted(unfit):
+            await state.exclude_flavor(uow.conn, event.workload_id, flavor)
+        engine.add_workload(workload_of(event.workload_id, k.tenant.team, k.spec, k.priority, k.created_at,
+                                        engine.config, k.excluded), self.clock())
+        await uow.emit(QuotaReleased(cluster_queue=reservation.admission.cluster_queue, reason="flavor-unfit"))
+        await self.cycle(uow, {event.workload_id}, {})
+
+    # -- cycles ---------------------------------------------------------------------------------------
+
+    async def cycle(self, uow: UnitOfWork, touched: set[str], whys: dict[str, Why]) -> None:
+        """Runs cycles until nothing new is decided; emits and persists what changed."""
+        engine, now = self.engine, self.clock()
+        for _ in range(MAX_CYCLES):
+            result = engine.run_cycle(now)
+            touched |= await publish(result, engine, self.known, uow, now, whys)
+            if not (result.admitted or result.expired or any(p.step_aside for p in result.pending)):
+                break
+        for wid, why in whys.items():
+            if engine.where(wid) == "pending":
+                await announce_pending(engine, self.known, uow, now, wid, why, self.told)
+        await state.persist(uow.conn, engine, touched, now, whys)
+        for wid in touched:
+            if engine.where(wid) is None:
+                self.known.pop(wid, None)
+        self._report_depth(engine)
+
+    def _report_depth(self, engine: QuotaEngine) -> None:
+        depth = sum(len(q) for q in engine.pending.values()) + len(engine.unrouted)
+        if self.metrics is not None and depth != self._depth:
+            self.metrics.queue_depth.add(depth - self._depth, {"service": "quota"})
+        self._depth = depth
+
+    async def tick(self, namespace: str) -> bool:
+        """Timer: reloads a newer config, then runs cycles (backoff ends, pods-ready expiry); True if it emitted."""
+        async with self.lock, self.pool.acquire() as conn:
+            uow = UnitOfWork(conn=conn, producer="quota", namespace=namespace)
+            try:
+                async with conn.transaction():
+                    touched: set[str] = set()
+                    if self.engine is None:
+                        await self.rebuild(conn)
+                    elif await state.config_version(conn) != self.version:
+                        touched = await self.reload(conn)
+                    await self.cycle(uow, touched, {})
+            except BaseException:
+                self.engine = None
+                raise
+        return bool(uow.emitted)
+
+    def router(self) -> Router:
+        finished = self.handle_workload_finished
+        return Router(
+            handlers={"WorkloadAccepted": self.handle_workload_accepted, "WorkloadSucceeded": finished,
+                      "WorkloadFailed": finished, "WorkloadEvicted": self.handle_workload_evicted,
+                      "WorkloadPlaced": self.handle_workload_placed,
+                      "WorkloadUnschedulable": self.handle_workload_unschedulable},
+            ignored=frozenset({"WorkloadRejected", "WorkloadRunning", "PreemptionRequested"}))
+
+
+def _entry(engine: QuotaEngine, workload_id: str):
+    """Returns the core's pending entry of a workload (routed or not), or None."""
+    cq = engine._pending_at.get(workload_id)  # noqa: SLF001 - read-only
+    if cq is None:
+        return None
+    return engine.pending[cq].entries.get(workload_id) if cq else engine.unrouted.get(workload_id)

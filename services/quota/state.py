@@ -1,0 +1,145 @@
+"""Quota's Postgres state for the core: workload rows ↔ the in-memory QuotaEngine, and the versioned config.
+
+The engine is rebuilt from these rows at start-up and after a rolled-back transaction: reservations with
+``engine.reserve``, pending workloads with ``add_workload`` (backoff restored).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import asyncpg
+
+from libs.events import Tenant, WorkloadSpec
+from libs.quota import QuotaConfig, QuotaEngine, Reason, Why
+from libs.quota.loader import load_config
+from services.quota.mapping import admission_from_json, admission_to_json, with_exclusions, words, workload_of
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the service needs to emit events about a workload (kept from its WorkloadAccepted)."""
+
+    tenant: Tenant
+    spec: WorkloadSpec
+    priority: int
+    trace: dict
+    excluded: tuple[str, ...]
+    created_at: float
+
+
+def known_of(row: asyncpg.Record) -> Known:
+    return Known(Tenant(org=row["org"], team=row["team"]), WorkloadSpec.model_validate_json(row["spec"]),
+                 row["priority"], json.loads(row["trace"]), tuple(row["excluded"]), row["created_at"])
+
+
+async def latest_config(conn: asyncpg.Connection) -> tuple[int, str] | None:
+    """Returns (version, yaml) of the config in force, if any was stored."""
+    row = await conn.fetchrow("select version, yaml from quota_configs order by version desc limit 1")
+    return (row["version"], row["yaml"]) if row else None
+
+
+async def store_config(conn: asyncpg.Connection, text: str, source: str) -> int:
+    """Stores a validated config as the newest version; returns the version."""
+    return await conn.fetchval("insert into quota_configs(yaml, source) values ($1, $2) returning version",
+                               text, source)
+
+
+async def config_version(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("select coalesce(max(version), 0) from quota_configs")
+
+
+async def load_engine(conn: asyncpg.Connection, text: str, now: float) -> tuple[QuotaEngine, dict[str, Known]]:
+    """Returns an engine under ``text`` holding every reserved and pending workload, and their details."""
+    config = load_config(text)
+    engine = QuotaEngine(with_exclusions(config))
+    known: dict[str, Known] = {}
+    rows = await conn.fetch("select * from workloads where state in ('pending', 'reserved', 'inadmissible') "
+                            "order by seq")
+    for row in rows:
+        k = known[row["workload_id"]] = known_of(row)
+        workload = workload_of(row["workload_id"], k.tenant.team, k.spec, k.priority, k.created_at, config,
+                               k.excluded)
+        if row["state"] == "reserved" and row["admission"] is not None:
+            engine.reserve(workload, admission_from_json(json.loads(row["admission"])), row["reserved_at"] or now)
+            if row["placed"]:
+                engine.mark_placed(workload.id)
+        else:
+            engine.add_workload(workload, now)
+            _restore_backoff(engine, workload.id, row["requeue_at"], row["attempts"], now)
+    return engine, known
+
+
+def _restore_backoff(engine: QuotaEngine, workload_id: str, requeue_at: float, attempts: int, now: float) -> None:
+    """Puts a rebuilt pending workload back in backoff (the core has no public call for this)."""
+    if attempts:
+        engine.attempts[workload_id] = attempts
+    cq = engine._pending_at.get(workload_id)  # noqa: SLF001 - restoring state the core itself wrote
+    if not cq or requeue_at <= now:
+        return
+    entry = engine.pending[cq].entries[workload_id]
+    entry.requeue_at, entry.attempts = requeue_at, attempts
+    engine.pending[cq].push(entry, now)
+
+
+async def insert_workload(conn: asyncpg.Connection, *, workload_id: str, tenant: Tenant, local_queue: str,
+                          cluster_queue: str | None, priority: int, spec: WorkloadSpec, created_at: float,
+                          trace: str) -> bool:
+    """Inserts a newly accepted workload as pending; False if it was already known."""
+    return bool(await conn.fetchval(
+        "insert into workloads(workload_id, org, team, local_queue, cluster_queue, priority, spec, requests, state, "
+        "trace, created_at) values ($1,$2,$3,$4,$5,$6,$7::jsonb,'{}'::jsonb,'pending',$8::jsonb,$9) "
+        "on conflict do nothing returning true",
+        workload_id, tenant.org, tenant.team, local_queue, cluster_queue, priority, spec.model_dump_json(), trace,
+        created_at))
+
+
+async def exclude_flavor(conn: asyncpg.Connection, workload_id: str, flavor: str) -> None:
+    await conn.execute("update workloads set excluded = array_append(excluded, $2) where workload_id = $1 "
+                       "and not ($2 = any(excluded))", workload_id, flavor)
+
+
+async def persist(conn: asyncpg.Connection, engine: QuotaEngine, ids: set[str], now: float,
+                  whys: dict[str, Why]) -> None:
+    """Writes the engine's current state of ``ids`` (reserved, pending with its reason, or finished)."""
+    for wid in sorted(ids):
+        where = engine.where(wid)
+        if where == "reserved":
+            r = engine.reservations[wid]
+            await conn.execute(
+                "update workloads set state = 'reserved', cluster_queue = $2, admission = $3::jsonb, "
+                "reserved_at = $4, placed = $5, flavor = $6, pending_reason = null, pending_message = null, "
+                "position = null, updated_at = now() where workload_id = $1",
+                wid, r.admission.cluster_queue, json.dumps(admission_to_json(r.admission)), r.reserved_at,
+                r.placed, next(iter(r.admission.node_labels), None))
+        elif where == "pending":
+            await persist_pending(conn, engine, wid, whys.get(wid), now)
+        else:
+            await conn.execute("update workloads set state = 'finished', admission = null, position = null, "
+                               "updated_at = now() where workload_id = $1 and state <> 'finished'", wid)
+
+
+async def persist_pending(conn: asyncpg.Connection, engine: QuotaEngine, wid: str, why: Why | None,
+                          now: float) -> None:
+    """Writes a pending workload's backoff, position and latest reason."""
+    info = engine.pending_info(wid, now)
+    cq = engine._pending_at.get(wid)  # noqa: SLF001 - read-only
+    entry = engine.pending[cq].entries.get(wid) if cq else None
+    if entry is not None and entry.requeue_at > now:
+        base = entry.why.message if entry.why else "requeued"
+        why = Why(Reason.BACKOFF, f"in backoff until t={entry.requeue_at:g} ({base})")
+    elif why is None:
+        why = (entry.why if entry is not None else None) or (Why(info.reason, info.message) if info
+                                                              else Why(Reason.QUEUED, "queued"))
+    await conn.execute(
+        "update workloads set state = 'pending', admission = null, placed = false, "
+        "cluster_queue = coalesce($2, cluster_queue), requeue_at = $3, attempts = $4, pending_reason = $5, "
+        "pending_message = $6, position = $7, updated_at = now() where workload_id = $1",
+        wid, info.cluster_queue if info else None, entry.requeue_at if entry else 0.0,
+        engine.attempts.get(wid, 0), why.reason.value, words(why, now), info.position if info else None)
+
+
+def config_of(text: str) -> QuotaConfig:
+    """Returns the validated config of a YAML text (raises ConfigError listing every problem)."""
+    return load_config(text)
