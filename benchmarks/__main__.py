@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SKIP = {"__init__", "__main__", "report"}
+SKIP = {"__init__", "__main__", "report", "record"}
 
 
 def modules() -> list[str]:

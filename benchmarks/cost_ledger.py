@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
+from benchmarks.record import write_result
 from libs.cost import (
     LedgerBook,
     NodeSpec,
@@ -33,7 +32,6 @@ from libs.cost import (
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TARGET = 2000.0  # reports/s: a 5,000-node fleet with ~1 report per allocation-minute needs far less
-RESULTS = Path(__file__).parent / "results" / "cost_ledger.json"
 
 
 def fleet(n: int) -> dict[str, NodeSpec]:
@@ -97,14 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     figures = run(args.nodes, args.hours, args.seed)
-    result = {
-        "name": "cost_ledger", "value": round(figures["reports_per_second"], 1), "unit": "reports/s",
-        "higher_is_better": True, "target": TARGET,
-        "command": ".venv/bin/python -m benchmarks.cost_ledger " + " ".join(argv or sys.argv[1:]),
-        "machine": f"{platform.machine()} {platform.python_version()}", **figures,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    result = write_result("cost_ledger", round(figures["reports_per_second"], 1), "reports/s", True, TARGET,
+                          ".venv/bin/python -m benchmarks.cost_ledger " + " ".join(argv or sys.argv[1:]), **figures)
     print(json.dumps(result, indent=2))
 
 

@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
-import platform
-import sys
 from pathlib import Path
 
+from benchmarks.record import RESULTS, machine, write_result  # noqa: F401 - re-exported for the placement benchmarks
 from libs.placement import NodeSpec, Taint, Topology
 
-RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent
 TRACES = Path(os.environ.get("BATCHYARD_TRACES", REPO.parent / "shared" / "data" / "traces"))
-
-
-def machine() -> str:
-    """Return a short description of the machine the figures were measured on."""
-    return f"{platform.machine()} {os.cpu_count()} cpus, python {sys.version.split()[0]}"
-
-
-def write_result(name: str, value: float | None, unit: str, higher_is_better: bool, target: str | float,
-                 command: str, **extra: object) -> dict:
-    """Write benchmarks/results/<name>.json and return the record."""
-    record = {"name": name, "value": value, "unit": unit, "higher_is_better": higher_is_better,
-              "target": target, "command": command, "machine": machine(), **extra}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
-    return record
 
 
 def fleet(n: int, *, gpus: int = 8, cpu: int = 64000, mem: int = 512 * 1024, racks_of: int = 32,

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
+from benchmarks.record import write_result
 from libs.repair import (
     FleetState,
     HeartbeatObserved,
@@ -34,7 +33,6 @@ from libs.repair import (
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 TARGET_MS = 1000.0  # a cycle per second or better keeps up with 5,000 heartbeats per cycle
-RESULTS = Path(__file__).parent / "results" / "repair_planner.json"
 
 
 def _signals(f: FleetState, now: datetime, rng: random.Random, storm: list[str]) -> list:
@@ -79,14 +77,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     figures = run(args.nodes, args.cycles, args.seed)
-    result = {
-        "name": "repair_planner", "value": round(figures["p99_cycle_ms"], 1), "unit": "ms per cycle (p99)",
-        "higher_is_better": False, "target": TARGET_MS,
-        "command": ".venv/bin/python -m benchmarks.repair_planner " + " ".join(argv or sys.argv[1:]),
-        "machine": f"{platform.machine()} {platform.python_version()}", **figures,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    result = write_result("repair_planner", round(figures["p99_cycle_ms"], 1), "ms per cycle (p99)", False,
+                          TARGET_MS, ".venv/bin/python -m benchmarks.repair_planner " + " ".join(argv or sys.argv[1:]),
+                          **figures)
     print(json.dumps(result, indent=2))
 
 
