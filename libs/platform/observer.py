@@ -47,6 +47,7 @@ class FlowObserver:
         self.counts: Counter[str] = Counter()  # distinct events by type
         self.deliveries: Counter[str] = Counter()  # records by type, duplicates included
         self.dead_letters: list[Event] = []
+        self.preempted: Counter[str] = Counter()  # workload id → distinct PreemptionRequested events naming it
         self.undecodable = 0
         self._task: asyncio.Task | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -94,6 +95,8 @@ class FlowObserver:
         if event.type == "MessageDeadLettered":
             self.dead_letters.append(event)
             return
+        if event.type == "PreemptionRequested" and event.workload_id:
+            self.preempted[event.workload_id] += 1
         if not event.workload_id or (event.type not in STATE_OF and event.type != "CostAccrued"):
             return
         view = self.workloads[event.workload_id]
