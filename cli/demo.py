@@ -55,6 +55,7 @@ async def run_demo(*, workloads: int, time_scale: float, seed: int, timeout_s: f
         try:
             started = time.monotonic()
             finished = await _drive(platform, observer, infra.bootstrap, namespace, workloads, seed, timeout_s)
+            console.print()
             console.print(summary(observer, time.monotonic() - started, time_scale))
         finally:
             await observer.stop()
