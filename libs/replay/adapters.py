@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from libs.fleet import load_fleet
-from libs.placement import NodeSpec, PodSet as PPodSet, Taint as PTaint, TaintEffect, Topology as PTopology
+from libs.placement import NodeSpec, PodSet as PPodSet, Topology as PTopology
+from libs.placement.inventory import node_spec_of
 from libs.placement import Strategy, typical_pods
 from libs.placement import Workload as PWorkload
 from libs.quota import (ClusterQueueSpec, CohortSpec, FlavorQuotas, LocalQueue, Preemption, PreemptionPolicy,
@@ -30,19 +31,12 @@ QUEUE = "default"  # each team's local queue
 def fleet_nodes(config: ReplayConfig, trace: Trace) -> list[NodeSpec]:
     """Return the nodes to replay on: the config's fleet YAML, else the nodes the trace brings."""
     if config.fleet:
-        return [_node_from_event(e) for e in load_fleet(resolve_repo_path(config.fleet)).node_events()]
+        return [node_spec_of(e) for e in load_fleet(resolve_repo_path(config.fleet)).node_events()]
     if trace.fleet_nodes:
         return [NodeSpec(n["name"], n["cpu_milli"], n["memory_mib"], n["gpus"], n["model"] if n["gpus"] else "",
                          cluster="trace", pool=(n["model"] or "cpu").lower(), topology=PTopology(host=n["name"]))
                 for n in trace.fleet_nodes]
     raise ValueError(f"replay {config.name}: no fleet (set 'fleet:' to a fleet YAML)")
-
-
-def _node_from_event(e) -> NodeSpec:
-    taints = tuple(PTaint(t.key, t.value or "", TaintEffect(t.effect)) for t in e.taints)
-    topo = PTopology(e.topology.zone, e.topology.block, e.topology.rack, e.topology.host)
-    return NodeSpec(e.node_id, e.cpu_milli, e.memory_mib, e.gpu, e.gpu_model or "", e.cluster, e.pool,
-                    dict(e.labels), taints, topo, price_per_hour=e.price_per_hour_micros / 1e6)
 
 
 def team_quotas(config: ReplayConfig, trace: Trace, nodes: list[NodeSpec] | None = None) -> dict[str, int]:

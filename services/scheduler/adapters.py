@@ -11,25 +11,15 @@ from collections.abc import Iterable
 
 from libs import events as ev
 from libs import placement as pl
-
-CORDONED_STATES = frozenset({"cordoned", "draining"})  # node repair keeps new pods away, the node still works
-UNHEALTHY_STATES = frozenset({"repairing", "retired"})  # the node is out of service
-UNSCHEDULABLE_STATES = CORDONED_STATES | UNHEALTHY_STATES
+from libs.placement.inventory import (  # noqa: F401 - re-exported: the scheduler's node vocabulary
+    CORDONED_STATES,
+    UNHEALTHY_STATES,
+    UNSCHEDULABLE_STATES,
+    node_spec_of,
+)
 
 _LEVELS = {"host": pl.TopologyLevel.HOST, "rack": pl.TopologyLevel.RACK, "block": pl.TopologyLevel.BLOCK,
            "zone": pl.TopologyLevel.ZONE}
-
-
-def node_spec_of(event: ev.NodeInventoried, repair_state: str | None = None) -> pl.NodeSpec:
-    """Returns the core's node record: cordoned while draining, unhealthy while repairing or retired."""
-    t = event.topology
-    return pl.NodeSpec(
-        name=event.node_id, cpu_milli=event.cpu_milli, memory_mib=event.memory_mib, gpu_count=event.gpu,
-        gpu_model=event.gpu_model or "", cluster=event.cluster, pool=event.pool, labels=dict(event.labels),
-        taints=tuple(pl.Taint(x.key, x.value or "", pl.TaintEffect(x.effect)) for x in event.taints),
-        topology=pl.Topology(zone=t.zone, block=t.block, rack=t.rack, host=t.host),
-        healthy=repair_state not in UNHEALTHY_STATES, cordoned=repair_state in CORDONED_STATES,
-        price_per_hour=event.price_per_hour_micros / 1_000_000)
 
 
 def node_spec_of_stored(raw: dict, repair_state: str | None = None) -> pl.NodeSpec:
