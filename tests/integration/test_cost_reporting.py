@@ -23,7 +23,7 @@ import pytest
 from libs.cost import CostConfig, LedgerBook, NodeSpec, Owner, PriceCatalog, PriceKey, PriceVersion, UsageInterval
 from libs.cost import Resources as CostResources
 from libs.events import (NodeInventoried, PodAssignment, PodSet, Resources, Tenant, Topology, WorkloadEvicted,
-                         WorkloadPlaced, WorkloadRunning, WorkloadSpec, WorkloadSucceeded)
+                         WorkloadPlaced, WorkloadRunning, WorkloadSpec, WorkloadSubmitted, WorkloadSucceeded)
 from libs.platform.observer import FlowObserver
 from libs.platform.publisher import EventPublisher
 from libs.platform.service import create_app
@@ -431,10 +431,19 @@ async def test_a_workload_mix_end_to_end_books_every_node_hour_to_its_price(plat
     await asyncio.sleep(1.0)
     platform.services["cost-reporting"].start()
     settled = await observer.wait_for(settled_with_cost(40, "cost"), timeout=300)
+    # Hours close on event time (lifecycle events) minus a one-hour grace. A fast mix can finish inside its
+    # first simulated hours, so a last 4-hour job moves event time on far enough for hours to close.
+    clock_job = WorkloadSubmitted(workload_id="clock-job", tenant=Tenant(org="acme", team="vision"), spec=WorkloadSpec(
+        name="clock", duration_s=4 * 3600, pod_sets=(PodSet(name="w", count=1, requests=Resources(cpu_milli=1000)),)))
+    async with EventPublisher(kafka_bootstrap, namespace) as pub:
+        await pub.publish([demo_signer()(clock_job)])
+    assert await observer.wait_for(lambda o: o.workloads["clock-job"].state == "succeeded", timeout=120)
     platform.assert_alive()
     conn = await asyncpg.connect(database_url)
     try:
         assert settled, f"{observer.states('cost')}\n{stuck(observer, 'cost')}\n{platform.logs()}"
+        assert await wait_for(lambda: conn.fetchval("select closed_through is not null from cost_reporting.clock"),
+                              timeout=60), "no hour closed"
         assert observer.states("cost")["succeeded"] >= 30, observer.states("cost")
         assert await wait_for(lambda: accruals_match_ledger(observer, conn)), "CostAccrued != ledger"
         price = {e.node_id: e.price_per_hour_micros for e in load_fleet(REPO / "deploy/fleet/demo.yaml").node_events()}
