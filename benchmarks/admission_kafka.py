@@ -1,50 +1,65 @@
 """Admission service throughput through real Kafka and Postgres, signature checks on.
 
 Publishes ``--count`` signed submissions (the demo workload mix, one fresh token each) to a fresh topic
-namespace first, then starts the admission service in-process and times how fast decisions commit:
-each one is a Postgres transaction holding the inbox row, the token claim, the admitted-workload row,
-the audit row and the outbox row. The figure is decisions committed per second between the first and
-the last decision (consumer-group join excluded). It also measures ``decide`` alone on the same inputs,
-to show what the I/O costs.
+namespace, then starts the admission service as ``--processes`` real processes (``batchyard run admission``,
+one consumer group over the submission topic's 6 partitions) and times them:
 
-    export $(cat var/infra.env)      # an existing Kafka and PostgreSQL
-    .venv/bin/python -m benchmarks.admission_kafka [--count 4000]
+- *decided*: decisions committed per second (each one in a Postgres transaction with its inbox row, token
+  claim, admitted-workload row, audit row and outbox row);
+- *end to end*: the same decisions counted until the last verdict is published to Kafka (outbox empty).
+
+The processes are paused (SIGSTOP) once their consumer group is stable and resumed once every submission is
+queued, so neither the group join nor the publishing is timed. The service processes' own CPU time per decision is reported too: unlike the rate,
+it barely depends on what else the shared machine is doing. Baselines measured in the same run: one
+process, and ``decide()`` alone on the same submissions.
+
+    .venv/bin/python -m benchmarks.admission_kafka [--count 20000] [--processes 2]
+
+Uses the Kafka and PostgreSQL named by BATCHYARD_KAFKA_BOOTSTRAP / BATCHYARD_DATABASE_URL (``export $(cat
+var/infra.env)``), else starts throwaway ones on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import asyncio
-import json
 import logging
 import os
-import platform
+import signal
 import statistics
+import sys
+import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
 
 from libs.admission import InMemoryReplayCache, decide
 from libs.fleet.mix import workload_mix
 from libs.localinfra.databases import create_database
+from libs.localinfra.processes import ServiceProcess
+from libs.localinfra.session import servers
 from libs.platform.publisher import EventPublisher
-from libs.platform.service import create_app
 from libs.platform.settings import Settings
 from libs.platform.topics_admin import ensure_topics
-from services.admission.app import DEFINITION, build_handlers
+from services.admission.app import build_handlers
 from services.admission.signing import demo_signer
 from services.admission.translate import job_document
 
-RESULT = Path(__file__).parent / "results" / "admission_kafka.json"
+from .record import write_result
+
 TARGET = 5000
 COMMAND = ".venv/bin/python -m benchmarks.admission_kafka"
+TIMEOUT_S = 600.0  # a run that has not finished by then is reported as a failure, with the service logs
 
 
-def core_rate(events, settings: Settings) -> float:
+def core_rate(events) -> float:
     """Returns decide() calls per second on the same submissions (no Kafka, no Postgres)."""
-    handlers = build_handlers(settings)
+    handlers = build_handlers(Settings())
     keyring, policy = handlers.keyring.current().keyring, handlers.policy.current().policy
     cache, now = InMemoryReplayCache(), datetime.now(timezone.utc)
     started = time.perf_counter()
@@ -53,74 +68,191 @@ def core_rate(events, settings: Settings) -> float:
     return len(events) / (time.perf_counter() - started)
 
 
-async def service_rate(events, settings: Settings, *, batch: bool = True) -> dict:
-    """Returns the service's committed decisions per second, with the timeline it was measured on.
-
-    ``batch=False`` runs the same service one transaction per message (the platform's default path).
-    """
-    async with EventPublisher(settings.kafka_bootstrap, settings.topic_namespace) as pub:
-        await pub.publish(events)
-    app = create_app(settings, dataclasses.replace(DEFINITION, batch=batch))
-    samples: list[tuple[float, int]] = []
-    async with app:
-        pool = app.runtime.pool
-        while True:
-            count = await pool.fetchval("select count(*) from admission.audit_log")
-            samples.append((time.perf_counter(), count))
-            if count >= len(events):
-                break
-            await asyncio.sleep(0.05)
-        relay_lag = await pool.fetchval("select count(*) from admission.outbox")
-    first = next(i for i, (_, n) in enumerate(samples) if n > 0)
-    (t0, n0), (t1, n1) = samples[first], samples[-1]
-    return {"rate": (n1 - n0) / (t1 - t0), "seconds": t1 - t0, "decisions": n1 - n0, "outbox_left": relay_lag}
+@dataclass
+class Sample:
+    at: float  # perf_counter
+    decided: int  # audit rows committed
+    unpublished: int  # outbox rows not yet published
 
 
-async def fresh_settings() -> Settings:
-    """Returns settings on a fresh database and topic namespace of the servers in the environment."""
-    bootstrap = os.environ["BATCHYARD_KAFKA_BOOTSTRAP"]
-    database = await create_database(os.environ["BATCHYARD_DATABASE_URL"])
+@dataclass
+class Run:
+    """One timed run of ``processes`` admission processes over ``count`` queued submissions."""
+
+    processes: int
+    count: int
+    started: float = 0.0  # perf_counter when the paused processes were resumed
+    samples: list[Sample] = field(default_factory=list)
+    cpu_s: float = 0.0  # the service processes' CPU time (user + system) inside the measured window
+    infra_cpu_s: dict[str, float] = field(default_factory=dict)  # the same for Kafka and Postgres on this machine
+    stayed_stable: bool = False  # the consumer group had not rebalanced by the end
+
+    def summary(self) -> dict:
+        decided = next(s for s in self.samples if s.decided >= self.count)
+        published = next(s for s in self.samples if s.decided >= self.count and s.unpublished == 0)
+        return {"processes": self.processes, "decisions": self.count,
+                "decided_per_s": round(self.count / (decided.at - self.started)),
+                "end_to_end_per_s": round(self.count / (published.at - self.started)),
+                "measured_seconds": round(published.at - self.started, 2),
+                "cpu_us_per_decision": round(1e6 * self.cpu_s / self.count),
+                **{f"{name}_cpu_us_per_decision": round(1e6 * cpu / self.count)
+                   for name, cpu in self.infra_cpu_s.items()},
+                "group_stayed_stable": self.stayed_stable}
+
+
+def cpu_seconds(pids) -> float:
+    """Returns the user + system CPU seconds the processes have used so far (0 for one that has gone)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def infra_pids() -> dict[str, list[int]]:
+    """Returns the pids of this machine's Kafka broker and PostgreSQL processes (empty when they run elsewhere)."""
+    found: dict[str, list[int]] = {"kafka": [], "postgres": []}
+    for stat in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            cmdline = stat.read_bytes()
+        except OSError:
+            continue
+        if b"kafka.Kafka" in cmdline:
+            found["kafka"].append(int(stat.parent.name))
+        elif cmdline.startswith(b"postgres"):
+            found["postgres"].append(int(stat.parent.name))
+    return found
+
+
+async def fresh_settings(bootstrap: str, database_url: str) -> Settings:
+    """Returns settings on a fresh database and topic namespace."""
     namespace = f"bench{uuid.uuid4().hex[:6]}"
     await ensure_topics(bootstrap, namespace)
-    return Settings(kafka_bootstrap=bootstrap, database_url=database, topic_namespace=namespace)
+    return Settings(kafka_bootstrap=bootstrap, database_url=await create_database(database_url),
+                    topic_namespace=namespace, service="admission")
 
 
-async def run(count: int, baseline_count: int) -> dict:
-    settings = await fresh_settings()
+async def group_stable(admin: AIOKafkaAdminClient, group_id: str, members: int) -> bool:
+    """Returns whether the consumer group is Stable with ``members`` members, each holding partitions."""
+    (response,) = await admin.describe_consumer_groups([group_id])
+    _error, _group, state, _ptype, _protocol, found, *_ = response.groups[0]
+    return state == "Stable" and len(found) == members and all(m[4] for m in found)
+
+
+async def count_rows(pool: asyncpg.Pool) -> tuple[int, int]:
+    """Returns (audit rows, outbox rows); (0, count) before the service has created its tables."""
+    try:
+        return (await pool.fetchval("select count(*) from admission.audit_log"),
+                await pool.fetchval("select count(*) from admission.outbox"))
+    except asyncpg.UndefinedTableError:
+        return 0, 0
+
+
+async def wait_stable(admin: AIOKafkaAdminClient, group_id: str, procs: list[ServiceProcess]) -> None:
+    """Waits until every process is in the consumer group and holds partitions (or one of them exits)."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while not await group_stable(admin, group_id, len(procs)):
+        check_alive(procs, deadline, "the consumer group did not settle")
+        await asyncio.sleep(0.1)
+
+
+def check_alive(procs: list[ServiceProcess], deadline: float, what: str) -> None:
+    """Raises with the first dead process's log if one exited, or ``what`` once the deadline has passed."""
+    dead = [p for p in procs if p.proc.poll() is not None]
+    if dead or time.monotonic() > deadline:
+        why = "an admission process exited" if dead else f"{what} within {TIMEOUT_S:.0f}s"
+        raise RuntimeError(f"{why}; its log:\n{(dead or procs)[0].log_tail()}")
+
+
+def signal_all(procs: list[ServiceProcess], sig: signal.Signals) -> None:
+    for proc in procs:
+        os.killpg(proc.proc.pid, sig)
+
+
+async def timed_run(events, bootstrap: str, database_url: str, processes: int, log_root: Path) -> Run:
+    """Starts the processes, pauses them once their group is stable, queues every submission, resumes them,
+    and samples progress until every verdict is published. The pause keeps the publishing out of the timing."""
+    settings = await fresh_settings(bootstrap, database_url)
+    env = {**os.environ, "BATCHYARD_KAFKA_BOOTSTRAP": bootstrap, "BATCHYARD_DATABASE_URL": settings.database_url,
+           "BATCHYARD_TOPIC_NAMESPACE": settings.topic_namespace, "PYTHONUNBUFFERED": "1"}
+    run, procs = Run(processes, len(events)), []
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
+    await admin.start()
+    try:
+        for i in range(processes):
+            (log_root / f"p{processes}-{i}").mkdir(parents=True)
+            procs.append(ServiceProcess("admission", env, log_root / f"p{processes}-{i}").start())
+        await wait_stable(admin, settings.group_id, procs)
+        signal_all(procs, signal.SIGSTOP)  # well inside the session timeout: the group stays as it is
+        try:
+            async with EventPublisher(bootstrap, settings.topic_namespace) as publisher:
+                await publisher.publish(events)
+        finally:
+            signal_all(procs, signal.SIGCONT)
+        pids, deadline = [p.proc.pid for p in procs], time.monotonic() + TIMEOUT_S
+        infra = {name: found for name, found in infra_pids().items() if found}
+        run.started, cpu_at_start = time.perf_counter(), cpu_seconds(pids)
+        infra_at_start = {name: cpu_seconds(found) for name, found in infra.items()}
+        while True:
+            decided, unpublished = await count_rows(pool)
+            run.samples.append(Sample(time.perf_counter(), decided, unpublished))
+            if decided >= len(events) and unpublished == 0:
+                run.cpu_s = cpu_seconds(pids) - cpu_at_start
+                run.infra_cpu_s = {name: cpu_seconds(found) - infra_at_start[name] for name, found in infra.items()}
+                run.stayed_stable = await group_stable(admin, settings.group_id, processes)
+                return run
+            check_alive(procs, deadline, f"not all decided ({decided}/{len(events)})")
+            await asyncio.sleep(0.05)
+    finally:
+        for proc in procs:
+            proc.stop()
+        await pool.close()
+        await admin.close()
+
+
+async def run(count: int, processes: int) -> dict:
     events = list(workload_mix(count, seed=3, prefix="bench", signer=demo_signer("bench@batchyard")))
-    core = statistics.median(core_rate(events, settings) for _ in range(3))
-    service = await service_rate(events, settings)
-    baseline = None
-    if baseline_count:
-        baseline = await service_rate(events[:baseline_count], await fresh_settings(), batch=False)
+    core = statistics.median(core_rate(events[:4000]) for _ in range(3))
+    print(f"decide() alone: {core:,.0f}/s", flush=True)
+    results = {}
+    with servers(progress=lambda m: print(m, flush=True)) as infra, tempfile.TemporaryDirectory() as logs:
+        for n in sorted({1, processes}):
+            results[n] = (await timed_run(events, infra.bootstrap, infra.database_url, n, Path(logs))).summary()
+            print(f"{n} process(es): {results[n]}", flush=True)
+    head, base = results[processes], results[1]
     return {
-        "name": "admission_kafka_decisions_per_s", "value": round(service["rate"]), "unit": "decisions/s",
-        "higher_is_better": True, "target": TARGET, "ratio": round(service["rate"] / TARGET, 3),
-        "command": COMMAND, "submissions": count, "measured_seconds": round(service["seconds"], 2),
-        "decide_only_per_s": round(core), "outbox_rows_unpublished_at_end": service["outbox_left"],
-        "per_message_transaction_per_s": round(baseline["rate"]) if baseline else None,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "loadavg_1m_at_end": round(os.getloadavg()[0], 2)},
-        "notes": "one in-process admission consumer over 6 partitions; one Postgres transaction per poll batch "
-                 "(inbox, token claims, admitted, audit, outbox set-wise), HMAC verified on every message; "
-                 "per_message_transaction_per_s is the same service with ServiceDefinition.batch=False",
+        "value": head["end_to_end_per_s"], "decided_per_s": head["decided_per_s"], "processes": processes,
+        "submissions": count, "measured_seconds": head["measured_seconds"],
+        "cpu_us_per_decision": head["cpu_us_per_decision"], "runs": list(results.values()),
+        "decide_only_per_s": round(core), "baseline": base["end_to_end_per_s"],
+        "baseline_desc": "one admission process, same run", "ratio": round(head["end_to_end_per_s"] / TARGET, 3),
+        "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
+        "notes": f"{processes} admission process(es) in one consumer group over 6 partitions; one Postgres "
+                 "transaction per poll batch; HMAC verified on every message; value counts each decision until "
+                 "its verdict is published to Kafka, from the moment the paused processes resume",
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=4000, help="submissions to decide")
-    parser.add_argument("--baseline-count", type=int, default=600,
-                        help="submissions for the one-transaction-per-message baseline (0: skip)")
+    parser.add_argument("--count", type=int, default=20000, help="submissions to decide")
+    parser.add_argument("--processes", type=int, default=2, help="admission processes (also runs 1 as baseline)")
     args = parser.parse_args()
+    if args.count < 1 or not 1 <= args.processes <= 6:
+        parser.error("--count must be positive and --processes between 1 and 6 (the topic has 6 partitions)")
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    result = asyncio.run(run(args.count, args.baseline_count))
-    print(f"admission through Kafka + Postgres: {result['value']} decisions/s "
-          f"(target {TARGET}, {result['submissions']} signed submissions in {result['measured_seconds']} s); "
-          f"decide() alone: {result['decide_only_per_s']}/s; "
-          f"one transaction per message: {result['per_message_transaction_per_s']}/s")
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    result = asyncio.run(run(args.count, args.processes))
+    write_result("admission_kafka", result.pop("value"), "decisions/s", True, TARGET, COMMAND,
+                 **result)
+    print(f"admission through Kafka + Postgres: {result['decided_per_s']:,} decided/s, "
+          f"{result['runs'][-1]['end_to_end_per_s']:,} end to end/s with {args.processes} process(es) "
+          f"(target {TARGET:,}); 1 process: {result['baseline']:,}/s; decide() alone: {result['decide_only_per_s']:,}/s")
+    sys.exit(0)
 
 
 if __name__ == "__main__":

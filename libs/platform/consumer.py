@@ -99,7 +99,7 @@ class Consumer:
         return outcomes
 
     async def _handle_batch_once(self, ready: list) -> list[str]:
-        outcomes, uows, rows = [], [], []
+        outcomes, uows, rows, spans = [], [], [], []
         async with self.pool.acquire() as conn:
             try:
                 async with conn.transaction():
@@ -119,9 +119,10 @@ class Consumer:
                         if run and run[0][1].type != event.type:
                             await self._flush_run(run)
                         if event.type in self.router.batch_handlers:
-                            with telemetry.consume_span(self.service, event.type, record.headers,
-                                                        **{"batchyard.event_id": str(event.event_id)}):
-                                uow.trace = telemetry.inject()  # its emits continue its own trace
+                            span, uow.trace = telemetry.start_consume_span(  # its emits continue its own trace
+                                self.service, event.type, record.headers,
+                                **{"batchyard.event_id": str(event.event_id)})
+                            spans.append(span)
                             run.append((record, event, uow))
                             continue
                         await self._flush_run(run)
@@ -131,10 +132,15 @@ class Consumer:
                     await self._flush_run(run)
                     if rows:
                         await conn.executemany(OUTBOX_INSERT, rows)
-            except BaseException:
+            except BaseException as exc:
+                for span in spans:
+                    span.record_exception(exc)
                 for uow in uows:
                     await uow.run_on_rollback()
                 raise
+            finally:
+                for span in spans:
+                    span.end()
         for uow in uows:
             await uow.run_after_commit()
         if rows:

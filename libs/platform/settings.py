@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     batch_max_records: int = Field(default=500, ge=1, le=10_000, description="Batch services: most records "
                                    "handled in one transaction.")
     batch_timeout_ms: int = Field(default=50, ge=0, description="Batch services: longest wait to fill a batch.")
+    kafka_linger_ms: int = Field(default=5, ge=0, le=1000, description="Producer: how long to wait to fill a "
+                                 "batch before sending (ms); trades that much latency for less CPU per event.")
+    kafka_max_batch_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024,
+                                       description="Producer: largest batch per partition (bytes).")
     kafka_security: KafkaSecurity = Field(default_factory=KafkaSecurity)
 
     def for_service(self, service: str) -> "Settings":

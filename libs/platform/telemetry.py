@@ -12,17 +12,19 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
 _provider: TracerProvider | None = None
+_tracer: trace.Tracer | None = None  # the provider's tracer, fetched once (get_tracer costs ~20 us a call)
 _metrics = False
 
 
 def setup(service: str, *, span_file: IO[str] | None = None, metrics_port: int = 0) -> None:
     """Installs the tracer provider (once per process), adds a span file if given, and serves Prometheus
     metrics on ``metrics_port`` if given. Without a provider, no trace context would reach the headers."""
-    global _provider, _metrics
+    global _provider, _tracer, _metrics
     resource = Resource.create({"service.name": f"batchyard-{service}"})
     if _provider is None:
         _provider = TracerProvider(resource=resource)
         trace.set_tracer_provider(_provider)
+        _tracer = trace.get_tracer("batchyard")
     if span_file is not None:
         _provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=span_file)))
     if metrics_port and not _metrics:
@@ -56,17 +58,31 @@ def inject() -> dict[str, str]:
 @contextmanager
 def consume_span(service: str, event_type: str, headers: Mapping[str, str], **attributes):
     """Opens a CONSUMER span for handling one event, parented on the producer's context."""
-    tracer = trace.get_tracer("batchyard")
+    tracer = _tracer or trace.get_tracer("batchyard")
     with tracer.start_as_current_span(f"{service} handle {event_type}", context=extract(headers),
                                       kind=trace.SpanKind.CONSUMER,
                                       attributes={"messaging.system": "kafka", **attributes}) as span:
         yield span
 
 
+def start_consume_span(service: str, event_type: str, headers: Mapping[str, str],
+                       **attributes) -> tuple[trace.Span, dict[str, str]]:
+    """Starts a CONSUMER span like ``consume_span`` without making it current; returns it with the trace context
+    (headers) its emits carry. The caller ends it. Batches use this: one span per event, ended when the batch
+    is done, at a fraction of the cost of entering and leaving each one."""
+    tracer = _tracer or trace.get_tracer("batchyard")
+    parent = extract(headers)
+    span = tracer.start_span(f"{service} handle {event_type}", context=parent, kind=trace.SpanKind.CONSUMER,
+                             attributes={"messaging.system": "kafka", **attributes})
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(span, parent))
+    return span, carrier
+
+
 @contextmanager
 def produce_span(producer: str, event_type: str):
     """Opens a PRODUCER span; a client submitting a workload starts the trace here."""
-    tracer = trace.get_tracer("batchyard")
+    tracer = _tracer or trace.get_tracer("batchyard")
     with tracer.start_as_current_span(f"{producer} publish {event_type}", kind=trace.SpanKind.PRODUCER) as span:
         yield span
 

@@ -51,10 +51,10 @@ class UnitOfWork:
         self.emitted.append(stamped)
         return stamped
 
-    @staticmethod
-    def trace_context() -> str:
-        """Returns the current trace context as JSON, to store with a workload and emit under later."""
-        return json.dumps(telemetry.inject())
+    def trace_context(self) -> str:
+        """Returns the trace context of the event being handled as JSON, to store with a workload and emit under
+        later: the batch's span for this event in batch mode, else the current span's."""
+        return json.dumps(self.trace if self.trace is not None else telemetry.inject())
 
     def after_commit(self, hook: Callable[[], Awaitable[None] | None]) -> None:
         """Runs ``hook`` once the transaction has committed (e.g. apply a change to an in-memory snapshot)."""

@@ -202,3 +202,14 @@ def test_duplicate_key_ids_are_refused() -> None:
 def test_naive_clock_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         authenticate(a_token().sign(), KEYRING, datetime(2026, 11, 24))
+
+
+def test_headers_are_cached_but_keys_are_looked_up_every_time() -> None:
+    """The parsed header is cached by its text; the key behind its kid, its secret and its retirement are not."""
+    first = SigningKey("shared-kid", b"a" * 32, org="acme", team="vision")
+    token = a_token().sign(first)
+    assert isinstance(authenticate(token, Keyring.of(first), NOW), Identity)
+    replaced = SigningKey("shared-kid", b"b" * 32, org="acme", team="vision")  # same kid, new secret
+    assert authenticate(token, Keyring.of(replaced), NOW).code is ReasonCode.TOKEN_BAD_SIGNATURE
+    retired = SigningKey("shared-kid", b"a" * 32, org="acme", team="vision", retired_at=T)
+    assert authenticate(token, Keyring.of(retired), NOW).code is ReasonCode.TOKEN_KEY_RETIRED
