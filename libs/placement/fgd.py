@@ -4,6 +4,12 @@ A node's fragmentation, for an expected pod mix ("typical pods" with popularitie
 expected amount of free GPU milli that the next pod could not use: all of the node's free GPU
 if the pod cannot fit there at all (or needs no GPU), else the free milli on GPUs too small for it.
 The scorer prefers the node whose placement increases fragmentation the least.
+
+Optionally (``stranding``) the measure also counts the free GPU milli a node's remaining CPU and
+memory can no longer serve: GPU pods of the mix bring on average ``cpu_per_milli`` CPU per GPU
+milli, so a node with c free CPU can host at most c / cpu_per_milli more GPU milli of them; free GPU
+beyond that is stranded. FGD itself only asks whether *one* typical pod still fits, so it lets
+CPU-heavy pods (CPU-only ones especially) eat the CPU of GPU-dense nodes and strand their GPUs.
 """
 
 from __future__ import annotations
@@ -50,8 +56,9 @@ def typical_pods(shapes: Iterable[tuple[int, int, int, tuple[str, ...]]], covera
 class FragmentationModel:
     """Typical pods as arrays, for vectorised fragmentation over many nodes at once."""
 
-    def __init__(self, pods: tuple[TypicalPod, ...]) -> None:
+    def __init__(self, pods: tuple[TypicalPod, ...], stranding: bool = False) -> None:
         self.pods = pods  # the typical pod mix
+        self.stranding = stranding  # also count GPU milli stranded by too little CPU / memory
         self.cpu = np.array([p.cpu_milli for p in pods], np.int64)[:, None]  # (M, 1)
         self.mem = np.array([p.memory_mib for p in pods], np.int64)[:, None]
         self.milli = np.array([p.gpu_milli for p in pods], np.int64)[:, None, None]  # (M, 1, 1)
@@ -59,6 +66,7 @@ class FragmentationModel:
         self.weight = np.array([p.popularity for p in pods], np.float64)  # (M,)
         self.cpu_only = (self.milli[:, :, 0] == 0)  # (M, 1)
         self._model_ok: tuple[int, np.ndarray] | None = None
+        self.cpu_per_milli, self.mem_per_milli = _per_gpu_milli(pods)  # the mix's GPU pods, on average
 
     def model_ok(self, snap: Snapshot) -> np.ndarray:
         """Return (M, slots): whether each typical pod accepts each node's GPU model."""
@@ -84,7 +92,28 @@ class FragmentationModel:
         fit = gpu_fit & (cpu_free[None, :] >= self.cpu) & (mem_free[None, :] >= self.mem) & model_ok
         small_milli = np.where(small, left[None, :, :], 0).sum(axis=2)  # (M, n)
         frag = np.where(fit & ~self.cpu_only, small_milli, total[None, :])
-        return self.weight @ frag
+        if not self.stranding:
+            return self.weight @ frag
+        return self.weight @ frag + self.stranded(total, cpu_free, mem_free)
+
+    def stranded(self, total: np.ndarray, cpu_free: np.ndarray, mem_free: np.ndarray) -> np.ndarray:
+        """Return the free GPU milli of each node beyond what its free CPU and memory can serve."""
+        reach = np.full(len(total), np.inf)
+        if self.cpu_per_milli > 0:
+            reach = np.minimum(reach, cpu_free / self.cpu_per_milli)
+        if self.mem_per_milli > 0:
+            reach = np.minimum(reach, mem_free / self.mem_per_milli)
+        return np.maximum(total - reach, 0.0)
+
+
+def _per_gpu_milli(pods: tuple[TypicalPod, ...]) -> tuple[float, float]:
+    """Return the popularity-weighted CPU milli and memory MiB per GPU milli of the GPU pods in a mix."""
+    gpu = [p for p in pods if p.gpu_count and p.gpu_milli]
+    milli = sum(p.popularity * p.gpu_count * p.gpu_milli for p in gpu)
+    if milli <= 0:
+        return 0.0, 0.0
+    return (sum(p.popularity * p.cpu_milli for p in gpu) / milli,
+            sum(p.popularity * p.memory_mib for p in gpu) / milli)
 
 
 def after_placement(left: np.ndarray, gpu_count: int, gpu_milli: int) -> np.ndarray:

@@ -21,7 +21,7 @@ _NEG_INF = -np.inf
 
 def scorer_for(snap: Snapshot, strategy: Strategy, policy: PlacementPolicy) -> Scorer:
     """Return the (cached) scorer of ``strategy`` under ``policy``."""
-    key = (strategy, policy.typical_pods, policy.fgd_quantized, policy.fgd_tiebreak)
+    key = Scorer.key_of(strategy, policy)
     scorers = snap.memo.setdefault("scorers", {})
     found = scorers.get(key)
     if found is None:

@@ -35,6 +35,8 @@ class PlacementPolicy:
     ``fgd_quantized`` reproduces the FGD simulator's integer score int(100·sigmoid(-Δ/1000));
     ``fgd_tiebreak`` then sends a CPU-only pod, among equal FGD scores, to the node with the least
     free GPU (its CPU is worth least to GPU pods), before falling back to node order.
+    ``fgd_stranding`` adds to the fragmentation the free GPU milli a node's remaining CPU (and
+    memory) cannot serve at the typical GPU pods' CPU per GPU milli (see ``fgd.py``).
     """
 
     default: Strategy = Strategy.BINPACK
@@ -42,6 +44,7 @@ class PlacementPolicy:
     typical_pods: tuple[TypicalPod, ...] = ()
     fgd_quantized: bool = False
     fgd_tiebreak: bool = False
+    fgd_stranding: bool = False
 
     def strategy_for(self, workload: Workload) -> Strategy:
         """Return the strategy of the workload's assigned pool (or the default)."""
@@ -80,8 +83,14 @@ class Scorer:
         self.monotone = strategy in (Strategy.BINPACK, Strategy.BEST_FIT)  # bulk fill allowed
         self.quantized = policy.fgd_quantized  # simulator-style integer FGD scores
         self.tiebreak = policy.fgd_tiebreak  # CPU-only pods to GPU-poor nodes among equal FGD scores
-        self.frag = FragmentationModel(policy.typical_pods) if strategy == Strategy.FGD else None
-        self.key = (strategy, policy.typical_pods, self.quantized, self.tiebreak)
+        self.frag = (FragmentationModel(policy.typical_pods, policy.fgd_stranding)
+                     if strategy == Strategy.FGD else None)
+        self.key = self.key_of(strategy, policy)
+
+    @staticmethod
+    def key_of(strategy: Strategy, policy: PlacementPolicy) -> tuple:
+        """Return what makes two scorers score alike: the cache key of a scorer (and of its score arrays)."""
+        return (strategy, policy.typical_pods, policy.fgd_quantized, policy.fgd_tiebreak, policy.fgd_stranding)
 
     def __call__(self, snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
         """Return the score of placing one pod of ``shape`` on each node of ``idx``."""

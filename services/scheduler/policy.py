@@ -6,7 +6,8 @@ pools: {a100: fgd}          # per pool (the pool of the workload's assigned flav
 typical_pods:               # FGD only: the expected pod mix (default: a generic GPU mix)
   - {cpu_milli: 8000, gpu_count: 1, popularity: 0.5}
   - {cpu_milli: 4000, gpu_count: 1, gpu_milli: 500, popularity: 0.2}
-fgd_quantized: false
+fgd_quantized: false        # FGD only: the simulator's integer scores (ties go to node order)
+fgd_stranding: true         # FGD only: also count GPUs a node's remaining CPU/memory can no longer serve
 ```
 A missing file means bin-pack everywhere.
 """
@@ -46,7 +47,15 @@ def policy_from_dict(raw: dict, source: str = "policy") -> PlacementPolicy:
     if uses_fgd and not typical:
         typical = DEFAULT_TYPICAL_PODS
     return PlacementPolicy(default=default, per_pool=per_pool, typical_pods=typical,
-                           fgd_quantized=bool(raw.get("fgd_quantized", False)))
+                           fgd_quantized=_flag(raw, "fgd_quantized", False, source),
+                           fgd_stranding=_flag(raw, "fgd_stranding", True, source))
+
+
+def _flag(raw: dict, name: str, default: bool, source: str) -> bool:
+    value = raw.get(name, default)
+    if not isinstance(value, bool):
+        raise PolicyError(f"{source}: {name} must be true or false, got {value!r}")
+    return value
 
 
 def _typical_pod(raw: dict, source: str) -> TypicalPod:

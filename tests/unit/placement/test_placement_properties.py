@@ -26,6 +26,7 @@ POLICIES = st.sampled_from([
     PlacementPolicy(Strategy.BINPACK), PlacementPolicy(Strategy.SPREAD), PlacementPolicy(Strategy.BEST_FIT),
     PlacementPolicy(Strategy.FGD, typical_pods=MIX), PlacementPolicy(Strategy.FGD, typical_pods=MIX, fgd_quantized=True),
     PlacementPolicy(Strategy.FGD, typical_pods=MIX, fgd_quantized=True, fgd_tiebreak=True),
+    PlacementPolicy(Strategy.FGD, typical_pods=MIX, fgd_quantized=True, fgd_stranding=True),
 ])
 
 nodes_st = st.lists(

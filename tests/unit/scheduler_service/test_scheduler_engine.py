@@ -146,6 +146,9 @@ def test_policy_yaml_selects_fgd_per_pool(tmp_path) -> None:
     assert load_policy(tmp_path / "missing.yaml") == PlacementPolicy()
     with pytest.raises(PolicyError, match="choose one of"):
         policy_from_dict({"default": "random"})
+    assert policy.fgd_stranding and not policy_from_dict({"fgd_stranding": False}).fgd_stranding
+    with pytest.raises(PolicyError, match="fgd_stranding must be true or false"):
+        policy_from_dict({"fgd_stranding": "yes"})
 
 
 def test_fgd_pool_places_shared_gpu_pods() -> None:
