@@ -60,6 +60,14 @@ class ServiceDefinition:
     # Handle each poll batch (up to Settings.batch_max_records) in one transaction and commit its offsets once;
     # a failing batch is redone record by record. Handlers must not assume one transaction per event.
     batch: bool = False
+    # One live consumer at a time (leader-elected services): join as a static group member whose instance id is
+    # shared by every instance, so a new leader takes the dead one's partitions at once (Kafka fences the old
+    # member) instead of after the session timeout.
+    static_member: bool = False
+
+    def group_instance_id(self, settings: Settings) -> str | None:
+        """Returns the static group.instance.id, or None for an ordinary (dynamic) member."""
+        return f"{settings.group_id}.leader" if self.static_member else None
 
 
 def kafka_security(settings: Settings):
@@ -104,6 +112,7 @@ def create_app(settings: Settings, definition: ServiceDefinition) -> FastStream:
         _subscribe_batches(broker, runtime, definition, names, Annotated[(list[bytes], *payload.__metadata__)])
     else:
         @broker.subscriber(*names, group_id=settings.group_id, ack_policy=AckPolicy.ACK,
+                           group_instance_id=definition.group_instance_id(settings),
                            auto_offset_reset="earliest", decoder=_raw_body, max_poll_records=200,
                            title=f"{definition.name}:in", description=f"Events {definition.name} consumes.")
         async def on_record(body: payload, message: KafkaMessage) -> None:
@@ -148,7 +157,8 @@ def _subscribe_batches(broker: KafkaBroker, runtime: Runtime, definition: Servic
 
     on_batch.__annotations__["body"] = payload  # FastStream reads the real annotation object
     broker.subscriber(*names, group_id=settings.group_id, ack_policy=AckPolicy.ACK, auto_offset_reset="earliest",
-                      decoder=_raw_body, batch=True, max_records=settings.batch_max_records,
+                      group_instance_id=definition.group_instance_id(settings), decoder=_raw_body, batch=True,
+                      max_records=settings.batch_max_records,
                       batch_timeout_ms=settings.batch_timeout_ms, title=f"{definition.name}:in",
                       description=f"Events {definition.name} consumes.")(on_batch)
 

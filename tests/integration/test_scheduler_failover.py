@@ -4,6 +4,7 @@ SIGKILL the leader mid-stream and the standby takes over, rebuilds and places th
 from __future__ import annotations
 
 import asyncio
+import time
 
 import asyncpg
 import pytest
@@ -87,8 +88,13 @@ async def test_standby_takes_over_after_the_leader_is_sigkilled(quiet_platform, 
     async with EventPublisher(kafka_bootstrap, namespace) as pub:
         await pub.publish(submissions)
         assert await observer.wait_for(lambda o: o.counts["WorkloadPlaced"] >= 10, timeout=120), platform.logs()
+        placed, killed = observer.counts["WorkloadPlaced"], time.monotonic()
         platform.services["scheduler"].kill()  # mid-stream: some placed, most still flowing
         assert await wait_until(lambda: _led_by(database_url, "standby"), timeout=30), standby.log_tail()
+        led = time.monotonic()
+        assert await observer.wait_for(lambda o: o.counts["WorkloadPlaced"] > placed, timeout=120), standby.log_tail()
+        print(f"failover: standby led {led - killed:.1f}s and placed again {time.monotonic() - killed:.1f}s "
+              "after the SIGKILL")  # reported in docs/scheduler.md; never asserted (noisy machine)
         platform.services["scheduler"].start()  # the old leader comes back as the new standby
     finished = await observer.wait_for(finished_with_cost(COUNT, "fo"), timeout=300)
     await observer.stop()

@@ -186,3 +186,12 @@ def test_identical_gangs_that_cannot_fit_are_decided_once_per_cycle() -> None:
     for i in range(3):
         p.enqueue(pending_of(reserved(f"w{i}").pods("p", 1, gpu=8).build(), 10 + i, {}))
     assert [d.workload_id for d in p.cycle()] == ["w0"]
+
+
+def test_the_scheduler_joins_its_group_as_one_static_member() -> None:
+    from libs.platform.settings import Settings
+    from services.scheduler.app import DEFINITION
+
+    settings = Settings(topic_namespace="ns").for_service("scheduler")
+    # leader and standbys share the instance id: a new leader replaces a dead one at once (no session timeout)
+    assert DEFINITION.group_instance_id(settings) == "ns.batchyard.scheduler.leader"
