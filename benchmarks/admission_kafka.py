@@ -13,7 +13,9 @@ queued, so neither the group join nor the publishing is timed. The service proce
 it barely depends on what else the shared machine is doing. Baselines measured in the same run: one
 process, and ``decide()`` alone on the same submissions.
 
-    .venv/bin/python -m benchmarks.admission_kafka [--count 20000] [--processes 2]
+    .venv/bin/python -m benchmarks.admission_kafka [--count 20000] [--processes 2] [--team-limits]
+
+``--team-limits`` gives every team per-team maxima, so every decision also locks and reads its team's usage.
 
 Uses the Kafka and PostgreSQL named by BATCHYARD_KAFKA_BOOTSTRAP / BATCHYARD_DATABASE_URL (``export $(cat
 var/infra.env)``), else starts throwaway ones on 127.0.0.1.
@@ -36,6 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import asyncpg
+import yaml
 from aiokafka.admin import AIOKafkaAdminClient
 
 from libs.admission import InMemoryReplayCache, decide
@@ -54,6 +57,7 @@ from .record import write_result
 
 TARGET = 5000
 COMMAND = ".venv/bin/python -m benchmarks.admission_kafka"
+DEMO_POLICY = Path(__file__).resolve().parents[1] / "deploy" / "admission" / "policy.yaml"
 TIMEOUT_S = 600.0  # a run that has not finished by then is reported as a failure, with the service logs
 
 
@@ -172,12 +176,14 @@ def signal_all(procs: list[ServiceProcess], sig: signal.Signals) -> None:
         os.killpg(proc.proc.pid, sig)
 
 
-async def timed_run(events, bootstrap: str, database_url: str, processes: int, log_root: Path) -> Run:
+async def timed_run(events, bootstrap: str, database_url: str, processes: int, log_root: Path,
+                    policy: Path | None = None) -> Run:
     """Starts the processes, pauses them once their group is stable, queues every submission, resumes them,
     and samples progress until every verdict is published. The pause keeps the publishing out of the timing."""
     settings = await fresh_settings(bootstrap, database_url)
     env = {**os.environ, "BATCHYARD_KAFKA_BOOTSTRAP": bootstrap, "BATCHYARD_DATABASE_URL": settings.database_url,
-           "BATCHYARD_TOPIC_NAMESPACE": settings.topic_namespace, "PYTHONUNBUFFERED": "1"}
+           "BATCHYARD_TOPIC_NAMESPACE": settings.topic_namespace, "PYTHONUNBUFFERED": "1",
+           **({"BATCHYARD_ADMISSION_POLICY": str(policy)} if policy else {})}
     run, procs = Run(processes, len(events)), []
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
@@ -214,14 +220,26 @@ async def timed_run(events, bootstrap: str, database_url: str, processes: int, l
         await admin.close()
 
 
-async def run(count: int, processes: int) -> dict:
+def team_limits_policy(folder: Path) -> Path:
+    """Writes the demo policy with generous per-team maxima for every team: all is still accepted, but every
+    decision locks and reads its team's usage (the costliest path of the team.* rules)."""
+    policy = yaml.safe_load(DEMO_POLICY.read_text())
+    policy["default"]["team_limits"] = {"max_gpus": 10_000_000, "max_pods": 10_000_000, "max_workloads": 10_000_000}
+    path = folder / "policy-team-limits.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    return path
+
+
+async def run(count: int, processes: int, team_limits: bool) -> dict:
     events = list(workload_mix(count, seed=3, prefix="bench", signer=demo_signer("bench@batchyard")))
     core = statistics.median(core_rate(events[:4000]) for _ in range(3))
     print(f"decide() alone: {core:,.0f}/s", flush=True)
     results = {}
     with servers(progress=lambda m: print(m, flush=True)) as infra, tempfile.TemporaryDirectory() as logs:
+        policy = team_limits_policy(Path(logs)) if team_limits else None
         for n in sorted({1, processes}):
-            results[n] = (await timed_run(events, infra.bootstrap, infra.database_url, n, Path(logs))).summary()
+            results[n] = (await timed_run(events, infra.bootstrap, infra.database_url, n, Path(logs),
+                                          policy)).summary()
             print(f"{n} process(es): {results[n]}", flush=True)
     head, base = results[processes], results[1]
     return {
@@ -230,7 +248,7 @@ async def run(count: int, processes: int) -> dict:
         "cpu_us_per_decision": head["cpu_us_per_decision"], "runs": list(results.values()),
         "decide_only_per_s": round(core), "baseline": base["end_to_end_per_s"],
         "baseline_desc": "one admission process, same run", "ratio": round(head["end_to_end_per_s"] / TARGET, 3),
-        "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
+        "loadavg_1m_at_end": round(os.getloadavg()[0], 2), "team_limits": team_limits,
         "notes": f"{processes} admission process(es) in one consumer group over 6 partitions; one Postgres "
                  "transaction per poll batch; HMAC verified on every message; value counts each decision until "
                  "its verdict is published to Kafka, from the moment the paused processes resume",
@@ -241,13 +259,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20000, help="submissions to decide")
     parser.add_argument("--processes", type=int, default=2, help="admission processes (also runs 1 as baseline)")
+    parser.add_argument("--team-limits", action="store_true",
+                        help="give every team per-team maxima (decisions lock and read team usage); "
+                             "writes admission_kafka_team_limits.json")
     args = parser.parse_args()
     if args.count < 1 or not 1 <= args.processes <= 6:
         parser.error("--count must be positive and --processes between 1 and 6 (the topic has 6 partitions)")
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    result = asyncio.run(run(args.count, args.processes))
-    write_result("admission_kafka", result.pop("value"), "decisions/s", True, TARGET, COMMAND,
+    result = asyncio.run(run(args.count, args.processes, args.team_limits))
+    name = "admission_kafka_team_limits" if args.team_limits else "admission_kafka"
+    command = f"{COMMAND} --team-limits" if args.team_limits else COMMAND
+    write_result(name, result.pop("value"), "decisions/s", True, TARGET, command,
                  **result)
     print(f"admission through Kafka + Postgres: {result['decided_per_s']:,} decided/s, "
           f"{result['runs'][-1]['end_to_end_per_s']:,} end to end/s with {args.processes} process(es) "

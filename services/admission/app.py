@@ -6,7 +6,7 @@ from pathlib import Path
 
 from faststream import FastStream
 
-from libs.events.topics import ADMISSION, SUBMITTED
+from libs.events.topics import ADMISSION, LIFECYCLE, SUBMITTED
 from libs.platform.service import Runtime, ServiceDefinition
 from libs.platform.service import create_app as create_service_app
 from libs.platform.settings import Settings
@@ -40,10 +40,12 @@ async def start(runtime: Runtime) -> Router:
     return handlers.router()
 
 
+# LIFECYCLE: WorkloadSucceeded and WorkloadFailed release the ended workload's team usage (see usage.py).
 DEFINITION = ServiceDefinition(
-    name="admission", consumes=(SUBMITTED,), produces=(ADMISSION,), service_dir=Path(__file__).parent,
+    name="admission", consumes=(SUBMITTED, LIFECYCLE), produces=(ADMISSION,), service_dir=Path(__file__).parent,
     start=start, batch=True, description="Authenticates (signed tokens), authorizes and applies per-tenant policy to "
-                             "submissions; emits accepted or rejected with a reason code and the rule.")
+                             "submissions, counting what each team already holds against its team limits; emits "
+                             "accepted or rejected with a reason code and the rule.")
 
 
 def create_app(settings: Settings | None = None) -> FastStream:

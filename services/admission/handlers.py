@@ -2,11 +2,16 @@
 
 One submission, one transaction (the platform's inbox transaction):
 
-1. decide with the pure core (token, schema, tenant, defaults, queue, policy), the token claim deferred;
-2. if accepted: refuse a workload id admitted before, then spend the token id in ``token_claims``
+1. read what the team holds (``usage``: locked first when the team has team limits);
+2. decide with the pure core (token, schema, tenant, defaults, queue, policy with that usage), the token claim
+   deferred;
+3. if accepted: refuse a workload id admitted before, then spend the token id in ``token_claims``
    (a conflict there re-runs ``decide`` with the claim refused, so the rejection is the core's own
-   ``token_replayed`` with its audit record);
-3. append the audit row and emit WorkloadAccepted (spec with defaults) or WorkloadRejected (reason, rule).
+   ``token_replayed`` with its audit record), then record the workload and add it to its team's usage;
+4. append the audit row and emit WorkloadAccepted (spec with defaults) or WorkloadRejected (reason, rule).
+
+WorkloadSucceeded and WorkloadFailed end a workload and release its team usage (see ``usage``); the other
+lifecycle events are ignored.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from typing import Any
 
 from libs.admission import Decision, decide
 from libs.admission.token import epoch_seconds
-from libs.events import WorkloadAccepted, WorkloadRejected, WorkloadSubmitted
+from libs.events import Event, WorkloadAccepted, WorkloadRejected, WorkloadSubmitted
 from libs.platform.unit_of_work import Router, UnitOfWork
 from services.admission import repository as repo
+from services.admission import usage
 from services.admission.keyring import KeyringFile
 from services.admission.policy import ServicePolicy
 from services.admission.reload import HotFile
@@ -55,17 +61,26 @@ class AdmissionHandlers:
     clock: Callable[[], datetime] = utc_now  # timezone-aware now
     decided: int = 0  # decisions made by this process
     counts: dict[str, int] = field(default_factory=dict)  # reason code (or "accepted") -> decisions
+    released: int = 0  # workloads whose team usage this process released
 
     def router(self) -> Router:
-        return Router(handlers={"WorkloadSubmitted": self.handle_workload_submitted},
-                      batch_handlers={"WorkloadSubmitted": self.handle_workload_submitted_batch})
+        ended, ended_batch = self.handle_workload_ended, self.handle_workload_ended_batch
+        return Router(handlers={"WorkloadSubmitted": self.handle_workload_submitted,
+                                **{event_type: ended for event_type in usage.ENDING}},
+                      ignored=frozenset(usage.NOT_ENDING),
+                      batch_handlers={"WorkloadSubmitted": self.handle_workload_submitted_batch,
+                                      **{event_type: ended_batch for event_type in usage.ENDING}})
 
     async def handle_workload_submitted(self, event: WorkloadSubmitted, uow: UnitOfWork) -> None:
         """Decides one submission, records the audit row and emits the verdict."""
         policy, now = self.policy.current(), self.clock()
-        decision, duplicate = await self._decide(event, uow, policy, now)
+        ledger = await usage.read(uow.conn, [usage.team_of(event)], policy.policy)
+        decision, duplicate = await self._decide(event, uow, policy, now, ledger)
         if decision.accepted and not duplicate:
-            await repo.record_admitted(uow.conn, decision.spec.workload_id, event.event_id)
+            admitted = usage.Admitted(decision.spec.workload_id, event.event_id, usage.team_of(event),
+                                      usage.footprint(decision.spec))
+            ledger.add(admitted.team, admitted.usage)
+            await usage.record(uow.conn, [admitted], ledger)
         row = audit_row(event, decision, duplicate=duplicate)
         await repo.record_decision(uow.conn, row)
         await self._maybe_purge(uow, now)
@@ -75,24 +90,44 @@ class AdmissionHandlers:
         """Decides a poll batch of submissions with a few set-wise statements instead of five per submission.
 
         The same decisions as one by one, in order: a workload id admitted earlier in the batch is a duplicate,
-        a token spent earlier in the batch on another submission is a replay. If another instance spends one of
-        these tokens meanwhile, the claim comes back short and the batch is redone record by record.
+        a token spent earlier in the batch on another submission is a replay, and what a team had admitted earlier
+        in the batch counts against its later submissions. If another instance spends one of these tokens
+        meanwhile, the claim comes back short and the batch is redone record by record.
         """
         policy, now, conn = self.policy.current(), self.clock(), uows[0].conn
-        batch = Batch(self, policy, now)
-        decided = [batch.decide(event) for event in events]
+        teams = [usage.team_of(event) for event in events]
+        batch = Batch(self, policy, now, await usage.read(conn, teams, policy.policy, lock=False))
+        decided = [batch.decide(event) for event in events]  # no team lock held while the core decides
+        locked = await usage.read(conn, teams, policy.policy)
+        moved, batch.ledger = usage.moved(batch.ledger, locked), locked
+        if moved:  # another instance admitted or released for these teams meanwhile (settle rechecks acceptances)
+            decided = [batch.decide(d.event, d.document) if team in moved and usage.refused_by_team_rules_only(
+                d.decision) else d for d, team in zip(decided, teams)]
         wanted = [d for d in decided if d.decision.accepted]
         await batch.load(conn, [d.decision.spec.workload_id for d in wanted], [d.claim.request[0] for d in wanted])
         verdicts = [batch.settle(d) for d in decided]
         spent = await repo.claim_tokens(conn, batch.new_claims, epoch_seconds(now))
         if len(spent) != len(batch.new_claims):
             raise ConcurrentClaim("a token of this batch was spent concurrently; redoing it record by record")
-        await repo.record_admitted_many(conn, batch.admitted)
+        await usage.record(conn, batch.admitted, batch.ledger)
         rows = [audit_row(d.event, decision, duplicate=dup) for d, (decision, dup) in zip(decided, verdicts)]
         await repo.record_decisions(conn, rows)
         for uow, d, (decision, _), row in zip(uows, decided, verdicts, rows):
             await self._maybe_purge(uow, now)
             await self._emit(uow, d.event, decision, row, policy)
+
+    async def handle_workload_ended(self, event: Event, uow: UnitOfWork) -> None:
+        """Releases the team usage of the workload a WorkloadSucceeded or WorkloadFailed ends (once)."""
+        await self.handle_workload_ended_batch([event], [uow])
+
+    async def handle_workload_ended_batch(self, events: list[Event], uows: list[UnitOfWork]) -> None:
+        """Releases the team usage of the workloads a run of terminal events ends, in two statements."""
+        released = await usage.release(uows[0].conn, events)
+        if released:
+            uows[0].after_commit(lambda: self._release(released))
+
+    def _release(self, released: int) -> None:
+        self.released += released
 
     async def _emit(self, uow: UnitOfWork, event: WorkloadSubmitted, decision: Decision, row: dict[str, Any],
                     policy: ServicePolicy) -> None:
@@ -103,19 +138,20 @@ class AdmissionHandlers:
         else:
             await uow.emit(WorkloadRejected(reason=row["reason"], message=row["message"][:2000], rule=row["rule"]))
 
-    async def _decide(self, event: WorkloadSubmitted, uow: UnitOfWork, policy: ServicePolicy,
-                      now: datetime) -> tuple[Decision, bool]:
+    async def _decide(self, event: WorkloadSubmitted, uow: UnitOfWork, policy: ServicePolicy, now: datetime,
+                      ledger: usage.Ledger) -> tuple[Decision, bool]:
         """Returns the decision and whether it admits a workload id admitted before (checked before the claim,
         so a duplicate does not spend the token)."""
         keyring, document, claim = self.keyring.current().keyring, job_document(event), DeferredClaim(True)
-        decision = decide(document, event.token, keyring, policy.policy, now, claim)
+        held = ledger.of(usage.team_of(event))
+        decision = decide(document, event.token, keyring, policy.policy, now, claim, usage=held)
         if not decision.accepted:
             return decision, False
         if await repo.already_admitted(uow.conn, decision.spec.workload_id):
             return decision, True
         if await repo.claim_token(uow.conn, *claim.request):
             return decision, False
-        return decide(document, event.token, keyring, policy.policy, now, DeferredClaim(False)), False
+        return decide(document, event.token, keyring, policy.policy, now, DeferredClaim(False), usage=held), False
 
     def _count(self, outcome: str) -> None:
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
@@ -135,7 +171,7 @@ class Decided:
     """One submission of a batch, decided with its token claim deferred."""
 
     event: WorkloadSubmitted  # the submission
-    document: dict[str, Any]  # its JobSpec document (to re-decide on a replay)
+    document: dict[str, Any]  # its JobSpec document (to decide it again: grown team usage, a replay)
     decision: Decision  # decided as if the token claim succeeds
     claim: DeferredClaim  # the claim decide asked for
 
@@ -147,16 +183,19 @@ class Batch:
     handlers: AdmissionHandlers
     policy: ServicePolicy
     now: datetime
+    ledger: usage.Ledger  # what the batch's teams held when it began, plus what it admitted since
     admitted_ids: set[str] = field(default_factory=set)  # admitted before or earlier in this batch
     claims: dict[str, str] = field(default_factory=dict)  # jti -> binding, live in the DB or spent in this batch
     new_claims: list[tuple[str, str, int]] = field(default_factory=list)  # (jti, binding, expires_at) to spend
-    admitted: list[tuple[str, Any]] = field(default_factory=list)  # (workload id, event id) to record
+    admitted: list[usage.Admitted] = field(default_factory=list)  # workloads to record, in batch order
 
-    def decide(self, event: WorkloadSubmitted) -> Decided:
-        document, claim = job_document(event), DeferredClaim(True)
-        keyring = self.handlers.keyring.current().keyring
-        return Decided(event, document, decide(document, event.token, keyring, self.policy.policy, self.now, claim),
-                       claim)
+    def decide(self, event: WorkloadSubmitted, document: dict[str, Any] | None = None, *,
+               claim: bool = True) -> Decided:
+        """Decides a submission against what its team holds now, the claim deferred (``claim``: its answer)."""
+        document, deferred = document or job_document(event), DeferredClaim(claim)
+        keyring, held = self.handlers.keyring.current().keyring, self.ledger.of(usage.team_of(event))
+        decision = decide(document, event.token, keyring, self.policy.policy, self.now, deferred, usage=held)
+        return Decided(event, document, decision, deferred)
 
     async def load(self, conn, workload_ids: list[str], jtis: list[str]) -> None:
         if workload_ids:
@@ -164,7 +203,16 @@ class Batch:
             self.claims = await repo.live_claims(conn, jtis, epoch_seconds(self.now))
 
     def settle(self, d: Decided) -> tuple[Decision, bool]:
-        """Returns the final decision and whether it is a duplicate, in batch order."""
+        """Returns the final decision and whether it is a duplicate, in batch order.
+
+        ``d`` was decided against an unlocked read of what its team held; if its team has team limits and the
+        team rules no longer pass against what it holds now (the locked read plus what this batch admitted
+        before it), it is decided again, as one by one would.
+        """
+        team = usage.team_of(d.event)
+        if d.decision.accepted and team in self.ledger.limited and not usage.team_rules_pass(
+                d.decision.spec, self.policy.policy.for_tenant(*team), self.ledger.of(team)):
+            d = self.decide(d.event, d.document)  # the core's own rejection, with its audit record
         if not d.decision.accepted:
             return d.decision, False
         workload_id = d.decision.spec.workload_id
@@ -173,13 +221,14 @@ class Batch:
         jti, binding, expires_at, _ = d.claim.request
         held = self.claims.get(jti)
         if held is not None and held != binding:
-            keyring = self.handlers.keyring.current().keyring
-            return decide(d.document, d.event.token, keyring, self.policy.policy, self.now, DeferredClaim(False)), False
+            return self.decide(d.event, d.document, claim=False).decision, False
         if held is None:
             self.claims[jti] = binding
             self.new_claims.append((jti, binding, expires_at))
         self.admitted_ids.add(workload_id)
-        self.admitted.append((workload_id, d.event.event_id))
+        admitted = usage.Admitted(workload_id, d.event.event_id, team, usage.footprint(d.decision.spec))
+        self.ledger.add(team, admitted.usage)
+        self.admitted.append(admitted)
         return d.decision, False
 
 

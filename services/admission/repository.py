@@ -1,4 +1,4 @@
-"""Admission's Postgres adapter: the replay cache, the admitted-workload index and the audit log.
+"""Admission's Postgres adapter: the replay cache, the admitted-workload index, team usage and the audit log.
 
 Every function takes the handler's connection, so it runs inside the inbox transaction.
 """
@@ -6,9 +6,13 @@ Every function takes the handler's connection, so it runs inside the inbox trans
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
+
+Team = tuple[str, str]  # (org, team)
+Sums = tuple[int, int, int]  # (gpu_milli, pods, workloads) a team holds
 
 
 async def claim_token(conn: asyncpg.Connection, jti: str, binding: str, expires_at: int, now: int) -> bool:
@@ -35,11 +39,6 @@ async def purge_expired_claims(conn: asyncpg.Connection, now: int) -> int:
 async def already_admitted(conn: asyncpg.Connection, workload_id: str) -> bool:
     """Returns whether a workload with this id was admitted before."""
     return bool(await conn.fetchval("select 1 from admitted_workloads where workload_id = $1", workload_id))
-
-
-async def record_admitted(conn: asyncpg.Connection, workload_id: str, event_id: uuid.UUID) -> None:
-    await conn.execute("insert into admitted_workloads(workload_id, event_id) values ($1, $2)",
-                       workload_id, event_id)
 
 
 _AUDIT_COLUMNS = ("event_id", "decided_at", "outcome", "workload_id", "org", "team", "subject", "caller_tenant",
@@ -98,11 +97,101 @@ async def claim_tokens(conn: asyncpg.Connection, claims: list[tuple[str, str, in
     return {r[0] for r in rows}
 
 
-async def record_admitted_many(conn: asyncpg.Connection, admitted: list[tuple[str, uuid.UUID]]) -> None:
+AdmittedRow = tuple[str, uuid.UUID, str, str, int, int]  # (workload id, event id, org, team, gpu_milli, pods)
+
+
+async def record_admitted_many(conn: asyncpg.Connection, admitted: list[AdmittedRow]) -> None:
+    """Records admitted workloads with their tenant and size (unfinished)."""
     if admitted:
-        ids, events = (list(column) for column in zip(*admitted))
-        await conn.execute("insert into admitted_workloads(workload_id, event_id) "
-                           "select * from unnest($1::text[], $2::uuid[])", ids, events)
+        ids, events, orgs, teams, gpus, pods = (list(column) for column in zip(*admitted))
+        await conn.execute("insert into admitted_workloads(workload_id, event_id, org, team, gpu_milli, pods) "
+                           "select * from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], "
+                           "$6::int[])", ids, events, orgs, teams, gpus, pods)
+
+
+# Team usage: the sums over each team's admitted, unfinished workloads (migration 003).
+
+async def lock_teams(conn: asyncpg.Connection, teams: list[Team]) -> None:
+    """Takes a transaction-scoped advisory lock per (org, team), in the order given (callers sort, so two
+    instances lock shared teams in one order), so admissions of one team by several instances serialise.
+
+    A statement of its own: in READ COMMITTED each statement reads a fresh snapshot, so the usage read by the
+    next statement includes what the previous holder of the lock committed.
+    """
+    if teams:
+        orgs, names = (list(column) for column in zip(*teams))
+        await conn.execute("select pg_advisory_xact_lock(hashtextextended('admission.team_usage:' || o || '/' || t, "
+                           "0)) from unnest($1::text[], $2::text[]) as k(o, t)", orgs, names)
+
+
+async def team_usage(conn: asyncpg.Connection, teams: list[Team]) -> dict[Team, Sums]:
+    """Returns (org, team) -> (gpu_milli, pods, workloads) held, for those of ``teams`` that hold anything."""
+    if not teams:
+        return {}
+    orgs, names = (list(column) for column in zip(*teams))
+    rows = await conn.fetch("select org, team, gpu_milli, pods, workloads from team_usage "
+                            "where (org, team) in (select * from unnest($1::text[], $2::text[]))", orgs, names)
+    return {(r["org"], r["team"]): (r["gpu_milli"], r["pods"], r["workloads"]) for r in rows}
+
+
+async def add_usage(conn: asyncpg.Connection, deltas: list[tuple[str, str, int, int, int]]) -> None:
+    """Adds each (org, team, gpu_milli, pods, workloads), one row per team, to the team's sums.
+
+    In the order given (callers sort, so concurrent transactions take the row locks in one order).
+    """
+    if deltas:
+        orgs, teams, gpus, pods, workloads = (list(column) for column in zip(*deltas))
+        await conn.execute(
+            "insert into team_usage(org, team, gpu_milli, pods, workloads) select * from unnest($1::text[], "
+            "$2::text[], $3::bigint[], $4::bigint[], $5::int[]) on conflict (org, team) do update set "
+            "gpu_milli = team_usage.gpu_milli + excluded.gpu_milli, pods = team_usage.pods + excluded.pods, "
+            "workloads = team_usage.workloads + excluded.workloads", orgs, teams, gpus, pods, workloads)
+
+
+async def subtract_usage(conn: asyncpg.Connection, deltas: list[tuple[str, str, int, int, int]]) -> None:
+    """Subtracts each (org, team, gpu_milli, pods, workloads), one row per team, from the team's sums.
+
+    A team with no sums, or one that would go below zero (a check constraint), means the sums and the admitted
+    workloads disagree: raises rather than release what was never counted.
+    """
+    if not deltas:
+        return
+    orgs, teams, gpus, pods, workloads = (list(column) for column in zip(*deltas))
+    changed = await conn.fetch(
+        "update team_usage u set gpu_milli = u.gpu_milli - d.gpu_milli, pods = u.pods - d.pods, "
+        "workloads = u.workloads - d.workloads from unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], "
+        "$5::int[]) as d(org, team, gpu_milli, pods, workloads) where u.org = d.org and u.team = d.team "
+        "returning u.org, u.team", orgs, teams, gpus, pods, workloads)
+    missing = sorted({(o, t) for o, t, *_ in deltas} - {(r[0], r[1]) for r in changed})
+    if missing:
+        shown = ", ".join(f"{o}/{t}" for o, t in missing)
+        raise UsageMismatch(f"team usage of {shown} is missing while it holds admitted, unfinished workloads")
+
+
+class UsageMismatch(RuntimeError):
+    """``team_usage`` disagrees with ``admitted_workloads``: a bug or a manual edit, never input data."""
+
+
+async def finish_workloads(conn: asyncpg.Connection,
+                           ends: list[tuple[str, datetime, str]]) -> list[asyncpg.Record]:
+    """Marks admitted, unfinished workloads finished, each (workload id, finished at, event type) once; returns
+    the rows it marked (workload_id, org, team, gpu_milli, pods). An id never admitted, or already finished,
+    or named twice, is not returned (again)."""
+    if not ends:
+        return []
+    ids, ats, types = (list(column) for column in zip(*ends))
+    return await conn.fetch(
+        "update admitted_workloads a set finished_at = e.at, finished_by = e.type "
+        "from unnest($1::text[], $2::timestamptz[], $3::text[]) as e(id, at, type) "
+        "where a.workload_id = e.id and a.finished_at is null "
+        "returning a.workload_id, a.org, a.team, a.gpu_milli, a.pods", ids, ats, types)
+
+
+async def usage_from_workloads(conn: asyncpg.Connection) -> dict[Team, Sums]:
+    """Returns the team sums recounted from the admitted, unfinished workloads (to check ``team_usage``)."""
+    rows = await conn.fetch("select org, team, sum(gpu_milli), sum(pods), count(*) from admitted_workloads "
+                            "where finished_at is null and org is not null group by org, team")
+    return {(r[0], r[1]): (int(r[2]), int(r[3]), r[4]) for r in rows}
 
 
 async def record_decisions(conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> None:
