@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import base64
 import os
+import re
+import secrets
 import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from libs.localinfra._proc import InfraError, free_port, port_open, stop_group, wait_until
+from libs.localinfra.tls import make_tls_files
 
 KAFKA_VERSION = "4.1.2"  # pinned in deploy/kafka/pom.xml as well
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
+SCRAM_MECHANISM = "SCRAM-SHA-512"  # the only SASL mechanism the opt-in secured listener enables
+BROKER_USER = "broker"  # the broker's own SCRAM identity on its SASL_SSL listener (inter-broker traffic)
+_SAFE_CREDENTIAL = re.compile(r"^[A-Za-z0-9._-]{1,128}$")  # fits --add-scram and JAAS without quoting
 
 _LOG4J2 = """Configuration:
   status: warn
@@ -75,17 +82,49 @@ def _cluster_id() -> str:
 
 @dataclass
 class KafkaServer:
-    """One KRaft broker+controller on 127.0.0.1 in ``workdir``; ``start()`` returns once it answers."""
+    """One KRaft broker+controller on 127.0.0.1 in ``workdir``; ``start()`` returns once it answers.
+
+    By default clients speak PLAINTEXT. Opt-in transport security: give ``scram_users`` (name → password) and
+    the client listener becomes SASL_SSL (SCRAM-SHA-512 over TLS, with a certificate from a throwaway CA in
+    ``workdir/tls``, see ``ca_file``) and nothing else; the controller listener stays PLAINTEXT on loopback.
+    """
 
     workdir: Path
     port: int = field(default_factory=free_port)
     controller_port: int = field(default_factory=free_port)
     heap: str = "768m"
     pid: int | None = None
+    scram_users: Mapping[str, str] | None = None
+    _broker_password: str = field(default_factory=lambda: secrets.token_urlsafe(18), init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name, password in (self.scram_users or {}).items():
+            if not (_SAFE_CREDENTIAL.match(name) and _SAFE_CREDENTIAL.match(password)) or name == BROKER_USER:
+                raise ValueError(f"SCRAM user {name!r}: names and passwords must match {_SAFE_CREDENTIAL.pattern} "
+                                 f"and {BROKER_USER!r} is the broker's own")
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def secured(self) -> bool:
+        """True when clients must use SASL_SSL (``scram_users`` given)."""
+        return bool(self.scram_users)
+
+    @property
+    def ca_file(self) -> Path:
+        """The throwaway CA that signed the broker's certificate (what clients trust); only when ``secured``."""
+        return self.workdir / "tls" / "ca.crt"
+
+    def client_options(self, username: str, password: str | None = None) -> dict:
+        """Returns aiokafka options to reach the SASL_SSL listener as ``username`` (password: its own by default)."""
+        import ssl
+
+        users = {**(self.scram_users or {}), BROKER_USER: self._broker_password}
+        return {"security_protocol": "SASL_SSL", "ssl_context": ssl.create_default_context(cafile=str(self.ca_file)),
+                "sasl_mechanism": SCRAM_MECHANISM, "sasl_plain_username": username,
+                "sasl_plain_password": users[username] if password is None else password}
 
     @property
     def log_path(self) -> Path:
@@ -98,7 +137,8 @@ class KafkaServer:
         java = shutil.which("java") or "java"
         classpath = f"{lib}/*"
         fmt = subprocess.run([java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
-                              "-c", str(props), "--ignore-formatted"], capture_output=True, text=True)
+                              "-c", str(props), "--ignore-formatted", *self._scram_format_args()],
+                             capture_output=True, text=True)
         if fmt.returncode != 0:
             raise InfraError(f"kafka storage format failed:\n{fmt.stdout}{fmt.stderr}")
         env = dict(os.environ, KAFKA_HEAP_OPTS=f"-Xmx{self.heap}")
@@ -120,7 +160,15 @@ class KafkaServer:
         if not port_open(self.port):
             return False
         from libs.localinfra.probe import kafka_ready  # aiokafka import kept off the cold path
-        return kafka_ready(self.bootstrap)
+        return kafka_ready(self.bootstrap, **(self.client_options(BROKER_USER) if self.secured else {}))
+
+    def _scram_format_args(self) -> list[str]:
+        """Returns the storage tool's --add-scram arguments: KRaft stores SCRAM credentials in its metadata log."""
+        if not self.secured:
+            return []
+        users = {**self.scram_users, BROKER_USER: self._broker_password}
+        return [arg for name, password in users.items()
+                for arg in ("--add-scram", f"{SCRAM_MECHANISM}=[name={name},password={password}]")]
 
     def stop(self) -> None:
         if self.pid is not None:
@@ -130,15 +178,17 @@ class KafkaServer:
     def _write_config(self) -> Path:
         (self.workdir / "log4j2.yaml").write_text(_LOG4J2)
         props = self.workdir / "server.properties"
+        client = "SASL_SSL" if self.secured else "PLAINTEXT"  # the listener's name is its protocol's
         props.write_text("\n".join([
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            f"listeners={client}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners={client}://127.0.0.1:{self.port}",
             "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"inter.broker.listener.name={client}",
+            f"listener.security.protocol.map={client}:{client},CONTROLLER:PLAINTEXT",
+            *(self._security_config() if self.secured else ()),
             f"log.dirs={self.workdir / 'data'}",
             "num.partitions=3",
             "offsets.topic.replication.factor=1",
@@ -154,3 +204,22 @@ class KafkaServer:
             "",
         ]))
         return props
+
+    def _security_config(self) -> list[str]:
+        """Returns the SASL_SSL listener's settings: SCRAM-SHA-512 only, TLS with a PEM key store and trust store."""
+        tls = make_tls_files(self.workdir / "tls")
+        keystore = tls.key.with_name("server-keystore.pem")  # Kafka's PEM key store: the key, then its chain
+        keystore.write_text(tls.key.read_text() + tls.cert.read_text() + tls.ca_cert.read_text())
+        keystore.chmod(0o600)
+        jaas = (f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{BROKER_USER}" '
+                f'password="{self._broker_password}";')
+        return [
+            f"sasl.enabled.mechanisms={SCRAM_MECHANISM}",
+            f"sasl.mechanism.inter.broker.protocol={SCRAM_MECHANISM}",
+            f"listener.name.sasl_ssl.{SCRAM_MECHANISM.lower()}.sasl.jaas.config={jaas}",
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={keystore}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={tls.ca_cert}",
+            "ssl.client.auth=none",
+        ]

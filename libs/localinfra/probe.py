@@ -7,12 +7,13 @@ import asyncio
 from libs.localinfra._proc import run_coroutine
 
 
-def kafka_ready(bootstrap: str) -> bool:
-    """Returns True once the broker answers a metadata request and reports a controller."""
+def kafka_ready(bootstrap: str, **client_options) -> bool:
+    """Returns True once the broker answers a metadata request and reports a controller (``client_options``:
+    aiokafka security options, e.g. SASL_SSL)."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     async def probe() -> bool:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, **client_options)
         try:
             await admin.start()
             cluster = await admin.describe_cluster()

@@ -40,8 +40,10 @@ ORDER = list(STATE_OF.values())
 
 
 class FlowObserver:
-    def __init__(self, bootstrap: str, namespace: str = "") -> None:
+    def __init__(self, bootstrap: str, namespace: str = "", **client_options) -> None:
+        """``client_options``: extra aiokafka consumer options, e.g. SASL/TLS (cli.submit.kafka_client_options)."""
         self.bootstrap, self.namespace = bootstrap, namespace
+        self.client_options = client_options
         self.workloads: dict[str, WorkloadView] = defaultdict(WorkloadView)
         self.seen_ids: set = set()
         self.counts: Counter[str] = Counter()  # distinct events by type
@@ -54,7 +56,7 @@ class FlowObserver:
 
     async def start(self) -> "FlowObserver":
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                          auto_offset_reset="earliest")
+                                          auto_offset_reset="earliest", **self.client_options)
         await self._consumer.start()
         partitions = []
         for topic in CATALOG:

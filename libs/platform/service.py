@@ -169,7 +169,7 @@ async def _start(runtime: Runtime, definition: ServiceDefinition, allowed: froze
     telemetry.setup(settings.service, span_file=span_file, metrics_port=settings.metrics_port)
     runtime.metrics = telemetry.ServiceMetrics(settings.service)
     if settings.ensure_topics:
-        await ensure_topics(settings.kafka_bootstrap, settings.topic_namespace)
+        await ensure_topics(settings.kafka_bootstrap, settings.topic_namespace, security=kafka_security(settings))
     runtime.pool = await store.create_pool(settings.database_url, settings.schema, size=settings.pool_size)
     applied = await store.migrate(runtime.pool, settings.schema, definition.service_dir)
     if applied:

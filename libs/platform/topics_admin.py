@@ -8,16 +8,22 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
+from faststream.kafka.security import parse_security
+from faststream.security import BaseSecurity
 
 from libs.events.topics import CATALOG, Topic
 
 log = logging.getLogger("batchyard.topics")
 
 
-async def ensure_topics(bootstrap: str, namespace: str = "", catalog: tuple[Topic, ...] = CATALOG,
-                        **client_options) -> dict[str, str]:
-    """Creates missing topics, raises partition counts that are too low, and sets configs; returns name → action."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options)
+async def ensure_topics(bootstrap: str, namespace: str = "", catalog: tuple[Topic, ...] = CATALOG, *,
+                        security: BaseSecurity | None = None, **client_options) -> dict[str, str]:
+    """Creates missing topics, raises partition counts that are too low, and sets configs; returns name → action.
+
+    ``security``: the broker's transport security as services connect with it (service.kafka_security), e.g.
+    SASL/SCRAM over TLS; ``client_options``: any other aiokafka admin client options.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **parse_security(security), **client_options)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
