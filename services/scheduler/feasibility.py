@@ -1,11 +1,8 @@
-"""'Never fits': whether the nodes of a workload's flavor could hold each pod set even when empty.
+"""'Never fits': whether any node of a workload's flavor could hold one pod of each pod set even when empty.
 
-A pod set never fits when no node of the flavor could hold one of its pods, or when all of them together
-could not hold the pods it needs (``min_count`` for an elastic pod set, else ``count``), or, with a required
-topology, when no single domain at that level could. Only then is the workload handed back to quota (reason
-``never-fits``) to try another flavor. Health and cordons are transient, so they are ignored here; usage too.
-While no node of the flavor is known yet the answer is "wait", not "never". Pod sets are checked one at a
-time: a gang whose pod sets only fit separately still waits.
+Only then is the workload handed back to quota (reason ``never-fits``) to try another flavor. Health and
+cordons are transient, so they are ignored here; usage too. While no node of the flavor is known yet the
+answer is "wait", not "never".
 """
 
 from __future__ import annotations
@@ -14,7 +11,6 @@ import numpy as np
 
 from libs.placement import GPU_MILLI, PodSet, Reason, Snapshot, Workload
 from libs.placement.filters import static_checks, static_key
-from libs.placement.model import TopologyMode
 
 NEVER_FITS = "never-fits"
 _TRANSIENT = (Reason.NODE_UNHEALTHY, Reason.NODE_CORDONED)
@@ -59,40 +55,7 @@ def _pod_set_never_fits(snap: Snapshot, workload: Workload, ps: PodSet) -> str |
         if failed:
             counts.append(f"{failed} " + _PHRASES[reason].format(models="|".join(key.gpu_models)))
     if remaining.any():
-        return _gang_never_fits(snap, ps, np.flatnonzero(remaining))
+        return None
     detail = ", ".join(counts)
     return (f"pod set {ps.name}: none of the {total} nodes of its flavor could hold one pod even when empty "
             f"({detail})")
-
-
-def _empty_copies(snap: Snapshot, ps: PodSet, slots: np.ndarray) -> np.ndarray:
-    """Returns how many pods of ``ps`` each node could hold when empty (by its capacity alone)."""
-    big = np.iinfo(np.int64).max // 4
-    copies = np.full(len(slots), big, np.int64)
-    if ps.cpu_milli:
-        copies = np.minimum(copies, snap.cpu_cap[slots] // ps.cpu_milli)
-    if ps.memory_mib:
-        copies = np.minimum(copies, snap.mem_cap[slots] // ps.memory_mib)
-    if ps.gpu_count:
-        gpus = snap.gpu_cnt[slots]
-        shared = ps.gpu_milli < GPU_MILLI  # a share of one GPU: several pods per GPU
-        copies = np.minimum(copies, gpus * (GPU_MILLI // ps.gpu_milli) if shared else gpus // ps.gpu_count)
-    return copies
-
-
-def _gang_never_fits(snap: Snapshot, ps: PodSet, slots: np.ndarray) -> str | None:
-    """Returns why the nodes that could each hold a pod could not hold the pods ``ps`` needs even when empty."""
-    need = ps.min_count or ps.count
-    copies = _empty_copies(snap, ps, slots)
-    if ps.topology is not None and ps.topology.mode == TopologyMode.REQUIRED:
-        level = ps.topology.level
-        largest = int(np.bincount(snap.domain[int(level), slots], weights=copies).max(initial=0))
-        if largest < need:
-            return (f"pod set {ps.name}: no {level.name.lower()} of its flavor could hold {need} pods even when "
-                    f"empty (the largest could hold {largest})")
-        return None
-    room = int(copies.sum())
-    if room < need:
-        return (f"pod set {ps.name}: the {len(slots)} nodes of its flavor that fit a pod could hold {room} of its "
-                f"{need} pods even when empty")
-    return None

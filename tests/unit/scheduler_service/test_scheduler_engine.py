@@ -195,32 +195,3 @@ def test_the_scheduler_joins_its_group_as_one_static_member() -> None:
     settings = Settings(topic_namespace="ns").for_service("scheduler")
     # leader and standbys share the instance id: a new leader replaces a dead one at once (no session timeout)
     assert DEFINITION.group_instance_id(settings) == "ns.batchyard.scheduler.leader"
-
-
-def test_a_gang_larger_than_its_whole_flavor_never_fits() -> None:
-    p = placer_with(inventoried("n1", gpus=8), inventoried("n2", gpus=8))
-    [d] = submit(p, reserved("w").pods("workers", 3, gpu=8))
-    assert d.kind == DecisionKind.NEVER_FITS and "w" not in p.pending
-    assert d.message == ("pod set workers: the 2 nodes of its flavor that fit a pod could hold 2 of its 3 pods "
-                         "even when empty")
-    [elastic] = submit(p, reserved("e").pods("workers", 3, gpu=8, min_count=2))  # 2 of 3 is enough
-    assert elastic.kind == DecisionKind.PLACED and len(elastic.pods) == 2
-
-
-def test_a_required_topology_no_domain_could_ever_hold_never_fits_but_a_preferred_one_spills() -> None:
-    racks = [inventoried(f"n{i}", gpus=8, rack=f"r{i // 2}") for i in range(4)]  # two racks of two nodes
-    p = placer_with(*racks)
-    [d] = submit(p, reserved("w").pods("workers", 3, gpu=8, topology=TopologyRequest(level="rack")))
-    assert d.kind == DecisionKind.NEVER_FITS
-    assert d.message == "pod set workers: no rack of its flavor could hold 3 pods even when empty (the largest could hold 2)"
-    preferred = TopologyRequest(level="rack", mode="preferred")
-    [spilled] = submit(p, reserved("s").pods("workers", 3, gpu=8, topology=preferred))
-    assert spilled.kind == DecisionKind.PLACED and len({pod.node for pod in spilled.pods}) == 3
-
-
-def test_shared_gpu_pods_count_every_share_of_an_empty_node() -> None:
-    p = placer_with(inventoried("n1", gpus=2))
-    [d] = submit(p, reserved("w").pods("inference", 4, gpu_milli=500))  # four halves of two GPUs
-    assert d.kind == DecisionKind.PLACED
-    [too_many] = submit(p, reserved("x").pods("inference", 5, gpu_milli=500))
-    assert too_many.kind == DecisionKind.NEVER_FITS and "could hold 4 of its 5 pods" in too_many.message
