@@ -9,20 +9,18 @@ Run: .venv/bin/python -m benchmarks.admission_core
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
+from benchmarks.record import write_result
 from libs.admission import Claims, InMemoryReplayCache, Keyring, SigningKey, authenticate, decide, load_policy, sign
 
-NAME = "admission_core_decisions_per_s"
+NAME = "admission_core"
 TARGET = 5000
 COMMAND = ".venv/bin/python -m benchmarks.admission_core"
-RESULTS = Path(__file__).parent / "results" / "admission_core.json"
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 T = int(NOW.timestamp())
@@ -93,17 +91,13 @@ def main(n: int = 20_000, rounds: int = 5) -> dict:
     value = statistics.median(rates)
     auth = authenticate_rate(n)
     print(f"authenticate alone: {auth:,.0f} tokens/s")
-    result = {
-        "name": NAME, "value": round(value), "unit": "decisions/s", "higher_is_better": True,
-        "target": TARGET, "ratio": round(value / TARGET, 2), "command": COMMAND,
-        "rounds": [round(r) for r in rates], "decisions_per_round": n, "authenticate_only_per_s": round(auth),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "loadavg_1m_at_end": round(os.getloadavg()[0], 2)},
-        "notes": "median of rounds; HMAC-SHA256 verify + schema parse + defaults + 14 rules + replay claim; 80% accepted",
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{NAME}: {value:,.0f} decisions/s (target {TARGET:,}, ratio {value / TARGET:.1f}x) -> {RESULTS}")
+    result = write_result(
+        NAME, round(value), "decisions/s", True, TARGET, COMMAND, ratio=round(value / TARGET, 2),
+        rounds=[round(r) for r in rates], decisions_per_round=n, authenticate_only_per_s=round(auth),
+        machine={"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                 "loadavg_1m_at_end": round(os.getloadavg()[0], 2)},
+        notes="median of rounds; HMAC-SHA256 verify + schema parse + defaults + 14 rules + replay claim; 80% accepted")
+    print(f"{NAME}: {value:,.0f} decisions/s (target {TARGET:,}, ratio {value / TARGET:.1f}x) -> results/{NAME}.json")
     return result
 
 

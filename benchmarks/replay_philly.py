@@ -10,18 +10,16 @@ under fair sharing with borrowing. Target: under 60 s on this 2-core machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 import time
-from pathlib import Path
 
+from benchmarks.record import RESULTS, write_result
 from libs.replay import load_replay_config, prepare
 from libs.replay.metrics import overall_stats
 from libs.replay.runner import read_trace
 
-RESULTS = Path(__file__).parent / "results" / "replay_philly.json"
 DEFAULT_CONFIG = "deploy/replay/philly-helios.yaml"
 TARGET_S = 60.0
 
@@ -61,14 +59,11 @@ def main(argv: list[str] | None = None) -> None:
         print("(--limit given: results file not written)")
         return
     command = ".venv/bin/python -m benchmarks.replay_philly" + ("" if args.config == DEFAULT_CONFIG else f" --config {args.config}")
-    record = {"name": "replay_philly", "value": figures["total_s"], "unit": "s", "higher_is_better": False,
-              "target": TARGET_S, "meets_target": figures["total_s"] < TARGET_S, "command": command,
-              "machine": f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}, "
-                         "2 cores shared",
-              **figures}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_result("replay_philly", figures["total_s"], "s", False, TARGET_S, command,
+                 meets_target=figures["total_s"] < TARGET_S,
+                 machine=f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}, "
+                         "2 cores shared", **figures)
+    print(f"wrote {RESULTS / 'replay_philly.json'}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -132,11 +131,9 @@ def main() -> None:
         asyncio.run(run(admin))
         return
     from libs.localinfra import PostgresServer  # no server given: a throwaway local one
-    server = PostgresServer(Path(tempfile.mkdtemp(prefix="batchyard-bench-pg-"))).start()
-    try:
+    from libs.localinfra.session import throwaway
+    with throwaway(PostgresServer, "batchyard-bench-pg-") as server:
         asyncio.run(run(server.dsn))
-    finally:
-        server.stop()
 
 
 if __name__ == "__main__":

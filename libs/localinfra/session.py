@@ -28,18 +28,24 @@ def servers(progress=print) -> Iterator[Servers]:
     if env_kafka and env_db:
         yield Servers(env_kafka, env_db, started_here=False)
         return
-    root = Path(tempfile.mkdtemp(prefix="batchyard-"))
-    kafka = postgres = None
-    try:
+    with contextlib.ExitStack() as started:
         if not env_kafka:
             progress("starting Apache Kafka (KRaft) on 127.0.0.1 ...")
-            kafka = KafkaServer(root / "kafka").start(progress=progress)
+            env_kafka = started.enter_context(throwaway(KafkaServer, "batchyard-kafka-", progress)).bootstrap
         if not env_db:
             progress("starting PostgreSQL on 127.0.0.1 ...")
-            postgres = PostgresServer(root / "postgres").start(progress=progress)
-        yield Servers(env_kafka or kafka.bootstrap, env_db or postgres.dsn, started_here=True)
+            env_db = started.enter_context(throwaway(PostgresServer, "batchyard-pg-", progress)).dsn
+        yield Servers(env_kafka, env_db, started_here=True)
+
+
+@contextlib.contextmanager
+def throwaway(server_class: type[KafkaServer] | type[PostgresServer], prefix: str,
+              progress=print) -> Iterator[KafkaServer | PostgresServer]:
+    """Starts a server in a fresh temporary directory, yields it, then stops it and deletes the directory."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    server = server_class(workdir)
+    try:
+        yield server.start(progress=progress)
     finally:
-        for server in (kafka, postgres):
-            if server is not None:
-                server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

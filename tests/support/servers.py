@@ -11,9 +11,7 @@ import contextlib
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 KAFKA_IMAGE = "apache/kafka:4.1.1"
 POSTGRES_IMAGE = "postgres:16"
@@ -37,13 +35,9 @@ def kafka() -> Iterator[str]:
         yield from _kafka_container()
     else:
         from libs.localinfra import KafkaServer
-        workdir = Path(tempfile.mkdtemp(prefix="batchyard-kafka-"))
-        server = KafkaServer(workdir).start()
-        try:
+        from libs.localinfra.session import throwaway
+        with throwaway(KafkaServer, "batchyard-kafka-") as server:
             yield server.bootstrap
-        finally:
-            server.stop()
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -57,13 +51,9 @@ def postgres() -> Iterator[str]:
             yield pg.get_connection_url(driver=None)
     else:
         from libs.localinfra import PostgresServer
-        workdir = Path(tempfile.mkdtemp(prefix="batchyard-pg-"))
-        server = PostgresServer(workdir).start()
-        try:
+        from libs.localinfra.session import throwaway
+        with throwaway(PostgresServer, "batchyard-pg-") as server:
             yield server.dsn
-        finally:
-            server.stop()
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _kafka_container() -> Iterator[str]:
