@@ -19,14 +19,13 @@ from libs.localinfra.postgres import PostgresServer
 class Servers:
     bootstrap: str
     database_url: str
-    started_here: bool
 
 
 @contextlib.contextmanager
 def servers(progress=print) -> Iterator[Servers]:
     env_kafka, env_db = os.environ.get("BATCHYARD_KAFKA_BOOTSTRAP"), os.environ.get("BATCHYARD_DATABASE_URL")
     if env_kafka and env_db:
-        yield Servers(env_kafka, env_db, started_here=False)
+        yield Servers(env_kafka, env_db)
         return
     with contextlib.ExitStack() as started:
         if not env_kafka:
@@ -35,7 +34,7 @@ def servers(progress=print) -> Iterator[Servers]:
         if not env_db:
             progress("starting PostgreSQL on 127.0.0.1 ...")
             env_db = started.enter_context(throwaway(PostgresServer, "batchyard-pg-", progress)).dsn
-        yield Servers(env_kafka, env_db, started_here=True)
+        yield Servers(env_kafka, env_db)
 
 
 @contextlib.contextmanager
