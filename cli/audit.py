@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import secrets
 from typing import Optional
@@ -88,7 +87,9 @@ def keygen(kid: str = typer.Option(..., help="Key id, e.g. acme-vision-2027."),
     if team and not org:
         typer.echo("error: a team key needs --org", err=True)
         raise typer.Exit(2)
-    secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    from libs.admission.codec import b64encode
+
+    secret = b64encode(secrets.token_bytes(32))
     entry = {"kid": kid, "secret": secret, **({"org": org} if org else {}), **({"team": team} if team else {}),
              "queues": list(queue)}
     typer.echo("  - " + json.dumps(entry))

@@ -21,8 +21,8 @@ from libs.admission import SigningKey
 from libs.events import Tenant, WorkloadSpec, WorkloadSubmitted
 from libs.platform.publisher import EventPublisher
 from libs.platform.settings import Settings
-from services.admission.keyring import KeyEntry, KeyringError, decode_secret, load_keyring
-from services.admission.signing import SigningError, TokenSigner
+from services.admission.keyring import KeyEntry, KeyringError, decode_secret
+from services.admission.signing import SigningError, TokenSigner, signer_from_file
 
 
 class SubmitError(ValueError):
@@ -52,7 +52,7 @@ def signer_from_env(*, org: str, team: str, key_file: str | None = None, subject
     key_file = key_file or env.get("BATCHYARD_SIGNING_KEY_FILE")
     try:
         if key_file:
-            return TokenSigner(load_keyring(key_file).entries, subject=subject)
+            return signer_from_file(key_file, subject=subject)
         inline = env.get("BATCHYARD_SIGNING_KEY", "")
         kid, sep, secret = inline.partition(":")
         if not sep:
@@ -97,11 +97,7 @@ def kafka_client_options(settings: Settings) -> dict:
         return {}
     options: dict = {"security_protocol": sec.security_protocol}
     if sec.security_protocol in ("SSL", "SASL_SSL"):
-        import ssl
-        context = ssl.create_default_context(cafile=sec.ssl_cafile)
-        if sec.ssl_certfile:
-            context.load_cert_chain(sec.ssl_certfile, sec.ssl_keyfile)
-        options["ssl_context"] = context
+        options["ssl_context"] = sec.ssl_context()
     if sec.security_protocol.startswith("SASL"):
         options.update(sasl_mechanism=sec.sasl_mechanism or "SCRAM-SHA-512", sasl_plain_username=sec.sasl_username,
                        sasl_plain_password=sec.sasl_password.get_secret_value() if sec.sasl_password else None)

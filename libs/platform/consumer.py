@@ -20,7 +20,7 @@ import asyncpg
 from libs.events import DecodeError, Event, MessageDeadLettered, decode
 from libs.events.topics import DEAD_LETTER
 from libs.platform import telemetry
-from libs.platform.unit_of_work import OUTBOX_INSERT, Router, UnitOfWork
+from libs.platform.unit_of_work import OUTBOX_INSERT, Handler, Router, UnitOfWork
 
 log = logging.getLogger("batchyard.consumer")
 
@@ -52,16 +52,10 @@ class Consumer:
     async def process(self, record: Record) -> str:
         """Handles one record; returns the outcome: handled, duplicate, ignored or dead-lettered."""
         started = time.perf_counter()
-        try:
-            event = decode(record.value, allowed=self.allowed)
-        except DecodeError as exc:
-            await self._dead_letter(record, exc.reason, exc.message, attempts=1, event_id=None)
+        routed = await self._route(record)
+        if routed is None:
             return "dead-lettered"
-        try:
-            handler = self.router.route(event.type)
-        except KeyError as exc:
-            await self._dead_letter(record, "unhandled-type", str(exc), attempts=1, event_id=event.event_id)
-            return "dead-lettered"
+        event, handler = routed
         outcome = await self._handle_with_retries(record, event, handler)
         self.metrics.observe(event.type, time.perf_counter() - started)
         return outcome
@@ -75,15 +69,11 @@ class Consumer:
         """
         started, outcomes, ready = time.perf_counter(), [""] * len(records), []
         for i, record in enumerate(records):
-            try:
-                event = decode(record.value, allowed=self.allowed)
-                ready.append((i, record, event, self.router.route(event.type)))
-            except DecodeError as exc:
-                await self._dead_letter(record, exc.reason, exc.message, attempts=1, event_id=None)
+            routed = await self._route(record)
+            if routed is None:
                 outcomes[i] = "dead-lettered"
-            except KeyError as exc:
-                await self._dead_letter(record, "unhandled-type", str(exc), attempts=1, event_id=event.event_id)
-                outcomes[i] = "dead-lettered"
+            else:
+                ready.append((i, record, *routed))
         if not ready:
             return outcomes
         try:
@@ -97,6 +87,20 @@ class Consumer:
         for _, _, event, _ in ready:
             self.metrics.observe(event.type, elapsed)
         return outcomes
+
+    async def _route(self, record: Record) -> tuple[Event, Handler | None] | None:
+        """Returns the record's event and its handler (None: ignored); dead-letters a record that cannot be
+        decoded or whose type has no route, and returns None for it."""
+        try:
+            event = decode(record.value, allowed=self.allowed)
+        except DecodeError as exc:
+            await self._dead_letter(record, exc.reason, exc.message, attempts=1, event_id=None)
+            return None
+        try:
+            return event, self.router.route(event.type)
+        except KeyError as exc:
+            await self._dead_letter(record, "unhandled-type", str(exc), attempts=1, event_id=event.event_id)
+            return None
 
     async def _handle_batch_once(self, ready: list) -> list[str]:
         outcomes, uows, rows, spans = [], [], [], []

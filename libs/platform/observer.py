@@ -14,9 +14,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from libs.events import CATALOG, DecodeError, Event, decode
 
-TERMINAL = {"WorkloadSucceeded", "WorkloadFailed", "WorkloadRejected"}
-
-
 @dataclass
 class WorkloadView:
     """What the observer knows of one workload."""

@@ -75,12 +75,7 @@ def kafka_security(settings: Settings):
     from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
     sec = settings.kafka_security
-    context = None
-    if sec.security_protocol in ("SSL", "SASL_SSL"):
-        import ssl
-        context = ssl.create_default_context(cafile=sec.ssl_cafile)
-        if sec.ssl_certfile:
-            context.load_cert_chain(sec.ssl_certfile, sec.ssl_keyfile)
+    context = sec.ssl_context()
     if sec.security_protocol.startswith("SASL"):
         kind = {"SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512, "PLAIN": SASLPlaintext}
         password = sec.sasl_password.get_secret_value() if sec.sasl_password else ""

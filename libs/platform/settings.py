@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -20,6 +21,15 @@ class KafkaSecurity(BaseSettings):
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """Returns the TLS context for the SSL protocols (the CA file, and a client certificate if given)."""
+        if self.security_protocol not in ("SSL", "SASL_SSL"):
+            return None
+        context = ssl.create_default_context(cafile=self.ssl_cafile)
+        if self.ssl_certfile:
+            context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
+        return context
 
 
 class Settings(BaseSettings):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from libs.admission import Decision, decide
+from libs.admission import Decision, Keyring, decide
 from libs.admission.token import epoch_seconds
 from libs.events import Event, WorkloadAccepted, WorkloadRejected, WorkloadSubmitted
 from libs.platform.unit_of_work import Router, UnitOfWork
@@ -96,7 +96,8 @@ class AdmissionHandlers:
         """
         policy, now, conn = self.policy.current(), self.clock(), uows[0].conn
         teams = [usage.team_of(event) for event in events]
-        batch = Batch(self, policy, now, await usage.read(conn, teams, policy.policy, lock=False))
+        batch = Batch(self.keyring.current().keyring, policy, now,
+                      await usage.read(conn, teams, policy.policy, lock=False))
         decided = [batch.decide(event) for event in events]  # no team lock held while the core decides
         locked = await usage.read(conn, teams, policy.policy)
         moved, batch.ledger = usage.moved(batch.ledger, locked), locked
@@ -180,7 +181,7 @@ class Decided:
 class Batch:
     """The in-memory state of one batch decision: what the database knew plus what this batch did so far."""
 
-    handlers: AdmissionHandlers
+    keyring: Keyring  # keys trusted, as of the batch's start
     policy: ServicePolicy
     now: datetime
     ledger: usage.Ledger  # what the batch's teams held when it began, plus what it admitted since
@@ -193,8 +194,8 @@ class Batch:
                claim: bool = True) -> Decided:
         """Decides a submission against what its team holds now, the claim deferred (``claim``: its answer)."""
         document, deferred = document or job_document(event), DeferredClaim(claim)
-        keyring, held = self.handlers.keyring.current().keyring, self.ledger.of(usage.team_of(event))
-        decision = decide(document, event.token, keyring, self.policy.policy, self.now, deferred, usage=held)
+        held = self.ledger.of(usage.team_of(event))
+        decision = decide(document, event.token, self.keyring, self.policy.policy, self.now, deferred, usage=held)
         return Decided(event, document, decision, deferred)
 
     async def load(self, conn, workload_ids: list[str], jtis: list[str]) -> None:

@@ -55,7 +55,7 @@ def load_keyring(path: str | Path, env: Mapping[str, str] | None = None) -> Keyr
         text = path.read_text()
     except OSError as exc:
         raise KeyringError(f"cannot read keyring {path}: {exc}") from None
-    return parse_keyring(text, base=path.parent, env=os.environ if env is None else env)
+    return parse_keyring(text, base=path.parent, env=env)
 
 
 def parse_keyring(text: str, *, base: Path = Path("."), env: Mapping[str, str] | None = None) -> KeyringFile:

@@ -243,6 +243,7 @@ async def test_a_token_spent_meanwhile_by_another_instance_fails_the_batch_and_t
     from libs.platform.unit_of_work import UnitOfWork
     from services.admission.app import build_handlers
     from services.admission.handlers import ConcurrentClaim
+    from tests.integration.test_admission_usage import waits_on_lock
 
     pool = await store.create_pool(database_url, "admission", size=2)
     await store.migrate(pool, "admission", Path(DEFINITION.service_dir))
@@ -262,10 +263,7 @@ async def test_a_token_spent_meanwhile_by_another_instance_fails_the_batch_and_t
                     await handlers.handle_workload_submitted_batch([event], [uow])
 
             task = asyncio.create_task(batch())
-            while not await watcher.fetchval("select wait_event_type = 'Lock' from pg_stat_activity where pid = $1",
-                                             conn.get_server_pid()):
-                assert not task.done(), "the batch should wait on the other instance's claim"
-                await asyncio.sleep(0.05)
+            await waits_on_lock(watcher, conn, task, "the batch should wait on the other instance's claim")
             await spending.commit()
             with pytest.raises(ConcurrentClaim):
                 await task

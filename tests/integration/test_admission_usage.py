@@ -55,6 +55,20 @@ def failed(workload_id: str, tenant: Tenant = VISION) -> WorkloadFailed:
     return WorkloadFailed(workload_id=workload_id, tenant=tenant, cluster="c1", reason="pod-failed", producer="test")
 
 
+def uows(conn: asyncpg.Connection, events: list[Event]) -> list[UnitOfWork]:
+    """Returns a unit of work per event on ``conn``, as the consumer hands admission's handlers."""
+    return [UnitOfWork(conn=conn, producer="admission", namespace="x", cause=e) for e in events]
+
+
+async def waits_on_lock(watcher: asyncpg.Connection, conn: asyncpg.Connection, task: asyncio.Task,
+                        why: str) -> None:
+    """Returns once ``conn``'s statement waits on a lock (seen from ``watcher``); fails if ``task`` ends first."""
+    while not await watcher.fetchval("select wait_event_type = 'Lock' from pg_stat_activity where pid = $1",
+                                     conn.get_server_pid()):
+        assert not task.done(), why
+        await asyncio.sleep(0.05)
+
+
 async def usage_is_exact(conn: asyncpg.Connection) -> dict[tuple[str, str], tuple[int, int, int]]:
     """Returns each team's sums, having checked them against a recount of the admitted, unfinished workloads."""
     held = {(r[0], r[1]): (r[2], r[3], r[4]) for r in await conn.fetch("select * from team_usage")}
@@ -71,15 +85,15 @@ async def test_team_limits_count_earlier_admissions_in_order_and_release_once(da
     handlers = build_handlers(Settings(admission_policy=str(policy)))
 
     async def handle(conn, events: list[Event]) -> None:
-        uows = [UnitOfWork(conn=conn, producer="admission", namespace="x", cause=e) for e in events]
+        units = uows(conn, events)
         single = {"WorkloadSubmitted": handlers.handle_workload_submitted}.get(events[0].type,
                                                                                 handlers.handle_workload_ended)
         many = {"WorkloadSubmitted": handlers.handle_workload_submitted_batch}.get(events[0].type,
                                                                                   handlers.handle_workload_ended_batch)
         if batched:
-            await many(events, uows)
+            await many(events, units)
         else:
-            for event, uow in zip(events, uows):
+            for event, uow in zip(events, units):
                 await single(event, uow)
 
     try:
@@ -195,9 +209,6 @@ async def test_two_instances_admitting_for_one_team_at_once_do_not_overshoot_its
         Settings(admission_policy=str(policy)))
     watcher = await asyncpg.connect(database_url)
 
-    def uows(conn, events):
-        return [UnitOfWork(conn=conn, producer="admission", namespace="x", cause=e) for e in events]
-
     try:
         async with pool.acquire() as one, pool.acquire() as two:
             holding = one.transaction()
@@ -211,10 +222,7 @@ async def test_two_instances_admitting_for_one_team_at_once_do_not_overshoot_its
                     await second.handle_workload_submitted_batch(b, uows(two, b))
 
             task = asyncio.create_task(other_instance())
-            while not await watcher.fetchval("select wait_event_type = 'Lock' from pg_stat_activity where pid = $1",
-                                             two.get_server_pid()):
-                assert not task.done(), "the second instance should wait for the team's lock"
-                await asyncio.sleep(0.05)
+            await waits_on_lock(watcher, two, task, "the second instance should wait for the team's lock")
             await holding.commit()
             await task
             rows = {r[0]: r[1] for r in await one.fetch("select workload_id, rule from audit_log")}
@@ -234,9 +242,6 @@ async def test_a_batch_decided_before_another_instance_freed_its_team_is_decided
     first, second = (build_handlers(Settings(admission_policy=str(policy))) for _ in range(2))
     watcher = await asyncpg.connect(database_url)
 
-    def uows(conn, events):
-        return [UnitOfWork(conn=conn, producer="admission", namespace="x", cause=e) for e in events]
-
     try:
         async with pool.acquire() as one, pool.acquire() as two:
             full = [job("free-1"), job("free-2")]
@@ -255,10 +260,7 @@ async def test_a_batch_decided_before_another_instance_freed_its_team_is_decided
                     await second.handle_workload_submitted_batch(b, uows(two, b))
 
             task = asyncio.create_task(other_instance())  # reads 2 of 2 GPUs held: refused, then waits
-            while not await watcher.fetchval("select wait_event_type = 'Lock' from pg_stat_activity where pid = $1",
-                                             two.get_server_pid()):
-                assert not task.done(), "the second instance should wait for the team's lock"
-                await asyncio.sleep(0.05)
+            await waits_on_lock(watcher, two, task, "the second instance should wait for the team's lock")
             await holding.commit()  # free-1 ends: 1 of 2 GPUs held
             await task
             rows = {r[0]: (r[1], r[2]) for r in await one.fetch("select workload_id, rule, reason from audit_log")}
