@@ -101,13 +101,11 @@ def compare(a: Path = typer.Option(..., "--a", help="Configuration A (baseline),
 
     A directory written by ``replay run`` (with summary.json) is reused instead of replayed.
     """
-    from libs.replay.compare import diff_summaries
+    from libs.replay.compare import compare_summaries
     names = [p.stem if p.is_file() else p.name for p in (a, b)]
     out = out or Path("var/replay") / f"{names[0]}-vs-{names[1]}"
     sa, sb = _summary_of(a, limit, out / "a", plots, "A"), _summary_of(b, limit, out / "b", plots, "B")
-    diffs = diff_summaries(sa, sb)
-    report = {"a": sa, "b": sb, "diffs": [{"scope": d.scope, "field": d.field, "a": d.a, "b": d.b, "delta": d.delta,
-                                           "relative": d.relative, "verdict": d.verdict} for d in diffs]}
+    report = compare_summaries(sa, sb)
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
     table = Table("scope", "figure", f"A {sa['name']}", f"B {sb['name']}", "change", "")

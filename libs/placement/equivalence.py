@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .filters import Shape, StaticKey, fits, static_mask
+from .model import GPU_MILLI
 from .scoring import Scorer
 from .snapshot import Snapshot
 
@@ -67,7 +68,7 @@ def capacity_copies(snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray
     mem = (snap.mem_cap[idx] - snap.mem_used[idx]) // shape.memory_mib if shape.memory_mib else big
     copies = np.minimum(cpu, mem) * np.ones(len(idx), np.int64)
     if shape.gpu_count:
-        if shape.gpu_milli >= 1000:
+        if shape.gpu_milli >= GPU_MILLI:
             gpu = snap.gpu_full[idx] // shape.gpu_count
         else:
             gpu = (snap.gpu_left[idx] // shape.gpu_milli).sum(axis=1)

@@ -78,17 +78,4 @@ class GainModel:
 
     def gain(self, victim: "Victim") -> float:
         """Return the fractional pods evicting ``victim`` would add on eligible nodes."""
-        snap, freed = self.snap, {}
-        for pod_id in victim.pods:
-            slot, pod = snap.pods[pod_id]
-            if not self.eligible[slot]:
-                continue
-            c, m, g = freed.get(slot, (0, 0, 0))
-            freed[slot] = (c + pod.cpu_milli, m + pod.memory_mib, g + sum(x for _, x in pod.gpus))
-        total = 0.0
-        for slot, (c, m, g) in freed.items():
-            after = self._frac(float(snap.cpu_cap[slot] - snap.cpu_used[slot] + c),
-                               float(snap.mem_cap[slot] - snap.mem_used[slot] + m),
-                               float(snap.gpu_left[slot].sum() + g))
-            total += min(float(after), float(self.ceiling[slot])) - float(self.now[slot])
-        return total
+        return float(self.gains([victim])[0])

@@ -100,7 +100,6 @@ class Snapshot(SnapshotIndex, TrialJournal):
         from_free = bool(self._free_slots)
         slot = self._free_slots.pop() if from_free else self.size
         if not from_free:
-            self._grow(slot + 1, spec.gpu_count)
             self.size += 1
             self.specs.append(None)
             self.pods_on.append({})

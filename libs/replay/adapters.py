@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from libs.fleet import load_fleet
-from libs.placement import NodeSpec, PodSet as PPodSet, Topology as PTopology
+from libs.placement import NodeSpec, Strategy, typical_pods
+from libs.placement import PodSet as PPodSet, Topology as PTopology, Workload as PWorkload
 from libs.placement.inventory import node_spec_of
-from libs.placement import Strategy, typical_pods
-from libs.placement import Workload as PWorkload
 from libs.quota import (ClusterQueueSpec, CohortSpec, FlavorQuotas, LocalQueue, Preemption, PreemptionPolicy,
                         QuotaConfig, ResourceFlavor, ResourceGroup, ResourceQuota, Timing)
 from libs.quota import PodSet as QPodSet, Workload as QWorkload

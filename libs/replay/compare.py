@@ -57,9 +57,12 @@ def diff_summaries(a: dict, b: dict) -> list[Diff]:
     return out
 
 
-def compare(a: ReplayResult, b: ReplayResult) -> dict:
+def compare_summaries(sa: dict, sb: dict) -> dict:
     """Return both summaries and their differences (JSON-ready)."""
-    sa, sb = summary(a), summary(b)
-    diffs = diff_summaries(sa, sb)
     return {"a": sa, "b": sb, "diffs": [{"scope": d.scope, "field": d.field, "a": d.a, "b": d.b, "delta": d.delta,
-                                         "relative": d.relative, "verdict": d.verdict} for d in diffs]}
+                                         "relative": d.relative, "verdict": d.verdict} for d in diff_summaries(sa, sb)]}
+
+
+def compare(a: ReplayResult, b: ReplayResult) -> dict:
+    """Return both runs' summaries and their differences (JSON-ready)."""
+    return compare_summaries(summary(a), summary(b))

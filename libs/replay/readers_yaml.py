@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from libs.events import WorkloadSpec
 from libs.placement import gpu_models_from_spec
+from libs.placement.inventory import gpu_request_of
 
 from .readers import Trace
 from .trace import ReadReport, TraceError, TraceJob, TracePodSet, resolve_trace
@@ -80,6 +81,6 @@ def _job(i: int, item: object, report: ReadReport) -> TraceJob | None:
 
 def _pod_set(ps) -> TracePodSet:
     r = ps.requests
-    gpus, milli = (r.gpu, 1000) if r.gpu else ((1, r.gpu_milli) if r.gpu_milli else (0, 1000))
+    gpus, milli = gpu_request_of(r)
     return TracePodSet(ps.name, ps.count, gpus=gpus, gpu_milli=milli, cpu_milli=r.cpu_milli,
                        memory_mib=r.memory_mib, gpu_models=gpu_models_from_spec(ps.gpu_model))

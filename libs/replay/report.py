@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 H = 3600.0
@@ -33,28 +34,27 @@ def overall_table(summaries: list[dict]) -> str:
                    "stranded GPUs", "fairness gap", "preemptions", "lost GPU-h", "makespan d", "unfinished"], rows)
 
 
+def _team_rows(summaries: list[dict], order: Callable[[dict], float], lead: Callable[[dict], list[str]],
+               cell: Callable[[dict], str]) -> list[list[str]]:
+    """Return one row per team of the first run, sorted by ``order``: ``lead`` cells, then one ``cell`` per run."""
+    by_run = [{t["name"]: t for t in s["teams"]} for s in summaries]
+    return [lead(team) + [cell(r[team["name"]]) for r in by_run]
+            for team in sorted(summaries[0]["teams"], key=order)]
+
+
 def team_queue_table(summaries: list[dict]) -> str:
     """Return per-team queueing delay (avg / p99 hours) under each run, teams by job count."""
-    teams = sorted(summaries[0]["teams"], key=lambda t: -t["jobs"])
-    by_run = [{t["name"]: t for t in s["teams"]} for s in summaries]
-    rows = []
-    for team in teams:
-        name = team["name"]
-        cells = [f"{r[name]['avg_queue_s'] / H:.2f} / {r[name]['p99_queue_s'] / H:.1f}" for r in by_run]
-        rows.append([name, f"{team['jobs']:,}", f"{team['nominal_gpus']:.0f}"] + cells)
+    rows = _team_rows(summaries, lambda t: -t["jobs"],
+                      lambda t: [t["name"], f"{t['jobs']:,}", f"{t['nominal_gpus']:.0f}"],
+                      lambda t: f"{t['avg_queue_s'] / H:.2f} / {t['p99_queue_s'] / H:.1f}")
     return _table(["team (VC)", "jobs", "nominal GPUs"] + [f"{s['name']} avg / p99 h" for s in summaries], rows)
 
 
 def team_fairness_table(summaries: list[dict]) -> str:
     """Return per-team mean fair share vs mean GPUs received, and the shortfall, under each run."""
-    teams = sorted(summaries[0]["teams"], key=lambda t: -t["nominal_gpus"])
-    by_run = [{t["name"]: t for t in s["teams"]} for s in summaries]
-    rows = []
-    for team in teams:
-        name = team["name"]
-        cells = [f"{r[name]['avg_fair_gpus']:.0f} → {r[name]['avg_alloc_gpus']:.0f} ({r[name]['fair_shortfall']:.0%})"
-                 for r in by_run]
-        rows.append([name, f"{team['entitled_share']:.1%}"] + cells)
+    rows = _team_rows(summaries, lambda t: -t["nominal_gpus"],
+                      lambda t: [t["name"], f"{t['entitled_share']:.1%}"],
+                      lambda t: f"{t['avg_fair_gpus']:.0f} → {t['avg_alloc_gpus']:.0f} ({t['fair_shortfall']:.0%})")
     return _table(["team (VC)", "entitled"] + [f"{s['name']}: fair → received (shortfall)" for s in summaries],
                   rows)
 

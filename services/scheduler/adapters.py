@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from libs import events as ev
 from libs import placement as pl
 from libs.placement.inventory import (  # noqa: F401 - re-exported: the scheduler's node vocabulary
-    CORDONED_STATES,
-    UNHEALTHY_STATES,
     UNSCHEDULABLE_STATES,
+    gpu_request_of,
     node_spec_of,
+    schedulability,
 )
 
 _LEVELS = {"host": pl.TopologyLevel.HOST, "rack": pl.TopologyLevel.RACK, "block": pl.TopologyLevel.BLOCK,
@@ -25,13 +25,14 @@ _LEVELS = {"host": pl.TopologyLevel.HOST, "rack": pl.TopologyLevel.RACK, "block"
 def node_spec_of_stored(raw: dict, repair_state: str | None = None) -> pl.NodeSpec:
     """Returns the node record of a stored ``NodeInventoried`` JSON object (rebuild: no re-validation)."""
     t = raw["topology"]
+    healthy, cordoned = schedulability(repair_state)
     return pl.NodeSpec(
         name=raw["node_id"], cpu_milli=raw["cpu_milli"], memory_mib=raw["memory_mib"], gpu_count=raw["gpu"],
         gpu_model=raw.get("gpu_model") or "", cluster=raw["cluster"], pool=raw["pool"], labels=raw.get("labels") or {},
         taints=tuple(pl.Taint(x["key"], x.get("value") or "", pl.TaintEffect(x.get("effect") or "NoSchedule"))
                      for x in raw.get("taints") or ()),
         topology=pl.Topology(zone=t["zone"], block=t["block"], rack=t["rack"], host=t["host"]),
-        healthy=repair_state not in UNHEALTHY_STATES, cordoned=repair_state in CORDONED_STATES,
+        healthy=healthy, cordoned=cordoned,
         price_per_hour=raw["price_per_hour_micros"] / 1_000_000)
 
 
@@ -46,12 +47,7 @@ def toleration_of(t: ev.workload.Toleration) -> pl.Toleration:
 def pod_set_of(ps: ev.PodSet) -> pl.PodSet:
     """Returns the core's pod set: whole GPUs (gpu), or a share of one GPU (gpu_milli < 1000)."""
     r = ps.requests
-    if r.gpu:
-        gpu_count, gpu_milli = r.gpu, pl.GPU_MILLI
-    elif r.gpu_milli:
-        gpu_count, gpu_milli = 1, r.gpu_milli
-    else:
-        gpu_count, gpu_milli = 0, pl.GPU_MILLI
+    gpu_count, gpu_milli = gpu_request_of(r)
     topology = None
     if ps.topology is not None:
         topology = pl.TopologyRequest(_LEVELS[ps.topology.level], pl.TopologyMode(ps.topology.mode.value))
@@ -90,11 +86,6 @@ def assignments_of(result: pl.PlacementResult) -> tuple[ev.PodAssignment, ...]:
     """Returns one event assignment per placed pod, with the exact GPU indices it is bound to."""
     return tuple(ev.PodAssignment(pod_set=a.pod_set, index=pod_index(a.pod_id), node_id=a.node,
                                   gpus=tuple(g for g, _ in a.gpus)) for a in result.assignments)
-
-
-def bound_pods_of(result: pl.PlacementResult, snapshot: pl.Snapshot) -> list[pl.BoundPod]:
-    """Returns the pods a committed placement bound in ``snapshot`` (cpu, memory, GPUs, priority, start)."""
-    return [snapshot.pods[a.pod_id][1] for a in result.assignments]
 
 
 def encode_pods(pods: Iterable[pl.BoundPod]) -> str:

@@ -24,7 +24,7 @@ from libs.placement import (
     find_preemption_targets,
     place,
 )
-from services.scheduler.adapters import CORDONED_STATES, UNHEALTHY_STATES, node_spec_of, workload_of
+from services.scheduler.adapters import node_spec_of, schedulability, workload_of
 from services.scheduler.feasibility import NEVER_FITS, never_fits
 
 
@@ -100,7 +100,7 @@ class Placer:
         self.repair[node_id] = state
         if node_id in self.snapshot.index:
             current = self.snapshot.node_spec(node_id)
-            healthy, cordoned = state not in UNHEALTHY_STATES, state in CORDONED_STATES
+            healthy, cordoned = schedulability(state)
             if (current.healthy, current.cordoned) != (healthy, cordoned):
                 self.snapshot.update_node(replace(current, healthy=healthy, cordoned=cordoned))
 

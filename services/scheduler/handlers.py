@@ -22,8 +22,6 @@ from services.scheduler import repository as repo
 from services.scheduler.adapters import UNSCHEDULABLE_STATES, assignments_of
 from services.scheduler.engine import Decision, DecisionKind, Placer, pending_of
 
-__all__ = ["SchedulerHandlers", "UNSCHEDULABLE_STATES"]
-
 
 class SchedulerHandlers:
     """Owns the placer (snapshot + pending). ``fence`` checks leadership inside every transaction."""

@@ -59,7 +59,7 @@ async def delete_pending(conn: asyncpg.Connection, workload_id: str) -> None:
 
 async def save_placement(conn: asyncpg.Connection, workload_id: str, cluster: str, pods: list[BoundPod],
                          priority: int, started_at: float, tenant: Tenant | None, trace: dict[str, str]) -> None:
-    await conn.execute("delete from pending where workload_id = $1", workload_id)
+    await delete_pending(conn, workload_id)
     await conn.execute("insert into placements(workload_id, cluster, bound, priority, started_at, tenant, trace) "
                        "values ($1, $2, $3::jsonb, $4, $5, $6::jsonb, $7::jsonb)", workload_id, cluster,
                        encode_pods(pods), priority, started_at, tenant.model_dump_json() if tenant else None,
