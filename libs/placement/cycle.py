@@ -3,7 +3,10 @@
 1. place each workload in the given order (the quota service's order), committing fits;
 2. for a workload that does not fit, optionally find node-level preemption victims (pure:
    nothing is evicted; the service emits "preemption requested" from the plan).
-The same function serves the scheduler service and a discrete-event replay.
+A reference driver for embedders and tests. The scheduler service (``services/scheduler/engine.py``,
+which also skips gangs identical to one that just failed and hands never-fitting ones back to quota) and
+the replay (``libs/replay``, which keeps its own event queue) run their own loops over the same ``place``
+and ``find_preemption_targets``.
 """
 
 from __future__ import annotations
