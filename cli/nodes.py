@@ -45,14 +45,18 @@ def _ops():
     return ops
 
 
+async def _listing(conn, **filters):
+    ops = _ops()
+    return await ops.list_nodes(conn, **filters), await ops.paused_scopes(conn)
+
+
 @app.command("list")
 def list_(state: Optional[str] = typer.Option(None, help="Only nodes in this state."),
           pool: Optional[str] = typer.Option(None, help="Only this pool."),
           all_nodes: bool = typer.Option(False, "--all", help="Include healthy nodes with nothing pending."),
           as_json: bool = typer.Option(False, "--json", help="One JSON object per line.")) -> None:
     """List nodes that are suspect, out, retired or waiting for a repair, with the reason."""
-    rows = _run(_ops().list_nodes, state=state, pool=pool, all_nodes=all_nodes)
-    paused = _run(_ops().paused_scopes)
+    rows, paused = _run(_listing, state=state, pool=pool, all_nodes=all_nodes)
     if paused and not as_json:
         typer.echo("repairs paused: " + ", ".join("everywhere" if s == "*" else f"pool {s}" for s in paused))
     for r in rows:

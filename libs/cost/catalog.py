@@ -91,7 +91,7 @@ class PriceCatalog:
         vs = self.versions.get(key)
         if not vs:
             raise PriceLookupError(f"no price for {key.cluster}/{key.pool}/{key.instance_type}")
-        i = bisect.bisect_right([v.effective_from for v in vs], at)
+        i = bisect.bisect_right(vs, at, key=lambda v: v.effective_from)
         if i == 0:
             raise PriceLookupError(
                 f"no price for {key.cluster}/{key.pool}/{key.instance_type} before "

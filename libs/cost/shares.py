@@ -108,20 +108,15 @@ class NodeHourCost:
 
 
 def exact_workload_amounts(
-    node: NodeSpec, hour: datetime, hourly: Micros, intervals: Iterable[UsageInterval],
-    config: CostConfig,
+    node: NodeSpec, hourly: Micros, overlaps: Iterable[tuple[UsageInterval, int]], config: CostConfig,
 ) -> tuple[dict[str, int], int]:
-    """Returns each workload's exact cost on ``node`` in ``hour`` as integer numerators over one
-    common denominator (``amount_w = numerators[w] / denominator``)."""
+    """Returns each workload's exact cost on ``node`` as integer numerators over one common
+    denominator (``amount_w = numerators[w] / denominator``), given ``(interval, micros in the hour)``."""
     terms, den = _basis(node, config)
     numerators: dict[str, int] = {}
-    for iv in intervals:
-        if iv.node != node.node:
-            continue
-        micros = overlap_micros(iv, hour)
-        if micros:
-            num = hourly * _share_numerator(iv.resources, terms) * micros
-            numerators[iv.workload] = numerators.get(iv.workload, 0) + num
+    for iv, micros in overlaps:
+        num = hourly * _share_numerator(iv.resources, terms) * micros
+        numerators[iv.workload] = numerators.get(iv.workload, 0) + num
     return numerators, den * MICROS_PER_HOUR
 
 
@@ -130,8 +125,9 @@ def cost_node_hour(
     config: CostConfig,
 ) -> NodeHourCost:
     """Returns the split of one node-hour; ``intervals`` should be canonical (one per allocation)."""
-    ivs = [iv for iv in intervals if iv.node == node.node and overlap_micros(iv, hour) > 0]
-    nums, den = exact_workload_amounts(node, hour, price.hourly, ivs, config)
+    overlaps = [(iv, m) for iv in intervals if iv.node == node.node and (m := overlap_micros(iv, hour)) > 0]
+    ivs = [iv for iv, _ in overlaps]
+    nums, den = exact_workload_amounts(node, price.hourly, overlaps, config)
     if IDLE in nums:
         raise ValueError(f"{IDLE!r} is reserved and cannot be a workload id")
     used = sum(nums.values())

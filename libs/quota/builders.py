@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Self
 
 from libs.quota.config import (BorrowWithinCohort, ClusterQueueSpec, CohortSpec, FlavorFungibility,
                                FlavorQuotas, LocalQueue, Preemption, PreemptionPolicy, QueueingStrategy,
@@ -33,9 +34,10 @@ def _resource_quota(resource: str, value) -> ResourceQuota:
 
 
 class _QuotaHolder:
-    """Shared resource-group building for cluster queues and cohorts."""
+    """Shared building for cluster queues and cohorts: resource groups, fair weight, ``obj()``."""
 
-    def __init__(self) -> None:
+    def __init__(self, spec: ClusterQueueSpec | CohortSpec) -> None:
+        self._spec = spec
         self._groups: list[ResourceGroup] = []
 
     def flavor(self, name: str, **quotas) -> "_QuotaHolder":
@@ -50,13 +52,19 @@ class _QuotaHolder:
         self._groups.append(ResourceGroup(covered, (fq,)))
         return self
 
+    def weight(self, weight: float) -> Self:
+        self._spec = replace(self._spec, fair_weight=weight)
+        return self
+
+    def obj(self) -> ClusterQueueSpec | CohortSpec:
+        return replace(self._spec, resource_groups=tuple(self._groups))
+
 
 class ClusterQueueBuilder(_QuotaHolder):
     """Builds a ``ClusterQueueSpec``."""
 
     def __init__(self, name: str):
-        super().__init__()
-        self._spec = ClusterQueueSpec(name)
+        super().__init__(ClusterQueueSpec(name))
 
     def cohort(self, name: str | None) -> "ClusterQueueBuilder":
         self._spec = replace(self._spec, cohort=name)
@@ -79,35 +87,20 @@ class ClusterQueueBuilder(_QuotaHolder):
             WhenCanBorrow(when_can_borrow), WhenCanPreempt(when_can_preempt)))
         return self
 
-    def weight(self, weight: float) -> "ClusterQueueBuilder":
-        self._spec = replace(self._spec, fair_weight=weight)
-        return self
-
     def hold(self, hold: bool = True) -> "ClusterQueueBuilder":
         self._spec = replace(self._spec, hold=hold)
         return self
-
-    def obj(self) -> ClusterQueueSpec:
-        return replace(self._spec, resource_groups=tuple(self._groups))
 
 
 class CohortBuilder(_QuotaHolder):
     """Builds a ``CohortSpec``."""
 
     def __init__(self, name: str):
-        super().__init__()
-        self._spec = CohortSpec(name)
+        super().__init__(CohortSpec(name))
 
     def parent(self, name: str | None) -> "CohortBuilder":
         self._spec = replace(self._spec, parent=name)
         return self
-
-    def weight(self, weight: float) -> "CohortBuilder":
-        self._spec = replace(self._spec, fair_weight=weight)
-        return self
-
-    def obj(self) -> CohortSpec:
-        return replace(self._spec, resource_groups=tuple(self._groups))
 
 
 class WorkloadBuilder:

@@ -83,6 +83,13 @@ class QuotaEngine:
             return Why(Reason.QUEUED, f"already known ({known})")
         return self._route(PendingEntry(workload, ""), now)
 
+    def pending_entry(self, workload_id: str) -> PendingEntry | None:
+        """Returns the pending entry of a workload, routed or not, or None if it is not pending."""
+        cq = self._pending_at.get(workload_id)
+        if cq is None:
+            return None
+        return self.pending[cq].entries.get(workload_id) if cq else self.unrouted.get(workload_id)
+
     def where(self, workload_id: str) -> str | None:
         """Returns "reserved", "pending" or None for an unknown workload."""
         if workload_id in self.reservations:

@@ -64,7 +64,7 @@ class Start:
 
 @dataclass
 class BudgetLedger:
-    """Counts for one planning cycle; :meth:`admit` checks and books one more node going out."""
+    """Counts for one planning cycle; :meth:`check` and :meth:`book` one more node going out."""
 
     config: SafetyConfig
     live_pool: Counter[str]  # live (not retired) nodes per pool
@@ -108,13 +108,12 @@ class BudgetLedger:
                     f"max {_pct(c.domain_max_out)}")
         return None
 
-    def book(self, rec: NodeRecord, start: bool = True) -> None:
-        """Counts ``rec`` as out (and as a start for the rate limiter)."""
+    def book(self, rec: NodeRecord) -> None:
+        """Counts ``rec`` as out and as a start for the rate limiter."""
         self.out_pool[rec.pool] += 1
         self.out_domain[rec.domain] += 1
-        if start:
-            self.starts_pool[rec.pool] += 1
-            self.starts_total += 1
+        self.starts_pool[rec.pool] += 1
+        self.starts_total += 1
 
 
 def _pct(share: Fraction) -> str:

@@ -47,10 +47,6 @@ class Action(_Ordered):
     RETIRE = "retire"  # remove from the fleet; a human decides what happens next
 
 
-REPAIR_ACTIONS = (Action.REBOOT, Action.REIMAGE, Action.REPLACE)
-"""Actions carried out while a node is REPAIRING."""
-
-
 def escalate(action: Action) -> Action:
     """Returns the next rung of the flap ladder: reboot -> reimage -> retire; replace -> retire."""
     return {Action.REBOOT: Action.REIMAGE}.get(action, Action.RETIRE)

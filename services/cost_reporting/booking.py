@@ -8,16 +8,14 @@ which is what makes replays, duplicates and re-closing harmless.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
 
-from libs.cost import IDLE, CostConfig, LedgerRow, NodeHour, PriceKey, PriceLookupError, delta_rows
-from libs.cost.shares import cost_node_hour
+from libs.cost import IDLE, CostConfig, LedgerRow, NodeHour, PriceKey, PriceLookupError, cost_node_hour, delta_rows
+from libs.cost.usage import HOUR
 from libs.events import CostAccrued, Tenant
 from libs.platform.unit_of_work import UnitOfWork
 from services.cost_reporting import repository as repo
 from services.cost_reporting.usage import to_interval
 
-HOUR = timedelta(hours=1)
 CONFIG = CostConfig()  # GPU nodes 90/5/5 (GPU, CPU, memory), CPU nodes 50/50; see docs/cost.md
 
 

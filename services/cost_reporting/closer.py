@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from libs.cost.usage import hour_floor
+from libs.cost.usage import HOUR, hour_floor
 from libs.events import CostRolledUp
 from libs.platform.unit_of_work import UnitOfWork
 from services.cost_reporting import repository as repo
-from services.cost_reporting.booking import HOUR, rebook
+from services.cost_reporting.booking import rebook
 
 log = logging.getLogger("batchyard.cost_reporting")
 

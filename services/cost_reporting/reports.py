@@ -8,6 +8,7 @@ import asyncpg
 
 from libs.cost import Dim, Discrepancy, LedgerRow, PriceKey, PriceLookupError, reconcile
 from services.cost_reporting import repository as repo
+from services.cost_reporting.usage import node_spec
 
 SCHEMA = "cost_reporting"
 
@@ -49,7 +50,7 @@ async def discrepancies(conn: asyncpg.Connection) -> list[Discrepancy]:
     Expected node-hours: every booked one, plus every hour before ``closed_through`` of every present node.
     """
     catalog = await repo.load_catalog(conn)
-    nodes = await repo.node_specs(conn, [r["node_id"] for r in await conn.fetch("select node_id from nodes")])
+    nodes = {r["node_id"]: node_spec(r) for r in await conn.fetch("select * from nodes")}
     rows = [repo.ledger_row(r) for r in await conn.fetch("select * from ledger")]
     wanted = {r.node_hour for r in rows}
     closed = (await repo.clock(conn))["closed_through"]

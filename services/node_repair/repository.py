@@ -80,26 +80,23 @@ async def save(conn: asyncpg.Connection, before: FleetState, result: Plan, taken
     """Persists the cycle: changed nodes, new starts, transitions; deletes the folded signals."""
     after = result.fleet
     deferred = {d.node: d.message for d in result.deferred}
-    for n, rec in after.nodes.items():
-        diag = result.diagnoses.get(n)
-        await conn.execute(
-            "update repair_nodes set state = $2, record = $3::jsonb, health = $4::jsonb, occupancy = $5::jsonb, "
-            "result = $6::jsonb, diagnosis = $7, deferred = $8, updated_at = now() where node_id = $1 and "
-            "(record is distinct from $3::jsonb or health is distinct from $4::jsonb or occupancy is distinct "
-            "from $5::jsonb or result is distinct from $6::jsonb or diagnosis <> $7 or deferred <> $8)",
-            n, rec.state.value, json.dumps(codec.record_to_json(rec)),
-            json.dumps(codec.health_to_json(after.health_of(n), now - xid_window)),
-            json.dumps(codec.occupancy_to_json(after.occupancy.get(n))),
-            json.dumps(codec.result_to_json(after.results.get(n))),
-            _summary(diag), deferred.get(n, ""))
+    await conn.executemany(  # one pipelined round trip for the fleet; unchanged rows are not rewritten
+        "update repair_nodes set state = $2, record = $3::jsonb, health = $4::jsonb, occupancy = $5::jsonb, "
+        "result = $6::jsonb, diagnosis = $7, deferred = $8, updated_at = now() where node_id = $1 and "
+        "(record is distinct from $3::jsonb or health is distinct from $4::jsonb or occupancy is distinct "
+        "from $5::jsonb or result is distinct from $6::jsonb or diagnosis <> $7 or deferred <> $8)",
+        [(n, rec.state.value, json.dumps(codec.record_to_json(rec)),
+          json.dumps(codec.health_to_json(after.health_of(n), now - xid_window)),
+          json.dumps(codec.occupancy_to_json(after.occupancy.get(n))),
+          json.dumps(codec.result_to_json(after.results.get(n))),
+          _summary(result.diagnoses.get(n)), deferred.get(n, "")) for n, rec in after.nodes.items()])
     known = {(s.node, s.at) for s in before.starts}
-    for s in after.starts:
-        if (s.node, s.at) not in known:
-            await conn.execute("insert into repair_starts(node_id, pool, at) values ($1, $2, $3)", s.node, s.pool, s.at)
-    for t in result.transitions:
-        await conn.execute("insert into repair_transitions(node_id, from_state, to_state, reason, action, at, "
-                           "evidence) values ($1,$2,$3,$4,$5,$6,$7::jsonb)", t.node, t.from_state.value,
-                           t.to_state.value, t.reason.value, t.action.value, t.at, json.dumps(list(t.evidence)))
+    await conn.executemany("insert into repair_starts(node_id, pool, at) values ($1, $2, $3)",
+                           [(s.node, s.pool, s.at) for s in after.starts if (s.node, s.at) not in known])
+    await conn.executemany("insert into repair_transitions(node_id, from_state, to_state, reason, action, at, "
+                           "evidence) values ($1,$2,$3,$4,$5,$6,$7::jsonb)",
+                           [(t.node, t.from_state.value, t.to_state.value, t.reason.value, t.action.value, t.at,
+                             json.dumps(list(t.evidence))) for t in result.transitions])
     await conn.execute("delete from repair_starts where at < $1", now - rate_window)  # outside the window
     if taken:
         await conn.execute("delete from repair_signals where seq = any($1::bigint[])", taken)

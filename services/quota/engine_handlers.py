@@ -9,6 +9,7 @@ waitForPodsReady expiry, config reloads).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -20,6 +21,7 @@ from libs.events import (Event, PreemptionRequested, QuotaReleased, WorkloadAcce
                          WorkloadUnschedulable)
 from libs.platform.unit_of_work import Router, UnitOfWork
 from libs.quota import QuotaEngine, Reason, Why
+from libs.quota.loader import load_config
 from services.quota import state
 from services.quota.mapping import assignments_of, queue_flavors, with_exclusions, workload_of
 from services.quota.publish import announce_pending, publish
@@ -61,10 +63,10 @@ class QuotaService:
         returns their ids (their cluster queue may have changed).
         """
         version, text = await state.latest_config(conn)
-        config, engine, now = state.config_of(text), self.engine, self.clock()
+        config, engine, now = load_config(text), self.engine, self.clock()
         engine.apply_config(with_exclusions(config), now)
         for wid in list(engine._pending_at):  # noqa: SLF001 - swapping requests of queued entries in place
-            k, entry = self.known.get(wid), _entry(engine, wid)
+            k, entry = self.known.get(wid), engine.pending_entry(wid)
             if k is not None and entry is not None:
                 entry.workload = workload_of(wid, k.tenant.team, k.spec, k.priority, k.created_at, config,
                                              k.excluded)
@@ -74,7 +76,7 @@ class QuotaService:
 
     async def ensure_config(self, text: str, source: str) -> None:
         """Stores ``text`` as version 1 when no config is stored yet, then builds the engine."""
-        state.config_of(text)  # fail start-up on a bad file
+        load_config(text)  # fail start-up on a bad file
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 await conn.execute("lock table quota_configs in exclusive mode")
@@ -133,7 +135,7 @@ class QuotaService:
     def _expired(engine: QuotaEngine, workload_id: str) -> bool:
         """True when the workload waits because its reservation expired (not after an eviction: placements
         and evictions travel on different topics, so a placement may arrive after its eviction)."""
-        entry = _entry(engine, workload_id)
+        entry = engine.pending_entry(workload_id)
         return entry is not None and entry.why is not None and entry.why.reason is Reason.PODS_READY_TIMEOUT
 
     async def handle_workload_finished(self, event: Event, uow: UnitOfWork) -> None:
@@ -172,7 +174,7 @@ class QuotaService:
             return
         unfit = {a.flavor for a in assignments_of(reservation.admission, k.spec)} - {""}
         engine.finish(event.workload_id)
-        k = state.Known(k.tenant, k.spec, k.priority, k.trace, tuple(sorted(set(k.excluded) | unfit)), k.created_at)
+        k = dataclasses.replace(k, excluded=tuple(sorted(set(k.excluded) | unfit)))
         self.known[event.workload_id] = k
         for flavor in sorted(unfit):
             await state.exclude_flavor(uow.conn, event.workload_id, flavor)
@@ -231,11 +233,3 @@ class QuotaService:
                       "WorkloadPlaced": self.handle_workload_placed,
                       "WorkloadUnschedulable": self.handle_workload_unschedulable},
             ignored=frozenset({"WorkloadRejected", "WorkloadRunning", "PreemptionRequested"}))
-
-
-def _entry(engine: QuotaEngine, workload_id: str):
-    """Returns the core's pending entry of a workload (routed or not), or None."""
-    cq = engine._pending_at.get(workload_id)  # noqa: SLF001 - read-only
-    if cq is None:
-        return None
-    return engine.pending[cq].entries.get(workload_id) if cq else engine.unrouted.get(workload_id)

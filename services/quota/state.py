@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from libs.events import Tenant, WorkloadSpec
-from libs.quota import QuotaConfig, QuotaEngine, Reason, Why
+from libs.quota import QuotaEngine, Reason, Why
 from libs.quota.loader import load_config
 from services.quota.mapping import admission_from_json, admission_to_json, with_exclusions, words, workload_of
 
@@ -124,8 +124,7 @@ async def persist_pending(conn: asyncpg.Connection, engine: QuotaEngine, wid: st
                           now: float) -> None:
     """Writes a pending workload's backoff, position and latest reason."""
     info = engine.pending_info(wid, now)
-    cq = engine._pending_at.get(wid)  # noqa: SLF001 - read-only
-    entry = engine.pending[cq].entries.get(wid) if cq else None
+    entry = engine.pending_entry(wid) if info is not None and info.cluster_queue else None  # routed only
     if entry is not None and entry.requeue_at > now:
         base = entry.why.message if entry.why else "requeued"
         why = Why(Reason.BACKOFF, f"in backoff until t={entry.requeue_at:g} ({base})")
@@ -138,8 +137,3 @@ async def persist_pending(conn: asyncpg.Connection, engine: QuotaEngine, wid: st
         "pending_message = $6, position = $7, updated_at = now() where workload_id = $1",
         wid, info.cluster_queue if info else None, entry.requeue_at if entry else 0.0,
         engine.attempts.get(wid, 0), why.reason.value, words(why, now), info.position if info else None)
-
-
-def config_of(text: str) -> QuotaConfig:
-    """Returns the validated config of a YAML text (raises ConfigError listing every problem)."""
-    return load_config(text)

@@ -50,9 +50,6 @@ class NodeAgents:
         return (await self.report() + await self.inject_faults() + await self.strike_storms()
                 + await self.drain() + await self.finish_repairs())
 
-    async def _occupancy(self, conn, node_id: str) -> int:
-        return await conn.fetchval("select count(*) from pods where $1 = any(nodes)", node_id)
-
     async def report(self) -> int:
         """Emits the periodic report of every agent that is due and able to speak."""
         now = time.time()
@@ -74,7 +71,7 @@ class NodeAgents:
                     conditions_since=since, running_pods=None if draining else pods,
                     termination_grace_s=None if draining else self.faults.termination_grace_s))
             await conn.executemany("update nodes set next_report_wall = $2 where node_id = $1",
-                                   [(r["node_id"], now + self.faults.heartbeat_interval_s / self.clock.scale)
+                                   [(r["node_id"], self.clock.wall_after(now, self.faults.heartbeat_interval_s))
                                     for r in rows])
         return len(rows)
 
@@ -108,7 +105,7 @@ class NodeAgents:
                                                       conditions_since={"DiskPressure": at}))
                 elif draws[3] < f.heartbeat_loss_per_node_hour * hours:
                     await conn.execute("update nodes set silent_until_wall = $2 where node_id = $1", node_id,
-                                       now + f.outage_s / self.clock.scale)
+                                       self.clock.wall_after(now, f.outage_s))
                 else:
                     continue
                 struck += 1

@@ -19,7 +19,3 @@ class SimClock:
     def wall_after(self, wall: float, sim_seconds: float) -> float:
         """Returns the wall time at which ``sim_seconds`` of simulated time will have passed since ``wall``."""
         return wall + sim_seconds / self.scale
-
-    def wall_at(self, sim: datetime) -> float:
-        """Returns the unix wall time at which the simulated clock reads ``sim``."""
-        return self.wall_start + (sim - self.sim_start).total_seconds() / self.scale

@@ -3,7 +3,6 @@ node repair's cordons, drains and repairs (the agents in agents.py finish them o
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 
@@ -27,8 +26,7 @@ class FleetHandlers:
 
     def _fails(self, workload_id: str) -> bool:
         """Decides, reproducibly per workload, whether the injected pod failure hits it."""
-        digest = int.from_bytes(hashlib.sha256(workload_id.encode()).digest()[:8], "big")
-        return digest / 2**64 < self.failure_probability
+        return fraction(workload_id) < self.failure_probability
 
     async def handle_workload_placed(self, event: WorkloadPlaced, uow: UnitOfWork) -> None:
         now = self.now()
@@ -52,14 +50,14 @@ class FleetHandlers:
         elif to == "draining":
             # the grace counts from when the drain reaches the node, however late node repair's clock runs
             grace = (event.drain_deadline - event.occurred_at).total_seconds() if event.drain_deadline else 0.0
-            deadline = self.now() + grace / self.clock.scale
+            deadline = self.clock.wall_after(self.now(), grace)
             await uow.conn.execute("update nodes set state = 'draining', drain_deadline_wall = $2, "
                                    "drain_since_wall = $3, drain_reported = false where node_id = $1", node,
                                    deadline, self.now())
         elif to == "repairing":
             action = event.action if event.action in ("reboot", "reimage", "replace") else "reboot"
             ok = fraction("repair", node, event.event_id) >= self.faults.repair_failure_probability
-            done = self.now() + self.faults.repair_seconds(action) / self.clock.scale
+            done = self.clock.wall_after(self.now(), self.faults.repair_seconds(action))
             await uow.conn.execute("update nodes set state = 'repairing', repair_action = $2, repair_ok = $3, "
                                    "repair_done_wall = $4 where node_id = $1", node, action, ok, done)
         elif to == "healthy":
