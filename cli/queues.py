@@ -12,6 +12,8 @@ from typing import Optional
 
 import typer
 
+from libs.quota.explain import ordinal
+
 NAME = "queues"
 app = typer.Typer(help="Quota: flavors, cohorts, cluster and local queues; usage, pending, why.", no_args_is_help=True)
 
@@ -136,12 +138,9 @@ def why(workload: str = typer.Argument(..., help="A workload id.")) -> None:
         flavor = f" in flavor {row['flavor']}" if row["state"] == "reserved" and row["flavor"] else ""
         typer.echo(f"{workload}: {row['state']}{flavor} (cluster queue {row['cluster_queue']})")
         return
-    where = f"{_ordinal(pos)} in {row['cluster_queue']}" if row["cluster_queue"] else \
+    where = f"{ordinal(pos)} in {row['cluster_queue']}" if row["cluster_queue"] else \
         f"not routed ({row['team']}/{row['local_queue']})"
     typer.echo(f"{workload}: pending, {where}; {row['pending_reason'] or 'Queued'}: "
                f"{row['pending_message'] or 'not yet considered'}")
 
 
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"

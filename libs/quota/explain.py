@@ -44,8 +44,13 @@ def describe_not_covered(node_name: str, resource: str, flavors: list[str]) -> s
     return f"cluster queue {node_name} defines no {resource} quota in flavors {', '.join(flavors)}"
 
 
+def ordinal(n: int) -> str:
+    """Returns 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, ..., 21st, ..., 111th, 112th."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def describe_position(position: int, queue: str, ahead_reason: str | None) -> str:
     """Returns "3rd in team-a-cq" plus why the queue is stuck, if known."""
-    suffix = {1: "st", 2: "nd", 3: "rd"}.get(position if position < 20 else position % 10, "th")
-    text = f"{position}{suffix} in {queue}"
+    text = f"{ordinal(position)} in {queue}"
     return f"{text}; {ahead_reason}" if ahead_reason else text
