@@ -9,19 +9,17 @@ SIGKILL at any instant leaves a ledger in which every booked node-hour still sum
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
 from libs.cost.usage import HOUR, hour_floor
 from libs.events import CostRolledUp
+from libs.platform.periodic import every
 from libs.platform.unit_of_work import UnitOfWork
 from services.cost_reporting import repository as repo
 from services.cost_reporting.booking import rebook
 
-log = logging.getLogger("batchyard.cost_reporting")
 
 ROLLUP_SQL = {  # dimension -> the key expression over ledger rows (idle rows roll up as '(idle)')
     "org": "case when workload_id is null then '(idle)' else org end",
@@ -41,14 +39,8 @@ class Closer:
         self.grace, self.period_s, self.max_hours = grace, period_s, max_hours_per_tick
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - Postgres hiccup: the next tick picks up where this stopped
-                log.warning("cost closer tick failed: %r", exc)
-            await asyncio.sleep(self.period_s)
+        """Ticks every ``period_s`` until cancelled; a failed tick is picked up where it stopped by the next."""
+        await every(self.period_s, self.tick, name="cost closer tick")
 
     async def tick(self) -> None:
         """Runs one round: reprice, book pending node-hours, close due hours, emit rollups of closed days."""

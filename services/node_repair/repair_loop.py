@@ -6,7 +6,6 @@ advisory lock, so a second instance waits instead of planning on stale counts.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from datetime import datetime
 import asyncpg
 
 from libs.events import NodeRepairTransitioned
+from libs.platform.periodic import every
 from libs.platform.unit_of_work import UnitOfWork
 from libs.repair import FleetState, HeartbeatObserved, NodeRecord, RepairConfig, Transition, plan
 from services.node_repair import repository as repo
@@ -66,12 +66,4 @@ async def cycle(pool: asyncpg.Pool, namespace: str, config: RepairConfig) -> int
 async def run(pool: asyncpg.Pool, namespace: str, config: RepairConfig, wake: Callable[[], None], *,
               period_s: float = 0.25) -> None:
     """Plans every ``period_s`` until cancelled; a failed cycle rolls back and is retried next period."""
-    while True:
-        try:
-            if await cycle(pool, namespace, config):
-                wake()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - Postgres hiccup: nothing was committed, try again
-            log.warning("repair cycle failed: %r", exc)
-        await asyncio.sleep(period_s)
+    await every(period_s, lambda: cycle(pool, namespace, config), name="repair cycle", wake=wake)

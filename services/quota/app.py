@@ -8,7 +8,6 @@ picks up configs applied with ``batchyard queues apply``.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,13 +15,13 @@ from pathlib import Path
 from faststream import FastStream
 
 from libs.events.topics import ADMISSION, LIFECYCLE, PLACEMENT, QUOTA
+from libs.platform.periodic import every
 from libs.platform.service import Runtime, ServiceDefinition
 from libs.platform.service import create_app as create_service_app
 from libs.platform.settings import Settings
 from libs.platform.unit_of_work import Router
 from services.quota.engine_handlers import QuotaService
 
-log = logging.getLogger("batchyard.quota")
 TICK_S = 1.0  # how often the timer looks for ended backoffs, expired reservations and new configs
 
 
@@ -41,15 +40,9 @@ def make_start(clock: Callable[[], float] = time.time):
 
 
 async def _timer(runtime: Runtime, service: QuotaService) -> None:
-    while True:
-        await asyncio.sleep(TICK_S)
-        try:
-            if await service.tick(runtime.settings.topic_namespace) and runtime.relay is not None:
-                runtime.relay.wake()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - a failed tick is retried at the next one (the engine is rebuilt)
-            log.exception("quota timer tick failed")
+    await asyncio.sleep(TICK_S)
+    await every(TICK_S, lambda: service.tick(runtime.settings.topic_namespace), name="quota timer tick",
+                wake=lambda: runtime.relay and runtime.relay.wake())
 
 
 async def stop(runtime: Runtime) -> None:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import time
 
 import asyncpg
 
 from libs.events import Tenant, WorkloadFailed, WorkloadSucceeded
 from libs.fleet.spec import FleetSpec
+from libs.platform.periodic import every
 from libs.platform.unit_of_work import UnitOfWork
 from services.sim_fleet.agents import NodeAgents
 from services.sim_fleet.clock import SimClock
-
-log = logging.getLogger("batchyard.sim_fleet")
 
 
 class Ticker:
@@ -27,15 +24,12 @@ class Ticker:
 
     async def run(self) -> None:
         await self.agents.register()
-        while True:
-            try:
-                if await self.finish_due() + await self.agents.step():
-                    self.wake()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - Postgres hiccup: the pods stay due and are finished next tick
-                log.warning("fleet tick failed: %r", exc)
-            await asyncio.sleep(self.period_s)
+        await every(self.period_s, self.tick, name="fleet tick", wake=self.wake)
+
+    async def tick(self) -> int:
+        """Finishes due workloads and steps the node agents; returns how many events it committed (a failed tick
+        leaves the pods due, to be finished next tick)."""
+        return await self.finish_due() + await self.agents.step()
 
     async def finish_due(self) -> int:
         """Ends every workload whose simulated duration has passed; returns how many."""

@@ -1,0 +1,28 @@
+"""Background work a service repeats on a period (quota's timer, node repair's planner, the cost closer, the
+simulated fleet's ticker)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger("batchyard.periodic")
+
+
+async def every(period_s: float, step: Callable[[], Awaitable[object]], *, name: str,
+                wake: Callable[[], None] | None = None) -> None:
+    """Runs ``step`` now and then every ``period_s`` until cancelled.
+
+    A truthy result calls ``wake`` (the outbox relay: the step committed events to publish). A step that raises
+    is logged and simply runs again next period: it works in its own transactions, so nothing half-done stays.
+    """
+    while True:
+        try:
+            if await step() and wake is not None:
+                wake()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a Postgres hiccup or a bug: retried next period, never fatal
+            log.warning("%s failed: %r", name, exc, exc_info=True)
+        await asyncio.sleep(period_s)
