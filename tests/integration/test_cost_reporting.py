@@ -29,6 +29,7 @@ from libs.platform.publisher import EventPublisher
 from libs.platform.service import create_app
 from libs.platform.settings import Settings
 from services.cost_reporting.app import DEFINITION
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -170,15 +171,6 @@ async def wait_for_ledger(conn, expected, timeout: float = 90) -> dict:
         await asyncio.sleep(0.3)
 
 
-async def wait_for(predicate, timeout: float = 60) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(0.3)
-    return await predicate()
-
-
 async def node_hour_sums(conn) -> dict[tuple[str, datetime], int]:
     rows = await conn.fetch("select node_id, hour, sum(amount_micros) as a from cost_reporting.ledger group by 1, 2")
     return {(r["node_id"], r["hour"]): int(r["a"]) for r in rows}
@@ -225,7 +217,7 @@ async def test_in_order_usage_books_the_pure_core_split_and_every_node_hour_sums
             totals = await wait_for_ledger(conn, expected)
             assert totals == expected
             assert_reconciles(await node_hour_sums(conn), lambda n, h: n.price)
-            assert await wait_for(lambda: accruals_match_ledger(observer, conn)), "CostAccrued != ledger"
+            assert await eventually(lambda: accruals_match_ledger(observer, conn)), "CostAccrued != ledger"
             await check_rollups(settings, conn)
             await check_cli_report_and_csv(database_url, conn, tmp_path)
             await check_price_file_reprices_with_corrections(database_url, conn, observer, tmp_path)
@@ -254,7 +246,7 @@ async def check_rollups(settings: Settings, conn) -> None:
         seen[:] = await rollups_seen(settings)
         return latest("team") == want
 
-    assert await wait_for(caught_up), (latest("team"), want)
+    assert await eventually(caught_up), (latest("team"), want)
     idle = sum(n.price for n in NODES) * 14 - sum(v for k, v in want.items() if k != "(idle)")
     assert sum(latest("pool-idle").values()) == idle == want["(idle)"]
 
@@ -326,10 +318,10 @@ async def check_price_file_reprices_with_corrections(database_url: str, conn, ob
         return all(sums.get((n.node_id, T0 + i * HOUR)) == (4_000_000 if n.gpu and i >= 2 else n.price)
                    for n in NODES for i in range(14))
 
-    assert await wait_for(repriced), "the ledger did not move to the new price"
+    assert await eventually(repriced), "the ledger did not move to the new price"
     assert await conn.fetchval("select count(*) from cost_reporting.ledger where kind = 'correction' and "
                                "source_event like 'price:%' and workload_id is not null") > 0
-    assert await wait_for(lambda: accruals_match_ledger(observer, conn)), "corrections reached finance"
+    assert await eventually(lambda: accruals_match_ledger(observer, conn)), "corrections reached finance"
     code, out, err = await run_cli(database_url, "prices", "apply", str(prices))
     assert code == 0 and "applied 0 new price version" in out, "applying a file twice changes nothing"
     code, out, err = await run_cli(database_url, "reconcile")
@@ -349,7 +341,7 @@ async def test_out_of_order_and_twice_delivered_usage_gives_the_same_ledger(sett
             async with EventPublisher(settings.kafka_bootstrap, settings.topic_namespace) as pub:
                 await pub.publish(marker_events())
                 await pub.publish([n.event() for n in NODES])
-                assert await wait_for(lambda: _closed(conn)), "the closer did not close the hours"
+                assert await eventually(lambda: _closed(conn)), "the closer did not close the hours"
                 await pub.publish(deliveries)
                 await pub.publish([NODES[0].event()] * 2)  # a redelivered inventory changes nothing
             totals = await wait_for_ledger(conn, expected)
@@ -357,7 +349,7 @@ async def test_out_of_order_and_twice_delivered_usage_gives_the_same_ledger(sett
             assert_reconciles(await node_hour_sums(conn), lambda n, h: n.price)
             assert await conn.fetchval("select count(*) from cost_reporting.ledger where kind = 'correction' "
                                        "and workload_id is not null") > 0, "late usage is booked as corrections"
-            assert await wait_for(lambda: accruals_match_ledger(observer, conn)), "CostAccrued != ledger"
+            assert await eventually(lambda: accruals_match_ledger(observer, conn)), "CostAccrued != ledger"
             dupes = await conn.fetchval("select count(*) - count(distinct (node_id, hour, party, source_event)) "
                                         "from cost_reporting.ledger")
             assert dupes == 0
@@ -442,10 +434,10 @@ async def test_a_workload_mix_end_to_end_books_every_node_hour_to_its_price(plat
     conn = await asyncpg.connect(database_url)
     try:
         assert settled, f"{observer.states('cost')}\n{stuck(observer, 'cost')}\n{platform.logs()}"
-        assert await wait_for(lambda: conn.fetchval("select closed_through is not null from cost_reporting.clock"),
+        assert await eventually(lambda: conn.fetchval("select closed_through is not null from cost_reporting.clock"),
                               timeout=60), "no hour closed"
         assert observer.states("cost")["succeeded"] >= 30, observer.states("cost")
-        assert await wait_for(lambda: accruals_match_ledger(observer, conn)), "CostAccrued != ledger"
+        assert await eventually(lambda: accruals_match_ledger(observer, conn)), "CostAccrued != ledger"
         price = {e.node_id: e.price_per_hour_micros for e in load_fleet(REPO / "deploy/fleet/demo.yaml").node_events()}
         async with conn.transaction(isolation="repeatable_read"):  # one snapshot while the closer keeps going
             sums = await node_hour_sums(conn)

@@ -19,6 +19,7 @@ from services.admission.signing import demo_signer
 from tests.integration.test_flow import finished_with_cost, stuck
 
 from tests.support.fleets import fault_free_fleet
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 COUNT = 60
@@ -46,15 +47,6 @@ async def leaders(database_url: str) -> list[str]:
         await conn.close()
 
 
-async def wait_until(check, timeout: float) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(0.25)
-    return await check()
-
-
 async def group_members(bootstrap: str, group: str) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -68,7 +60,7 @@ async def group_members(bootstrap: str, group: str) -> int:
 async def test_standby_takes_over_after_the_leader_is_sigkilled(quiet_platform, kafka_bootstrap, namespace,
                                                                 database_url, tmp_path) -> None:
     platform = quiet_platform
-    assert await wait_until(lambda: _has_leader(database_url), timeout=60), platform.logs()
+    assert await eventually(lambda: _has_leader(database_url), timeout=60), platform.logs()
     [primary] = await leaders(database_url)
     standby_logs = tmp_path / "standby"
     standby_logs.mkdir()
@@ -78,7 +70,7 @@ async def test_standby_takes_over_after_the_leader_is_sigkilled(quiet_platform, 
     async def standing_by() -> bool:
         return "standing by" in standby.log_tail(200)
 
-    assert await wait_until(standing_by, timeout=60), standby.log_tail()
+    assert await eventually(standing_by, timeout=60), standby.log_tail()
     await asyncio.sleep(1.0)  # a standby that (wrongly) went on would join the group now
     assert await leaders(database_url) == [primary]
     assert await group_members(kafka_bootstrap, f"{namespace}.batchyard.scheduler") == 1, "standby joined the group"
@@ -90,7 +82,7 @@ async def test_standby_takes_over_after_the_leader_is_sigkilled(quiet_platform, 
         assert await observer.wait_for(lambda o: o.counts["WorkloadPlaced"] >= 10, timeout=120), platform.logs()
         placed, killed = observer.counts["WorkloadPlaced"], time.monotonic()
         platform.services["scheduler"].kill()  # mid-stream: some placed, most still flowing
-        assert await wait_until(lambda: _led_by(database_url, "standby"), timeout=30), standby.log_tail()
+        assert await eventually(lambda: _led_by(database_url, "standby"), timeout=30), standby.log_tail()
         led = time.monotonic()
         assert await observer.wait_for(lambda o: o.counts["WorkloadPlaced"] > placed, timeout=120), standby.log_tail()
         print(f"failover: standby led {led - killed:.1f}s and placed again {time.monotonic() - killed:.1f}s "
