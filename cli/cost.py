@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from cli.common import connect, fail
+
 NAME = "cost"
 app = typer.Typer(help="Cost: price catalog, reports per org/team/queue/cluster/GPU model/day, CSV export.",
                   no_args_is_help=True)
@@ -19,31 +21,18 @@ app.add_typer(prices, name="prices")
 BY_HELP = "Comma list of: org, team, queue, cluster, pool, gpu_model, day, workload, node."
 
 
-def _database_url() -> str:
-    from libs.platform.settings import Settings
-    return Settings().database_url
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
 def _day(text: str | None, option: str) -> date | None:
     if text is None:
         return None
     try:
         return date.fromisoformat(text)
     except ValueError:
-        _fail(f"{option} {text!r} is not a date like 2026-11-24")
+        fail(f"{option} {text!r} is not a date like 2026-11-24")
 
 
 async def _connect():
-    from services.cost_reporting.reports import connect
-    try:
-        return await connect(_database_url())
-    except Exception as exc:  # noqa: BLE001 - any connection failure is reported the same way
-        _fail(f"cannot reach the cost database: {exc}", code=1)
+    from services.cost_reporting.reports import SCHEMA
+    return await connect(SCHEMA, "cost")
 
 
 @prices.command("apply")
@@ -55,7 +44,7 @@ def prices_apply(path: Path = typer.Argument(..., help="A YAML price file (see d
     try:
         prices_file = load_price_file(path)
     except PriceFileError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for p in prices_file.prices:
         typer.echo(f"{p.cluster}/{p.pool}/{p.instance_type} from {p.effective_from.isoformat()}: "
                    f"{p.hourly_micros} micros/h ({p.model})")
@@ -67,11 +56,12 @@ def prices_apply(path: Path = typer.Argument(..., help="A YAML price file (see d
 
 async def _apply(prices_file, source: str) -> list[int]:
     from libs.platform import store
+    from libs.platform.settings import Settings
     from services.cost_reporting.app import DEFINITION
     from services.cost_reporting.prices import apply_price_file
     from services.cost_reporting.reports import SCHEMA
 
-    pool = await store.create_pool(_database_url(), SCHEMA, size=1)
+    pool = await store.create_pool(Settings().database_url, SCHEMA, size=1)
     try:
         await store.migrate(pool, SCHEMA, DEFINITION.service_dir)  # the CLI may run before the service ever did
         async with pool.acquire() as conn:
@@ -104,7 +94,7 @@ async def _rollup(by: str, day: str | None, since: str | None, until: str | None
     try:
         dims = parse_dims(by)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     lo, hi = day_range(_day(day, "--day"), _day(since, "--from"), _day(until, "--to"))
     conn = await _connect()
     try:
@@ -141,7 +131,7 @@ def export(csv: Path = typer.Option(..., "--csv", help="Write CSV here (replaced
     from libs.cost import ledger_csv, rollup_csv
 
     if not csv.parent.is_dir():
-        _fail(f"directory {csv.parent} does not exist")
+        fail(f"directory {csv.parent} does not exist")
     dims, rows, totals = asyncio.run(_rollup(by or "node", day, since, until))
     text = rollup_csv(totals, dims) if by else ledger_csv(rows)
     _write_atomically(csv, text)
@@ -174,5 +164,5 @@ def reconcile_cmd() -> None:
     for d in problems[:50]:
         typer.echo(d.message)
     if problems:
-        _fail(f"{len(problems)} node-hour(s) do not reconcile", code=1)
+        fail(f"{len(problems)} node-hour(s) do not reconcile", code=1)
     typer.echo(f"ledger reconciles exactly ({datetime.now().astimezone().isoformat(timespec='seconds')})")

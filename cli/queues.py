@@ -12,25 +12,15 @@ from typing import Optional
 
 import typer
 
+from cli.common import connect, fail
 from libs.quota.explain import ordinal
 
 NAME = "queues"
 app = typer.Typer(help="Quota: flavors, cohorts, cluster and local queues; usage, pending, why.", no_args_is_help=True)
 
 
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
 async def _connect():
-    import asyncpg
-
-    from libs.platform.settings import Settings
-    try:
-        return await asyncpg.connect(Settings().database_url, server_settings={"search_path": "quota"})
-    except Exception as exc:  # noqa: BLE001 - any connection failure is reported the same way
-        _fail(f"cannot reach the quota database: {exc}", code=1)
+    return await connect("quota", "quota")
 
 
 def _run(fn, *args):
@@ -52,9 +42,9 @@ def apply(path: Path = typer.Argument(..., help="Kueue-shaped YAML (see deploy/q
         text = path.read_text()
         config = load_config(text)
     except OSError as exc:
-        _fail(f"cannot read {path}: {exc}")
+        fail(f"cannot read {path}: {exc}")
     except ConfigError as exc:
-        _fail(f"{path}: nothing applied; " + str(exc))
+        fail(f"{path}: nothing applied; " + str(exc))
     typer.echo(f"{path}: {len(config.flavors)} flavors, {len(config.cohorts)} cohorts, "
                f"{len(config.cluster_queues)} cluster queues, {len(config.local_queues)} local queues: valid")
     if dry_run:
@@ -72,7 +62,7 @@ async def _usage(conn):
     from services.quota.state import latest_config, load_engine
     latest = await latest_config(conn)
     if latest is None:
-        _fail("no quota config stored yet (start the quota service or `batchyard queues apply`)", code=1)
+        fail("no quota config stored yet (start the quota service or `batchyard queues apply`)", code=1)
     engine, _ = await load_engine(conn, latest[1], 0.0)
     rows = []
     for name, node in sorted(engine.tree.queues.items()):
@@ -133,7 +123,7 @@ def why(workload: str = typer.Argument(..., help="A workload id.")) -> None:
     """Where a workload stands: its position in its queue and why it waits, in words."""
     row, pos = _run(_why, workload)
     if row is None:
-        _fail(f"quota has not seen workload {workload}", code=1)
+        fail(f"quota has not seen workload {workload}", code=1)
     if row["state"] != "pending":
         flavor = f" in flavor {row['flavor']}" if row["state"] == "reserved" and row["flavor"] else ""
         typer.echo(f"{workload}: {row['state']}{flavor} (cluster queue {row['cluster_queue']})")

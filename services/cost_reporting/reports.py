@@ -13,11 +13,6 @@ from services.cost_reporting.usage import node_spec
 SCHEMA = "cost_reporting"
 
 
-async def connect(database_url: str) -> asyncpg.Connection:
-    """Returns a connection whose search path is the cost-reporting schema."""
-    return await asyncpg.connect(database_url, server_settings={"search_path": f'"{SCHEMA}"'})
-
-
 def day_range(day: date | None, since: date | None, until: date | None) -> tuple[datetime, datetime]:
     """Returns the [from, to) UTC instants selected by --day, or --from / --to (whole days, inclusive)."""
     if day is not None:
