@@ -14,8 +14,11 @@ from typing import Optional
 
 import typer
 
+from cli.common import CommandGroup, connect
+
 NAME = "audit"
-app = typer.Typer(help="Admission's audit log, identity tokens and signing keys.", no_args_is_help=True)
+app = CommandGroup(help="Admission's audit log, identity tokens and signing keys.", no_args_is_help=True,
+                   service="admission")
 
 
 @app.command("list")
@@ -35,13 +38,9 @@ def list_(org: Optional[str] = typer.Option(None, help="Only this org."),
 
 async def fetch_decisions(*, database_url: str | None = None, **filters) -> list[dict]:
     """Returns matching audit rows as dicts, newest first."""
-    import asyncpg
-
-    from libs.platform.settings import Settings
     from services.admission.repository import list_decisions
 
-    conn = await asyncpg.connect(database_url or Settings().database_url,
-                                 server_settings={"search_path": "admission"})
+    conn = await connect("admission", "admission", database_url)
     try:
         return [dict(r) for r in await list_decisions(conn, **filters)]
     finally:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import typer
 
-from cli.common import connect, fail
+from cli.common import CommandGroup, connect, fail
 
 NAME = "cost"
-app = typer.Typer(help="Cost: price catalog, reports per org/team/queue/cluster/GPU model/day, CSV export.",
-                  no_args_is_help=True)
-prices = typer.Typer(help="The versioned price catalog.", no_args_is_help=True)
+app = CommandGroup(help="Cost: price catalog, reports per org/team/queue/cluster/GPU model/day, CSV export.",
+                   no_args_is_help=True, service="cost-reporting")
+prices = CommandGroup(help="The versioned price catalog.", no_args_is_help=True, service="cost-reporting")
 app.add_typer(prices, name="prices")
 
 BY_HELP = "Comma list of: org, team, queue, cluster, pool, gpu_model, day, workload, node."
@@ -78,6 +78,7 @@ def prices_list() -> None:
         from services.cost_reporting.repository import load_catalog
         conn = await _connect()
         try:
+            typer.echo("CLUSTER/POOL/INSTANCE TYPE\tEFFECTIVE FROM\tHOURLY\tMODEL\tREVISION")
             for v in (await load_catalog(conn)).all_versions():
                 k = v.key
                 typer.echo(f"{k.cluster}/{k.pool}/{k.instance_type}\t{v.effective_from.isoformat()}\t"

@@ -10,12 +10,36 @@ from pathlib import Path
 
 import typer
 
+from cli.common import CommandGroup, fail
 from cli.registry import SERVICES
 
-app = typer.Typer(help="batchyard: a Kafka-native platform for batch and ML workloads.", no_args_is_help=True,
-                  add_completion=False)
-infra = typer.Typer(help="Throwaway Kafka and PostgreSQL on 127.0.0.1 (no Docker needed).", no_args_is_help=True)
+app = CommandGroup(help="batchyard: a Kafka-native platform for batch and ML workloads.", no_args_is_help=True,
+                   add_completion=False)
+infra = CommandGroup(help="Throwaway Kafka and PostgreSQL on 127.0.0.1 (no Docker needed).", no_args_is_help=True)
 app.add_typer(infra, name="infra")
+
+
+def version() -> str:
+    """Returns the installed batchyard version (the project's, when run from a checkout)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+    try:
+        return installed("batchyard")
+    except PackageNotFoundError:
+        import tomllib
+        return tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["version"]
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"batchyard {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(show_version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                               help="Print the version and exit.")) -> None:
+    """batchyard: a Kafka-native platform for batch and ML workloads."""
 
 # Command groups that live in their own modules: each module defines ``app`` (a typer.Typer) and ``NAME``.
 COMMAND_GROUPS = ("cli.cost", "cli.nodes", "cli.audit", "cli.queues", "cli.replay", "cli.roles")
@@ -33,13 +57,16 @@ for _module in COMMAND_GROUPS:
 def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}")) -> None:
     """Run one service in the foreground (its own process, consumer group and Postgres schema)."""
     if service not in SERVICES:
-        typer.echo(f"unknown service {service!r}; choose one of: {', '.join(SERVICES)}", err=True)
-        raise typer.Exit(2)
+        fail(f"unknown service {service!r}; choose one of: {', '.join(SERVICES)}")
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s")
     from cli.registry import create_app
     service_app = create_app(service)
     service_app.after_startup(freeze_heap)
-    asyncio.run(service_app.run())
+    try:
+        asyncio.run(service_app.run())
+    except Exception:
+        logging.getLogger("batchyard").exception("%s stopped", service)  # the operator's log keeps the traceback
+        raise
 
 
 def freeze_heap() -> None:
@@ -67,11 +94,11 @@ def submit(path: Path = typer.Argument(..., exists=True, dir_okay=False, help="A
            org: str = typer.Option(..., help="Your org."), team: str = typer.Option(..., help="Your team.")) -> None:
     """Submit a workload described in YAML to the submission topic."""
     from cli.submit import SubmitError, submit_file
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # an unreachable broker is reported once, in words
     try:
         workload_id = asyncio.run(submit_file(path, org=org, team=team))
     except SubmitError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
     typer.echo(f"submitted {workload_id}")
 
 

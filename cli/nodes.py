@@ -19,17 +19,15 @@ from typing import Optional
 
 import typer
 
+from cli.common import CommandGroup, connect
+
 NAME = "nodes"
-app = typer.Typer(help="Node repair: states, reasons, and ops overrides (pause, force, exclude).",
-                  no_args_is_help=True)
+app = CommandGroup(help="Node repair: states, reasons, and ops overrides (pause, force, exclude).",
+                   no_args_is_help=True, service="node-repair")
 
 
 async def _with_conn(fn, *args, **kwargs):
-    import asyncpg
-
-    from libs.platform.settings import Settings
-
-    conn = await asyncpg.connect(Settings().database_url, server_settings={"search_path": "node_repair"})
+    conn = await connect("node_repair", "node-repair")
     try:
         return await fn(conn, *args, **kwargs)
     finally:
@@ -59,13 +57,15 @@ def list_(state: Optional[str] = typer.Option(None, help="Only nodes in this sta
     rows, paused = _run(_listing, state=state, pool=pool, all_nodes=all_nodes)
     if paused and not as_json:
         typer.echo("repairs paused: " + ", ".join("everywhere" if s == "*" else f"pool {s}" for s in paused))
+    if rows and not as_json:
+        typer.echo(f"{'NODE':<32} {'POOL':<10} {'STATE':<10} {'ACTION':<8} NOTES")
     for r in rows:
         if as_json:
             typer.echo(json.dumps(r, default=str))
             continue
         flags = "".join([" [excluded]" if r["excluded"] else "", " [forced]" if r["forced"] else ""])
         line = f"{r['node_id']:<32} {r['pool']:<10} {r['state']:<10} {r['action'] or 'none':<8}{flags}"
-        typer.echo(line + (f"  waiting: {r['deferred']}" if r["deferred"] else ""))
+        typer.echo((line + (f"  waiting: {r['deferred']}" if r["deferred"] else "")).rstrip())
     if not rows and not as_json:
         typer.echo("every node is healthy")
 

@@ -12,11 +12,12 @@ from typing import Optional
 
 import typer
 
-from cli.common import connect, fail
+from cli.common import CommandGroup, connect, fail, read_text
 from libs.quota.explain import ordinal
 
 NAME = "queues"
-app = typer.Typer(help="Quota: flavors, cohorts, cluster and local queues; usage, pending, why.", no_args_is_help=True)
+app = CommandGroup(help="Quota: flavors, cohorts, cluster and local queues; usage, pending, why.", no_args_is_help=True,
+                   service="quota")
 
 
 async def _connect():
@@ -38,13 +39,13 @@ def apply(path: Path = typer.Argument(..., help="Kueue-shaped YAML (see deploy/q
           dry_run: bool = typer.Option(False, "--dry-run", help="Validate only.")) -> None:
     """Validate the file, then store it as the new config version (a bad file changes nothing)."""
     from libs.quota.loader import ConfigError, load_config
+    text = read_text(path, "quota config")
     try:
-        text = path.read_text()
         config = load_config(text)
-    except OSError as exc:
-        fail(f"cannot read {path}: {exc}")
     except ConfigError as exc:
         fail(f"{path}: nothing applied; " + str(exc))
+    if not config.cluster_queues:  # applied, it would leave every workload without a queue
+        fail(f"{path}: nothing applied; it defines no ClusterQueue")
     typer.echo(f"{path}: {len(config.flavors)} flavors, {len(config.cohorts)} cohorts, "
                f"{len(config.cluster_queues)} cluster queues, {len(config.local_queues)} local queues: valid")
     if dry_run:
@@ -88,6 +89,8 @@ def list_() -> None:
 
 
 async def _pending(conn, queue: str | None):
+    if queue is not None:
+        await _check_queue(conn, queue)
     return await conn.fetch(
         "select workload_id, team, local_queue, cluster_queue, priority, pending_reason, pending_message, "
         "row_number() over (partition by cluster_queue order by priority desc, created_at, workload_id) as pos "
@@ -95,16 +98,32 @@ async def _pending(conn, queue: str | None):
         "order by cluster_queue nulls first, pos", queue)
 
 
+async def _check_queue(conn, queue: str) -> None:
+    """Fails (exit 2) naming the queues that exist when ``queue`` is neither a cluster nor a local queue."""
+    from libs.quota.loader import load_config
+    from services.quota.state import latest_config
+    latest = await latest_config(conn)
+    if latest is None:
+        fail("no quota config stored yet (start the quota service or `batchyard queues apply`)", code=1)
+    config = load_config(latest[1])
+    cluster, local = sorted(config.cluster_queues), sorted({name for _, name in config.local_queues})
+    if queue not in cluster and queue not in local:
+        fail(f"no such queue {queue!r}; cluster queues: {', '.join(cluster) or 'none'}; "
+             f"local queues: {', '.join(local) or 'none'}")
+
+
 @app.command("pending")
 def pending(queue: Optional[str] = typer.Option(None, "--queue", help="A cluster queue or local queue name.")) -> None:
     """Pending workloads in queue order, with why each waits."""
     rows = _run(_pending, queue)
+    if not rows:
+        typer.echo("no pending workloads" + (f" in {queue}" if queue else ""))
+        return
+    typer.echo(f"{'QUEUE#POSITION':<24} {'WORKLOAD':<28} {'PRIORITY':>8}  WHY")
     for r in rows:
         where = f"{r['cluster_queue']}#{r['pos']}" if r["cluster_queue"] else f"{r['team']}/{r['local_queue']}"
-        typer.echo(f"{where:<24} {r['workload_id']:<28} prio {r['priority']:>5}  {r['pending_reason'] or 'Queued'}: "
+        typer.echo(f"{where:<24} {r['workload_id']:<28} {r['priority']:>8}  {r['pending_reason'] or 'Queued'}: "
                    f"{r['pending_message'] or 'not yet considered'}")
-    if not rows:
-        typer.echo("no pending workloads")
 
 
 async def _why(conn, workload_id: str):

@@ -14,9 +14,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.common import CommandGroup, fail
+
 NAME = "replay"
-app = typer.Typer(help="Replay a workload trace (Philly, Alibaba openb, job YAML) on simulated time.",
-                  no_args_is_help=True)
+app = CommandGroup(help="Replay a workload trace (Philly, Alibaba openb, job YAML) on simulated time.",
+                   no_args_is_help=True)
 console = Console()
 
 
@@ -25,8 +27,7 @@ def _load(path: Path, limit: int | None):
     try:
         config = load_replay_config(path)
     except ReplayConfigError as exc:
-        console.print(f"[red]{exc}[/red]", soft_wrap=True)
-        raise typer.Exit(2)
+        fail(str(exc))
     if limit is not None:
         config = config.model_copy(update={"trace": config.trace.model_copy(update={"limit": limit})})
     return config
@@ -40,8 +41,7 @@ def _run(config, label: str):
         trace = read_trace(config)
         sim = prepare(config, trace)
     except (TraceError, ValueError) as exc:
-        console.print(f"[red]{exc}[/red]", soft_wrap=True)
-        raise typer.Exit(2)
+        fail(str(exc))
     console.print(f"[dim]{trace.report.summary()}[/dim]")
     for note in trace.report.notes:
         console.print(f"[yellow]note:[/yellow] {note}")

@@ -21,10 +21,11 @@ from typing import Optional
 
 import typer
 
+from cli.common import CommandGroup
 from cli.registry import SERVICES
 
 NAME = "db"
-app = typer.Typer(help="Database administration: per-service roles.", no_args_is_help=True)
+app = CommandGroup(help="Database administration: per-service roles.", no_args_is_help=True)
 AUDITED_SCHEMA = "admission"
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

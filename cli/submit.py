@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from cli.common import one_line
 from libs.admission import SigningKey
 from libs.events import Tenant, WorkloadSpec, WorkloadSubmitted
 from libs.platform.publisher import EventPublisher
@@ -30,13 +31,28 @@ class SubmitError(ValueError):
 
 
 def load_spec(path: Path) -> WorkloadSpec:
+    """Returns the workload in ``path``, validated strictly: a field the contract does not know (``gpus: 4``) is
+    refused with its path, though the event contract ignores unknown fields for readers of newer writers."""
     try:
-        return WorkloadSpec.model_validate(yaml.safe_load(path.read_text()))
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SubmitError(f"{path}: not a workload YAML (not UTF-8 text; a binary file?)") from None
     except (OSError, yaml.YAMLError) as exc:
-        raise SubmitError(f"{path}: {exc}") from None
+        raise SubmitError(f"{path}: {one_line(exc)}") from None
+    try:
+        return WorkloadSpec.model_validate(data, extra="forbid")
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-        raise SubmitError(f"{path}: invalid workload: {problems}") from None
+        raise SubmitError(f"{path}: invalid workload: {problems(exc)}") from None
+
+
+def problems(exc: ValidationError, limit: int = 5) -> str:
+    """Returns the validation errors as ``field.path: message``, leaving out an error on a container that only
+    follows from an error inside it (one pod set with a bad field also makes ``pod_sets`` "too short")."""
+    errors = exc.errors()
+    own = [e for e in errors if not any(len(o["loc"]) > len(e["loc"]) and o["loc"][:len(e["loc"])] == e["loc"]
+                                        for o in errors)]
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<file>'}: "
+                     f"{'unknown field' if e['type'] == 'extra_forbidden' else e['msg']}" for e in own[:limit])
 
 
 def default_subject() -> str:

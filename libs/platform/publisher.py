@@ -20,7 +20,11 @@ class EventPublisher:
 
     async def __aenter__(self) -> "EventPublisher":
         telemetry.setup("client")  # so a submission starts its trace here, at the producer
-        await self.producer.start()
+        try:
+            await self.producer.start()
+        except BaseException:
+            await self.producer.stop()  # a producer that could not start still holds a client; close it
+            raise
         return self
 
     async def __aexit__(self, *exc) -> None:

@@ -92,6 +92,8 @@ def load_replay_config(path: str | Path) -> ReplayConfig:
         path = repo_root() / path
     try:
         data = yaml.safe_load(path.read_text()) or {}
+    except UnicodeDecodeError:
+        raise ReplayConfigError(f"{path}: not a replay config (not UTF-8 text; a binary file?)") from None
     except (OSError, yaml.YAMLError) as exc:
         raise ReplayConfigError(f"{path}: cannot read replay config: {exc}") from None
     try:

@@ -30,6 +30,8 @@ def read_jobs_yaml(path: str | Path, *, team_gpus: dict[str, int] | None = None,
     report = ReadReport(str(resolved))
     try:
         docs = yaml.safe_load(resolved.read_text())
+    except UnicodeDecodeError:
+        raise TraceError(f"{resolved}: not a job YAML (not UTF-8 text; a binary file?)") from None
     except (OSError, yaml.YAMLError) as exc:
         raise TraceError(f"{resolved}: cannot read job YAML: {exc}") from None
     if isinstance(docs, dict):
