@@ -11,6 +11,7 @@ SERVICES = {
     "node-repair": "services.node_repair.app",
     "cost-reporting": "services.cost_reporting.app",
     "sim-fleet": "services.sim_fleet.app",
+    "kube-connector": "services.kube_connector.app",
 }
 
 

@@ -12,20 +12,22 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]  # services run from the repository root (relative config paths)
 ALL_SERVICES = ("admission", "quota", "scheduler", "node-repair", "cost-reporting", "sim-fleet")
+CORE_SERVICES = ALL_SERVICES[:-1]  # everything but a cluster connector
 
 
 @dataclass
 class ServiceProcess:
-    name: str
+    name: str  # names its log files (and is the service, unless ``service`` says otherwise)
     env: dict[str, str]
     log_dir: Path
     proc: subprocess.Popen | None = None
     starts: int = 0
+    service: str | None = None  # the service to run (``batchyard run <service>``), e.g. one connector of several
 
     def start(self) -> "ServiceProcess":
         self.starts += 1
         log = open(self.log_dir / f"{self.name}.{self.starts}.log", "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "run", self.name], cwd=REPO,
+        self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "run", self.service or self.name], cwd=REPO,
                                      env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
@@ -68,6 +70,11 @@ class Platform:
         for name in names:
             self.services[name] = ServiceProcess(name, self.env(), self.log_dir).start()
         return self
+
+    def start_as(self, name: str, service: str, env: dict[str, str]) -> ServiceProcess:
+        """Starts ``service`` under the label ``name`` with extra environment (e.g. one connector per cluster)."""
+        self.services[name] = ServiceProcess(name, {**self.env(), **env}, self.log_dir, service=service).start()
+        return self.services[name]
 
     def stop(self) -> None:
         for service in self.services.values():

@@ -1,4 +1,7 @@
-"""A throwaway certificate authority for the local servers' opt-in TLS (made with ``openssl``)."""
+"""A throwaway certificate authority for the local servers' TLS (made with ``openssl``).
+
+For local servers only: the CA's key stays next to it, unprotected, and dies with its directory.
+"""
 
 from __future__ import annotations
 
@@ -31,39 +34,75 @@ keyUsage = critical,keyCertSign,cRLSign
 subjectKeyIdentifier = hash
 [server]
 basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
+keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectAltName = {sans}
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[client]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 """
+_NEW_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+LOOPBACK_SANS = ("IP:127.0.0.1", "DNS:localhost")
+
+
+class ThrowawayCA:
+    """A CA in ``directory`` (``ca.crt``, ``ca.key``) that signs server and client certificates (EC P-256)."""
+
+    def __init__(self, directory: Path, *, days: int = 2, server_sans: tuple[str, ...] = LOOPBACK_SANS) -> None:
+        if shutil.which("openssl") is None:
+            raise InfraError("openssl is not on PATH: it is needed to make the throwaway TLS certificates")
+        self.directory, self.days = directory, days
+        directory.mkdir(parents=True, exist_ok=True)
+        self.config = directory / "openssl.cnf"
+        self.config.write_text(_OPENSSL_CONFIG.format(sans=",".join(server_sans)))
+        self.cert, self.key = directory / "ca.crt", directory / "ca.key"
+        _openssl(["req", "-x509", "-new", "-config", self.config, "-extensions", "ca", *_NEW_KEY, "-keyout",
+                  self.key, "-out", self.cert, "-days", str(days), "-subj", "/CN=batchyard throwaway CA"])
+        self.key.chmod(0o600)
+
+    def server(self, name: str, common_name: str = "localhost") -> tuple[Path, Path]:
+        """Returns (certificate, key) of a server certificate for the CA's server names."""
+        return self._sign(name, f"/CN={common_name}", "server")
+
+    def client(self, name: str, user: str, groups: tuple[str, ...] = ()) -> tuple[Path, Path]:
+        """Returns (certificate, key) of a client certificate: CN is the user, each O a group (as Kubernetes
+        reads them)."""
+        subject = "".join(f"/O={g}" for g in groups) + f"/CN={user}"
+        return self._sign(name, subject, "client")
+
+    def _sign(self, name: str, subject: str, extensions: str) -> tuple[Path, Path]:
+        cert, key, csr = (self.directory / f"{name}{ext}" for ext in (".crt", ".key", ".csr"))
+        _openssl(["req", "-new", "-config", self.config, *_NEW_KEY, "-keyout", key, "-out", csr, "-subj", subject])
+        _openssl(["x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key, "-set_serial",
+                  str(secrets.randbits(63)), "-days", str(self.days), "-extfile", self.config, "-extensions",
+                  extensions, "-out", cert])
+        key.chmod(0o600)
+        return cert, key
 
 
 def make_tls_files(directory: Path, *, days: int = 2) -> TlsFiles:
-    """Creates, with ``openssl``, a throwaway CA and a server key and certificate it signs (EC P-256).
+    """Creates a throwaway CA and a server key and certificate it signs, for 127.0.0.1 and localhost."""
+    ca = ThrowawayCA(directory, days=days)
+    cert, key = ca.server("server")
+    return TlsFiles(ca_cert=ca.cert, cert=cert, key=key)
 
-    For local servers only: the CA's key stays next to it, unprotected, and dies with ``directory``.
-    """
-    if shutil.which("openssl") is None:
-        raise InfraError("openssl is not on PATH: it is needed to make the throwaway TLS certificates")
-    directory.mkdir(parents=True, exist_ok=True)
-    config = directory / "openssl.cnf"
-    config.write_text(_OPENSSL_CONFIG)
-    files = TlsFiles(ca_cert=directory / "ca.crt", cert=directory / "server.crt", key=directory / "server.key")
-    new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    steps = [
-        ["req", "-x509", "-new", "-config", config, "-extensions", "ca", *new_key, "-keyout", directory / "ca.key",
-         "-out", files.ca_cert, "-days", str(days), "-subj", "/CN=batchyard throwaway CA"],
-        ["req", "-new", "-config", config, *new_key, "-keyout", files.key, "-out", directory / "server.csr",
-         "-subj", "/CN=localhost"],
-        ["x509", "-req", "-in", directory / "server.csr", "-CA", files.ca_cert, "-CAkey", directory / "ca.key",
-         "-set_serial", str(secrets.randbits(63)), "-days", str(days), "-extfile", config, "-extensions", "server",
-         "-out", files.cert],
-    ]
-    for step in steps:
-        done = subprocess.run(["openssl", *map(str, step)], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise InfraError(f"openssl {step[0]} failed:\n{done.stdout}{done.stderr}")
-    for key in (files.key, directory / "ca.key"):
-        key.chmod(0o600)
-    return files
+
+def make_signing_key(path: Path) -> tuple[Path, Path]:
+    """Creates an EC P-256 key pair in PEM (e.g. for service-account tokens): returns (private, public), the
+    public one beside the private one with ``.pub`` appended."""
+    public = path.with_name(path.name + ".pub")
+    _openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path])
+    _openssl(["pkey", "-in", path, "-pubout", "-out", public])
+    path.chmod(0o600)
+    return path, public
+
+
+def _openssl(args: list) -> None:
+    done = subprocess.run(["openssl", *map(str, args)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise InfraError(f"openssl {args[0]} failed:\n{done.stdout}{done.stderr}")

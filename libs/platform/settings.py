@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 from typing import Literal
 
@@ -79,6 +80,10 @@ class Settings(BaseSettings):
                                  "batch before sending (ms); trades that much latency for less CPU per event.")
     kafka_max_batch_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024,
                                        description="Producer: largest batch per partition (bytes).")
+    kube_connector_config: str = Field(default="deploy/kube/connector.yaml",
+                                       description="Kubernetes connector: its YAML (cluster, tenants, prices).")
+    kubeconfig: str = Field(default="", description="Kubernetes connector: kubeconfig of its cluster (overrides "
+                            "the config's; empty and none there: in-cluster service account).")
     kafka_security: KafkaSecurity = Field(default_factory=KafkaSecurity)
 
     def for_service(self, service: str) -> "Settings":
@@ -88,7 +93,7 @@ class Settings(BaseSettings):
     @property
     def schema(self) -> str:
         """Returns this service's Postgres schema: one per service."""
-        return self.service.replace("-", "_")
+        return re.sub(r"[^a-z0-9_]", "_", self.service.lower())
 
     @property
     def group_id(self) -> str:

@@ -13,7 +13,7 @@ import asyncpg
 from libs.events import NodeHealthReported, Tenant, WorkloadEvicted
 from libs.fleet.spec import FleetSpec
 from libs.platform.unit_of_work import UnitOfWork
-from services.sim_fleet.clock import SimClock
+from libs.platform.clock import SimClock
 
 XIDS = (48, 79, 94, 95, 63, 74, 13, 31, 43, 119)  # a mix of node faults and application-caused XIDs
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -17,18 +15,9 @@ from libs.platform.service import Runtime, ServiceDefinition
 from libs.platform.service import create_app as create_service_app
 from libs.platform.settings import Settings
 from libs.platform.unit_of_work import Router, UnitOfWork
-from services.sim_fleet.clock import SimClock
+from libs.platform.clock import load_clock
 from services.sim_fleet.handlers import FleetHandlers
 from services.sim_fleet.ticker import Ticker
-
-
-async def load_clock(pool: asyncpg.Pool, scale: float) -> SimClock:
-    """Returns the stored simulated clock, starting one now if this is the fleet's first run."""
-    async with pool.acquire() as conn:
-        await conn.execute("insert into clock(id, wall_start, sim_start, scale) values (1, $1, $2, $3) "
-                           "on conflict do nothing", time.time(), datetime.now(UTC), scale)
-        row = await conn.fetchrow("select wall_start, sim_start, scale from clock where id = 1")
-    return SimClock(row["wall_start"], row["sim_start"], row["scale"])
 
 
 async def publish_inventory(pool: asyncpg.Pool, fleet: FleetSpec, namespace: str) -> int:

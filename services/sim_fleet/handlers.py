@@ -16,7 +16,7 @@ from libs.events import (
 from libs.fleet.spec import FaultSpec
 from libs.platform.unit_of_work import Router, UnitOfWork
 from services.sim_fleet.agents import fraction
-from services.sim_fleet.clock import SimClock
+from libs.platform.clock import SimClock
 
 
 class FleetHandlers:

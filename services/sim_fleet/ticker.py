@@ -12,7 +12,7 @@ from libs.fleet.spec import FleetSpec
 from libs.platform.periodic import every
 from libs.platform.unit_of_work import UnitOfWork
 from services.sim_fleet.agents import NodeAgents
-from services.sim_fleet.clock import SimClock
+from libs.platform.clock import SimClock
 
 
 class Ticker:

@@ -18,7 +18,7 @@ from libs.fleet import load_fleet
 from libs.localinfra.processes import Platform
 from libs.platform.publisher import EventPublisher
 from libs.platform.topics_admin import ensure_topics
-from services.sim_fleet.clock import SimClock
+from libs.platform.clock import SimClock
 from tests.integration.test_node_repair_storm import RepairObserver
 
 pytestmark = pytest.mark.integration

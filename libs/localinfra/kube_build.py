@@ -1,0 +1,127 @@
+"""Kubernetes' own binaries, built once from the Go module proxy into the cache.
+
+``deploy/kube/control-plane`` is a Go module whose one binary holds etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler, kwok and kubectl (run through symlinks of those names). It is built
+with the installed Go into ``~/.cache/batchyard/kube-<version>-<digest>/`` (the digest covers go.mod, go.sum, main.go and
+the Go version, so a change rebuilds), under a file lock so that two runs never build at once.
+``BATCHYARD_KUBE_BIN_DIR`` names a directory of existing binaries instead.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from libs.localinfra._proc import InfraError
+from libs.localinfra.kafka import REPO_ROOT, cache_dir
+
+KUBE_VERSION = "v1.36.3"  # k8s.io/kubernetes in deploy/kube/control-plane/go.mod
+MODULE = REPO_ROOT / "deploy" / "kube" / "control-plane"
+PROGRAMS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl")
+REQUIRED = ("etcd", "kube-apiserver", "kube-controller-manager", "kwok", "kubectl")  # kube-scheduler: benchmarks only
+_VERSION_PACKAGES = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+
+
+def ensure_kube_binaries(progress=print) -> Path:
+    """Returns a directory holding etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and
+    kubectl, building them on first use (several minutes; progress is reported every few seconds)."""
+    if env := os.environ.get("BATCHYARD_KUBE_BIN_DIR"):
+        return _checked(Path(env))
+    target = cache_dir() / f"kube-{KUBE_VERSION}-{_digest()}"
+    if (target / ".complete").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / ".kube-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another run may be building the same thing: wait for it
+        if not (target / ".complete").exists():
+            _build(target, progress)
+    return target
+
+
+def _checked(directory: Path) -> Path:
+    missing = [p for p in REQUIRED if not os.access(directory / p, os.X_OK)]
+    if missing:
+        raise InfraError(f"BATCHYARD_KUBE_BIN_DIR={directory} lacks executable {', '.join(missing)}")
+    return directory
+
+
+def _go() -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise InfraError("go is not on PATH: it is needed once to build Kubernetes' control plane from the Go "
+                         "module proxy (or set BATCHYARD_KUBE_BIN_DIR to existing binaries, or "
+                         "BATCHYARD_KUBECONFIG to an existing cluster)")
+    return go
+
+
+def _digest() -> str:
+    """Returns a short digest of what the build depends on: the module's files and the Go version."""
+    h = hashlib.sha256()
+    for name in ("go.mod", "go.sum", "main.go"):
+        h.update((MODULE / name).read_bytes())
+    h.update(subprocess.run([_go(), "env", "GOVERSION"], capture_output=True, text=True).stdout.encode())
+    return h.hexdigest()[:12]
+
+
+def _ldflags() -> str:
+    """Returns the -X flags that stamp the version (clients parse it; an unstamped build says v0.0.0)."""
+    major, minor = re.match(r"v(\d+)\.(\d+)", KUBE_VERSION).groups()
+    stamps = [f"-X {pkg}.{var}={value}" for pkg in _VERSION_PACKAGES
+              for var, value in (("gitVersion", KUBE_VERSION), ("gitMajor", major), ("gitMinor", minor))]
+    return " ".join(["-s", "-w", *stamps])
+
+
+def _build(target: Path, progress) -> None:
+    go = _go()
+    env = {**os.environ, "GOFLAGS": "-mod=readonly -buildvcs=false", "CGO_ENABLED": "0"}
+    progress(f"building Kubernetes {KUBE_VERSION} ({', '.join(PROGRAMS)}) from the Go module proxy: once, "
+             f"about 5-10 minutes on 2 cores; cached in {target}")
+    started = time.monotonic()
+    _run([go, "mod", "download"], env, "go mod download")
+    total = len(_run([go, "list", "-deps", "."], env, "go list").split())
+    staging = Path(str(target) + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    cmd = [go, "build", "-v", "-trimpath", "-ldflags", _ldflags(), "-o", str(staging / "kube-control-plane"), "."]
+    _build_with_progress(cmd, env, total, started, progress)
+    for program in PROGRAMS:
+        (staging / program).symlink_to("kube-control-plane")
+    (staging / ".complete").write_text(KUBE_VERSION)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)  # atomic: a half-built cache is never mistaken for a whole one
+    progress(f"built Kubernetes {KUBE_VERSION} in {time.monotonic() - started:.0f}s")
+
+
+def _run(cmd: list[str], env: dict, what: str) -> str:
+    done = subprocess.run(cmd, cwd=MODULE, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise InfraError(f"{what} failed in {MODULE}:\n{done.stderr[-4000:]}")
+    return done.stdout
+
+
+def _build_with_progress(cmd: list[str], env: dict, total: int, started: float, progress) -> None:
+    """Runs ``go build -v`` (it names each package it compiles) and reports the count every 15 seconds."""
+    proc = subprocess.Popen(cmd, cwd=MODULE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    done = threading.Event()
+
+    def report() -> None:
+        while not done.wait(15):
+            progress(f"  compiled {len(lines)} packages of at most {total} "
+                     f"({time.monotonic() - started:.0f}s; cached packages are not counted)")
+
+    reporter = threading.Thread(target=report, daemon=True)
+    reporter.start()
+    for line in proc.stdout:
+        lines.append(line.rstrip())
+    code = proc.wait()
+    done.set()
+    if code != 0:
+        raise InfraError("go build of the Kubernetes control plane failed:\n" + "\n".join(lines[-40:]))

@@ -1,0 +1,126 @@
+"""The connector's handlers: platform events about its workloads and nodes become rows to act on.
+
+Handlers only change the connector's own tables, in the consumer's transaction; the API server is driven
+afterwards by the reconcilers (runner.py, nodes_sync.py), which read those rows. So a slow or restarting
+API server never stalls a partition, and a redelivered event changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from libs.events import (
+    NodeRepairTransitioned,
+    PreemptionRequested,
+    QuotaReserved,
+    WorkloadAccepted,
+    WorkloadFailed,
+    WorkloadPending,
+    WorkloadPlaced,
+    WorkloadRejected,
+    WorkloadUnschedulable,
+)
+from libs.platform.clock import SimClock
+from libs.platform.unit_of_work import Router, UnitOfWork
+from services.kube_connector import repository as repo
+from services.kube_connector import status
+from services.kube_connector.pods import node_name
+
+
+def utc_now() -> str:
+    """Returns now as Kubernetes writes times (RFC 3339, seconds, Z)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ConnectorHandlers:
+    def __init__(self, cluster: str, clock: SimClock, touch: Callable[[str], None],
+                 touch_node: Callable[[str], None], now: Callable[[], float]) -> None:
+        self.cluster, self.clock = cluster, clock
+        self.touch, self.touch_node, self.now = touch, touch_node, now  # wake the reconcilers after commit
+
+    async def handle_workload_accepted(self, event: WorkloadAccepted, uow: UnitOfWork) -> None:
+        await repo.transition(uow.conn, event.workload_id, status.pending(
+            "Accepted", f"admission accepted it; queued in {event.spec.queue or 'default'}"),
+            now=utc_now(), phase="pending", only_from=("submitted",))
+
+    async def handle_workload_rejected(self, event: WorkloadRejected, uow: UnitOfWork) -> None:
+        await repo.transition(uow.conn, event.workload_id, status.refused(event.reason, event.message),
+                              now=utc_now(), phase="refused", only_from=("submitted", "pending"))
+
+    async def handle_workload_pending(self, event: WorkloadPending, uow: UnitOfWork) -> None:
+        where = f" (position {event.position})" if event.position else ""
+        await repo.transition(uow.conn, event.workload_id, status.pending(event.reason, event.message + where),
+                              now=utc_now(), phase="pending", only_from=("submitted", "pending", "evicted"))
+
+    async def handle_quota_reserved(self, event: QuotaReserved, uow: UnitOfWork) -> None:
+        flavors = ", ".join(f"{a.pod_set}: {a.flavor}" for a in event.flavors)
+        await repo.transition(uow.conn, event.workload_id, status.quota_reserved(event.cluster_queue, flavors),
+                              now=utc_now(), phase="reserved", only_from=("submitted", "pending", "evicted"),
+                              cluster_queue=event.cluster_queue, clusterQueue=event.cluster_queue)
+
+    async def handle_workload_unschedulable(self, event: WorkloadUnschedulable, uow: UnitOfWork) -> None:
+        await repo.transition(uow.conn, event.workload_id, status.waiting_for_nodes(event.reason, event.message),
+                              now=utc_now(), only_from=("reserved",))
+
+    async def handle_workload_placed(self, event: WorkloadPlaced, uow: UnitOfWork) -> None:
+        if event.cluster != self.cluster:
+            return
+        row = await repo.get(uow.conn, event.workload_id, lock=True)
+        if row is None:
+            return
+        if row.phase == "deleted":  # the owner deleted it while it waited: give the nodes straight back
+            await uow.emit(WorkloadFailed(cluster=self.cluster, reason="deleted", occurred_at=self._at(),
+                                          message="the object was deleted before its pods started"),
+                           trace=row.trace)
+            return
+        if row.phase not in ("submitted", "pending", "reserved", "evicted"):
+            return  # placed already: one placement at a time
+        assignments = [a.model_dump(mode="json") for a in event.assignments]
+        nodes = len({node_name(a["node_id"]) for a in assignments})
+        await repo.transition(uow.conn, row.workload_id, status.admitted(len(assignments), nodes, row.attempt + 1),
+                              now=utc_now(), phase="placed", attempt=row.attempt + 1, assignments=assignments,
+                              evict_reason=None, evict_message=None, attempts=row.attempt + 1, nodes=nodes)
+        uow.after_commit(lambda: self.touch(row.workload_id))
+
+    async def handle_preemption_requested(self, event: PreemptionRequested, uow: UnitOfWork) -> None:
+        if await repo.transition(uow.conn, event.workload_id, None, now=utc_now(), phase="evicting",
+                                 only_from=("placed", "running"), evict_reason="preempted",
+                                 evict_message=event.message[:1000]):
+            uow.after_commit(lambda: self.touch(event.workload_id))
+
+    async def handle_node_repair_transitioned(self, event: NodeRepairTransitioned, uow: UnitOfWork) -> None:
+        """Records node repair's instruction for the node (cordon, drain by a deadline, repair, return)."""
+        prefix = f"{self.cluster}/"
+        if not (event.node_id or "").startswith(prefix):
+            return
+        name, to, now = event.node_id.removeprefix(prefix), event.to_state, self.now()
+        deadline = None
+        if to == "draining":  # the grace counts from when the drain reaches the node, in event time
+            grace = (event.drain_deadline - event.occurred_at).total_seconds() if event.drain_deadline else 0.0
+            deadline = self.clock.wall_after(now, grace)
+        await uow.conn.execute(
+            "insert into nodes(name, repair_state, drain_deadline_wall, drain_since_wall, drain_reported, "
+            "repair_action, repair_id) values ($1, $2, $3, $4, false, $5, $6) on conflict (name) do update set "
+            "repair_state = excluded.repair_state, drain_deadline_wall = excluded.drain_deadline_wall, "
+            "drain_since_wall = excluded.drain_since_wall, drain_reported = false, "
+            "repair_action = excluded.repair_action, repair_id = excluded.repair_id, repair_done_wall = null",
+            name, to, deadline, now if to == "draining" else None,
+            (event.action if event.action in ("reboot", "reimage", "replace") else "reboot") if to == "repairing"
+            else None, str(event.event_id))
+        uow.after_commit(lambda: self.touch_node(name))
+
+    def _at(self) -> datetime:
+        return self.clock.sim_at(self.now())
+
+    def router(self) -> Router:
+        return Router(
+            handlers={"WorkloadAccepted": self.handle_workload_accepted,
+                      "WorkloadRejected": self.handle_workload_rejected,
+                      "WorkloadPending": self.handle_workload_pending,
+                      "QuotaReserved": self.handle_quota_reserved,
+                      "WorkloadUnschedulable": self.handle_workload_unschedulable,
+                      "WorkloadPlaced": self.handle_workload_placed,
+                      "PreemptionRequested": self.handle_preemption_requested,
+                      "NodeRepairTransitioned": self.handle_node_repair_transitioned},
+            ignored=frozenset({"QuotaReleased"}))

@@ -1,0 +1,186 @@
+"""Job objects in, submissions out: every new queue-labelled object (or BatchJob) is suspended, translated,
+validated and submitted to admission, signed with the connector's key for its namespace's team.
+
+An object is submitted once, ever: its uid is recorded in the same transaction as the outgoing
+WorkloadSubmitted. An object batchyard cannot run gets the reason on its status (and an Event) instead.
+A deleted object's workload is given up (WorkloadFailed, reason ``deleted``) so its quota and nodes return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+
+import asyncpg
+
+from libs.events import Tenant, WorkloadFailed, WorkloadSubmitted
+from libs.platform import telemetry
+from libs.platform.clock import SimClock
+from libs.platform.unit_of_work import UnitOfWork
+from services.admission.signing import SigningError, TokenSigner
+from services.kube_connector import repository as repo
+from services.kube_connector import status
+from services.kube_connector.api import KubeApi, KubeError, objects_path, q
+from services.kube_connector.config import ConnectorConfig
+from services.kube_connector.handlers import utc_now
+from services.kube_connector.informer import DELETED, Informer
+from services.kube_connector.kinds import KINDS, JobKind
+from services.kube_connector.pods import batchjob_pod
+from services.kube_connector.podsets import Invalid
+from services.kube_connector.translate import Submission, translate, workload_id
+
+log = logging.getLogger("batchyard.kube_connector.intake")
+PRODUCER = "kube-connector"
+
+
+class Intake:
+    """Watches the configured job kinds and submits what is new."""
+
+    def __init__(self, api: KubeApi, pool: asyncpg.Pool, config: ConnectorConfig, signer: TokenSigner,
+                 clock: SimClock, namespace: str, *, on_submitted: Callable[[str], None],
+                 on_emitted: Callable[[], None], now: Callable[[], float]) -> None:
+        self.api, self.pool, self.config, self.signer, self.clock = api, pool, config, signer, clock
+        self.namespace, self.now = namespace, now
+        self.on_submitted, self.on_emitted = on_submitted, on_emitted  # wake the status writer, the outbox relay
+        self.informers: dict[str, Informer] = {}  # kind -> its informer (kinds whose CRD is installed)
+        self.known: set[str] = set()  # uids already recorded
+        self.queue: asyncio.Queue[tuple[JobKind, str, dict]] = asyncio.Queue()
+        self.by_name: dict[tuple[str, str, str], dict] = {}  # (kind, namespace, name) -> latest object
+        self.on_object: Callable[[str, str, str], None] = lambda kind, ns, name: None  # an object changed
+
+    def find(self, kind: str, namespace: str, name: str) -> dict | None:
+        """Returns the latest copy of an object, as watched (None: not seen, or deleted)."""
+        return self.by_name.get((kind, namespace, name))
+
+    def _seen(self, kind: JobKind, change: str, obj: dict) -> None:
+        key = (kind.kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
+        if change == DELETED:
+            self.by_name.pop(key, None)
+        else:
+            self.by_name[key] = obj
+        self.queue.put_nowait((kind, change, obj))
+        self.on_object(*key)
+
+    async def start(self) -> list[asyncio.Task]:
+        """Loads what was submitted before, starts one informer per installed kind; returns the tasks."""
+        async with self.pool.acquire() as conn:
+            self.known = await repo.known_uids(conn)
+        tasks = []
+        for name in self.config.kinds:
+            kind = KINDS[name]
+            if not await self._installed(kind):
+                log.warning("%s (%s) is not served by the API server: its CRD is not installed; not watching it",
+                            kind.kind, kind.api_version)
+                continue
+            informer = Informer(self.api, objects_path(kind.group, kind.version, kind.plural),
+                                lambda change, obj, kind=kind: self._seen(kind, change, obj),
+                                name=f"{kind.kind} informer")
+            self.informers[kind.kind] = informer
+            tasks.append(asyncio.create_task(informer.run(), name=f"informer-{kind.kind}"))
+        tasks.append(asyncio.create_task(self.run(), name="intake"))
+        return tasks
+
+    async def _installed(self, kind: JobKind) -> bool:
+        base = f"/apis/{kind.group}/{kind.version}" if kind.group else f"/api/{kind.version}"
+        for _ in range(30):
+            try:
+                resources = await self.api.request("GET", base)
+                return any(r.get("name") == kind.plural for r in resources.get("resources") or ())
+            except KubeError as exc:
+                if exc.not_found:
+                    return False
+                await asyncio.sleep(1)
+        return False
+
+    async def run(self) -> None:
+        while True:
+            kind, change, obj = await self.queue.get()
+            try:
+                if change == DELETED:
+                    await self.forget(kind, obj)
+                elif obj["metadata"]["uid"] not in self.known and kind.managed(obj):
+                    await self.submit(kind, obj)
+            except (KubeError, OSError, asyncpg.PostgresError) as exc:
+                if isinstance(exc, KubeError) and exc.not_found:
+                    continue  # deleted meanwhile: its DELETED event follows
+                log.warning("%s %s/%s: %s; retrying", kind.kind, obj["metadata"].get("namespace"),
+                            obj["metadata"].get("name"), exc)
+                await asyncio.sleep(1)
+                self.queue.put_nowait((kind, change, obj))
+
+    async def submit(self, kind: JobKind, obj: dict) -> None:
+        """Suspends, translates, validates and submits one new object (or records why it cannot run)."""
+        meta = obj["metadata"]
+        if not kind.creates_pods and not kind.suspended(obj):
+            await self.api.patch(f"{objects_path(kind.group, kind.version, kind.plural, meta['namespace'])}/"
+                                 f"{q(meta['name'])}", kind.suspend_patch(True))
+        try:
+            submission = translate(kind, obj, self.config)
+            if kind.creates_pods:
+                await self._validate_pods(obj, submission)
+            submitted = self._signed(submission)
+        except Invalid as problem:
+            await self._record(kind, obj, None, status.invalid(problem.reason, problem.message))
+            return
+        await self._record(kind, obj, submission, status.submitted(), submitted)
+
+    def _signed(self, s: Submission) -> WorkloadSubmitted:
+        queues = [s.spec.queue] if s.spec.queue else None
+        try:
+            token = self.signer.token(s.tenant.org, s.tenant.team, queues)
+        except (SigningError, ValueError) as exc:
+            raise Invalid("no_signing_key", f"the connector cannot sign for {s.tenant}: {exc}") from None
+        return WorkloadSubmitted(workload_id=s.workload_id, tenant=s.tenant, spec=s.spec, token=token,
+                                 producer=PRODUCER, occurred_at=self.clock.sim_at(self.now()))
+
+    async def _validate_pods(self, obj: dict, submission: Submission) -> None:
+        """Asks the API server to validate one pod per pod set (a dry run): a bad template is refused now, with the
+        server's own words, rather than when its pods are created."""
+        meta = obj["metadata"]
+        for ps in submission.spec.pod_sets:
+            pod = batchjob_pod(meta, submission.templates[ps.name], {"pod_set": ps.name, "index": 0},
+                               attempt=0, workload_label="dry-run", scheduler_name=self.config.scheduler_name)
+            try:
+                await self.api.create(f"/api/v1/namespaces/{q(meta['namespace'])}/pods", pod, dry_run=True)
+            except KubeError as exc:
+                if exc.status in (400, 422):
+                    raise Invalid("invalid_pod_template", f"pod set {ps.name}: {exc.message}") from None
+                raise
+
+    async def _record(self, kind: JobKind, obj: dict, submission: Submission | None, change: status.Change,
+                      event: WorkloadSubmitted | None = None) -> None:
+        meta = obj["metadata"]
+        wid = submission.workload_id if submission else workload_id(self.config.cluster, obj)
+        tenant = submission.tenant if submission else self.config.tenant_of(meta["namespace"])
+        with telemetry.produce_span(PRODUCER, "WorkloadSubmitted"):
+            trace = telemetry.inject()
+            async with self.pool.acquire() as conn, conn.transaction():
+                fresh = await repo.insert_workload(
+                    conn, workload_id=wid, kind=kind.kind, meta=meta, org=tenant.org if tenant else None,
+                    team=tenant.team if tenant else None, templates=submission.templates if submission else {},
+                    pod_count=submission.spec.pod_count if submission else 0,
+                    phase="submitted" if event else "invalid", change=change, now=utc_now(),
+                    trace=json.dumps(trace))
+                if fresh and event is not None:
+                    await UnitOfWork(conn=conn, producer=PRODUCER, namespace=self.namespace).emit(event, trace=trace)
+        self.known.add(meta["uid"])
+        self.on_submitted(wid)
+        self.on_emitted()
+
+    async def forget(self, kind: JobKind, obj: dict) -> None:
+        """The object is gone: its workload ends (``deleted``) unless it had ended already."""
+        wid = workload_id(self.config.cluster, obj)
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await repo.get(conn, wid, lock=True)
+            if row is None or row.phase in repo.ENDED:
+                return
+            await repo.transition(conn, wid, status.deleted(), now=utc_now(), phase="deleted")
+            if row.phase != "submitted":  # admission has not answered yet: the placement, if any, is refused later
+                tenant = Tenant(org=row.org, team=row.team) if row.org else None
+                event = WorkloadFailed(workload_id=wid, tenant=tenant, cluster=self.config.cluster, reason="deleted",
+                                       message=f"{kind.kind} {obj['metadata']['name']} was deleted",
+                                       occurred_at=self.clock.sim_at(self.now()))
+                await UnitOfWork(conn=conn, producer=PRODUCER, namespace=self.namespace).emit(event, trace=row.trace)
+        self.on_emitted()

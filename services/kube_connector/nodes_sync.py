@@ -1,0 +1,225 @@
+"""Nodes both ways: the cluster's Nodes become inventory and health reports, and node repair's instructions
+become cordons (``spec.unschedulable``), drains (evictions once the grace is over) and repairs.
+
+Inventory is published when what it says changes. Health is reported when a condition or fault annotation
+changes, and every ``heartbeat_interval_s`` while the node's Lease is fresh: a node whose kubelet stopped
+renewing its Lease goes silent, which is how node repair sees a lost heartbeat. A repair is asked of the
+node's own agent through the ``batchyard.dev/repair-requested`` annotation (``<action>:<id>``), and its
+answer read from ``batchyard.dev/repair-result`` (``<id>:ok`` or ``<id>:failed[:detail]``); on kwok fleets the
+connector can pretend instead (``simulated_repairs``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+import asyncpg
+
+from libs.events import Event, NodeHealthReported
+from libs.platform.clock import SimClock
+from libs.platform.unit_of_work import UnitOfWork
+from services.kube_connector import nodes as mapping
+from services.kube_connector import repository as repo
+from services.kube_connector.api import KubeApi, KubeError, q
+from services.kube_connector.config import ConnectorConfig
+from services.kube_connector.handlers import utc_now
+from services.kube_connector.informer import DELETED
+from services.kube_connector.pod_index import PodIndex, owners_of
+
+log = logging.getLogger("batchyard.kube_connector.nodes")
+PRODUCER = "kube-connector"
+REPAIR_REQUESTED, REPAIR_RESULT = "batchyard.dev/repair-requested", "batchyard.dev/repair-result"
+# Node repair's states in which the node takes no new pods ("repaired": the connector reported the repair's
+# result and waits for node repair's verdict).
+OUT_OF_SERVICE = frozenset({"cordoned", "draining", "repairing", "repaired", "retired"})
+
+
+class NodeSync:
+    def __init__(self, api: KubeApi, pool: asyncpg.Pool, config: ConnectorConfig, pods: PodIndex, clock: SimClock,
+                 namespace: str, *, on_emitted: Callable[[], None], touch_workload: Callable[[str], None],
+                 now: Callable[[], float]) -> None:
+        self.api, self.pool, self.config, self.pods, self.clock = api, pool, config, pods, clock
+        self.namespace, self.on_emitted, self.touch_workload, self.now = namespace, on_emitted, touch_workload, now
+        self.nodes: dict[str, dict] = {}  # name -> latest Node
+        self.leases: dict[str, float] = {}  # node name -> unix time of its Lease's last renewal
+        self.dirty: set[str] = set()
+        self.wake = asyncio.Event()
+        self.unpriced: set[str] = set()  # instance types already warned about
+        self.removed: set[str] = set()  # nodes deleted from the cluster, to report as removed
+
+    def node_changed(self, change: str, node: dict) -> None:
+        name = node["metadata"]["name"]
+        if change == DELETED:
+            self.nodes.pop(name, None)
+            self.removed.add(name)
+        else:
+            self.nodes[name] = node
+        self.touch(name)
+
+    def lease_changed(self, change: str, lease: dict) -> None:
+        renew = (lease.get("spec") or {}).get("renewTime")
+        if change != DELETED and renew:
+            self.leases[lease["metadata"]["name"]] = datetime.fromisoformat(renew.replace("Z", "+00:00")).timestamp()
+
+    def touch(self, name: str) -> None:
+        self.dirty.add(name)
+        self.wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=min(1.0, self.config.heartbeat_interval_s))
+            except asyncio.TimeoutError:
+                self.dirty.update(self.nodes)  # heartbeats, drain deadlines and repairs come due with time
+            self.wake.clear()
+            batch, self.dirty = self.dirty, set()
+            for name in sorted(batch):
+                try:
+                    await self.sync(name)
+                except (KubeError, OSError, asyncpg.PostgresError) as exc:
+                    log.warning("node %s: %s; retrying", name, exc)
+                    self.dirty.add(name)
+
+    async def sync(self, name: str) -> None:
+        node = self.nodes.get(name)
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow("select * from nodes where name = $1", name)
+        if node is None:
+            if name in self.removed and row is not None and row["inventory_digest"] != "removed":
+                await self._removed(name)
+            return
+        emitted = await self._report(node, row)
+        if row is not None and row["repair_state"]:
+            emitted += await self._carry_out(node, row)
+        if emitted:
+            self.on_emitted()
+
+    # -- what the node says ----------------------------------------------------------------------------------
+
+    async def _report(self, node: dict, row) -> int:
+        name, now = node["metadata"]["name"], self.now()
+        inv = mapping.inventory(node, self.config, self.clock.sim_at(now))
+        if not inv.priced and inv.event.instance_type not in self.unpriced:
+            self.unpriced.add(inv.event.instance_type)
+            log.warning("no price for instance type %s (%s): its node-hours cost 0 until the connector's prices "
+                        "list it", inv.event.instance_type, mapping.capacity_type(node["metadata"].get("labels") or {}))
+        digest = mapping.inventory_digest(inv.event)
+        signals = mapping.health_signals(node)
+        fresh = now - self.leases.get(name, 0.0) <= self.config.lease_timeout_s
+        changed = row is None or row["health_digest"] != signals.digest()
+        due = row is None or row["reported_wall"] is None or now - row["reported_wall"] >= \
+            self.config.heartbeat_interval_s
+        events: list[Event] = []
+        if row is None or row["inventory_digest"] != digest:
+            events.append(inv.event)
+        if changed or (due and fresh):
+            draining = row is not None and row["repair_state"] == "draining"
+            events.append(mapping.health_report(
+                inv.event.node_id, signals, heartbeat=fresh, at=self.clock.sim_at(now), to_event_time=self._event_time,
+                with_faults=changed, running_pods=None if draining else len(self.pods.on(name))))
+        if not events:
+            return 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "insert into nodes(name, inventory_digest, health_digest, reported_wall) values ($1, $2, $3, $4) "
+                "on conflict (name) do update set inventory_digest = $2, health_digest = $3, "
+                "reported_wall = case when $5 then $4 else nodes.reported_wall end",
+                name, digest, signals.digest(), now, len(events) > 1 or isinstance(events[-1], NodeHealthReported))
+            uow = UnitOfWork(conn=conn, producer=PRODUCER, namespace=self.namespace)
+            for event in events:
+                await uow.emit(event)
+        return len(events)
+
+    def _event_time(self, wall: datetime) -> datetime:
+        return self.clock.sim_at(wall.timestamp())
+
+    async def _removed(self, name: str) -> None:
+        last = {"metadata": {"name": name}}
+        inv = mapping.inventory(last, self.config, self.clock.sim_at(self.now()), removed=True)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("update nodes set inventory_digest = 'removed' where name = $1", name)
+            await UnitOfWork(conn=conn, producer=PRODUCER, namespace=self.namespace).emit(inv.event)
+        self.removed.discard(name)
+        self.on_emitted()
+
+    # -- what node repair asked ------------------------------------------------------------------------------
+
+    async def _carry_out(self, node: dict, row) -> int:
+        name, state = node["metadata"]["name"], row["repair_state"]
+        want = state in OUT_OF_SERVICE
+        if bool((node.get("spec") or {}).get("unschedulable")) != want:
+            await self.api.patch(f"/api/v1/nodes/{q(name)}", {"spec": {"unschedulable": want}})
+        if state == "draining":
+            return await self._drain(node, row)
+        if state in ("repairing", "retired"):
+            await self._evict_all(name, f"node is {state}")
+        if state == "repairing":
+            return await self._repair(node, row)
+        return 0
+
+    async def _drain(self, node: dict, row) -> int:
+        name, now = node["metadata"]["name"], self.now()
+        if row["drain_deadline_wall"] is not None and now >= row["drain_deadline_wall"]:
+            await self._evict_all(name, "drain grace over")
+        if self.pods.on(name) or row["drain_reported"]:
+            return 0
+        settle = self.config.drain_settle_s / self.clock.scale
+        if now - (row["drain_since_wall"] or now) < settle:
+            return 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("update nodes set drain_reported = true where name = $1 and "
+                                       "not drain_reported and repair_state = 'draining' returning true", name):
+                return 0
+            await UnitOfWork(conn=conn, producer=PRODUCER, namespace=self.namespace).emit(NodeHealthReported(
+                node_id=mapping.node_id(self.config.cluster, name), occurred_at=self.clock.sim_at(now), running_pods=0))
+        return 1
+
+    async def _evict_all(self, name: str, why: str) -> None:
+        """Hands every workload with a pod on the node to the runner for eviction (reason ``node-drain``)."""
+        owners = {(p["metadata"]["namespace"], o) for p in self.pods.on(name) for o in owners_of(p)}
+        async with self.pool.acquire() as conn, conn.transaction():
+            for namespace, owner in owners:
+                wid = await conn.fetchval("select workload_id from workloads where namespace = $1 and name = $2 "
+                                          "and phase in ('placed', 'running')", namespace, owner)
+                if wid and await repo.transition(conn, wid, None, now=utc_now(), phase="evicting",
+                                                 only_from=("placed", "running"), evict_reason="node-drain",
+                                                 evict_message=f"evicted from {name}: {why}; the workload is requeued"):
+                    self.touch_workload(wid)
+
+    async def _repair(self, node: dict, row) -> int:
+        name, now = node["metadata"]["name"], self.now()
+        annotations = node["metadata"].get("annotations") or {}
+        ask = f"{row['repair_action']}:{row['repair_id']}"
+        ok: bool | None = None
+        detail = ""
+        if self.config.simulated_repairs is not None:
+            if row["repair_done_wall"] is None:
+                seconds = getattr(self.config.simulated_repairs, f"{row['repair_action']}_s")
+                async with self.pool.acquire() as conn:
+                    await conn.execute("update nodes set repair_done_wall = $2 where name = $1 and "
+                                       "repair_done_wall is null", name, self.clock.wall_after(now, seconds))
+                return 0
+            if now < row["repair_done_wall"]:
+                return 0
+            ok, detail = True, f"{row['repair_action']} done (simulated)"
+        else:
+            if annotations.get(REPAIR_REQUESTED) != ask:
+                await self.api.patch(f"/api/v1/nodes/{q(name)}", {"metadata": {"annotations": {REPAIR_REQUESTED: ask}}})
+                return 0
+            result = annotations.get(REPAIR_RESULT, "")
+            if not result.startswith(f"{row['repair_id']}:"):
+                return 0
+            verdict, _, detail = result.removeprefix(f"{row['repair_id']}:").partition(":")
+            ok = verdict == "ok"
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("update nodes set repair_state = 'repaired' where name = $1 and "
+                                       "repair_state = 'repairing' and repair_id = $2 returning true", name,
+                                       row["repair_id"]):
+                return 0
+            await UnitOfWork(conn=conn, producer=PRODUCER, namespace=self.namespace).emit(NodeHealthReported(
+                node_id=mapping.node_id(self.config.cluster, name), occurred_at=self.clock.sim_at(now),
+                repair_action=row["repair_action"], repair_ok=ok, repair_detail=(detail or "")[:500]))
+        return 1

@@ -1,0 +1,223 @@
+"""The workload reconciler: makes each placed workload's pods exist and sit on their nodes, reports their
+phases back (running, succeeded, failed), and carries out evictions.
+
+Level-triggered, like a controller: a workload is looked at again whenever one of its pods or its object
+changes, when a handler placed or preempted it, and every ``resync_s``. Every step is safe to repeat: pods
+have fixed names per attempt (AlreadyExists is success), a pod already bound to its node is success, and
+lifecycle events are emitted in the same transaction as the phase change that allows them once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import asyncpg
+
+from libs.events import Event, Tenant, WorkloadEvicted, WorkloadFailed, WorkloadRunning, WorkloadSucceeded
+from libs.platform.clock import SimClock
+from libs.platform.unit_of_work import UnitOfWork
+from services.kube_connector import repository as repo
+from services.kube_connector import status
+from services.kube_connector.api import KubeApi, KubeError, objects_path, q
+from services.kube_connector.handlers import utc_now
+from services.kube_connector.intake import PRODUCER, Intake
+from services.kube_connector.kinds import KINDS
+from services.kube_connector.kinds.batchjob import ATTEMPT_LABEL
+from services.kube_connector.pod_index import PodIndex
+from services.kube_connector.pods import batchjob_pod, bindings, live, node_name
+from services.kube_connector.translate import label_value
+
+log = logging.getLogger("batchyard.kube_connector.runner")
+
+
+class WorkloadRunner:
+    def __init__(self, api: KubeApi, pool: asyncpg.Pool, intake: Intake, pods: PodIndex, *, cluster: str,
+                 scheduler_name: str, clock: SimClock, namespace: str, on_emitted: Callable[[], None],
+                 now: Callable[[], float], resync_s: float = 5.0) -> None:
+        self.api, self.pool, self.intake, self.pods = api, pool, intake, pods
+        self.cluster, self.scheduler_name, self.clock, self.namespace = cluster, scheduler_name, clock, namespace
+        self.on_emitted, self.now, self.resync_s = on_emitted, now, resync_s
+        self.dirty: set[str] = set()  # workloads to look at
+        self.owners: dict[tuple[str, str], str] = {}  # (namespace, object name) -> active workload id
+        self.wake = asyncio.Event()
+
+    def touch(self, workload_id: str) -> None:
+        self.dirty.add(workload_id)
+        self.wake.set()
+
+    def touch_owner(self, namespace: str, name: str) -> None:
+        if wid := self.owners.get((namespace, name)):
+            self.touch(wid)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=self.resync_s)
+            except asyncio.TimeoutError:
+                await self._resync()
+            self.wake.clear()
+            batch, self.dirty = self.dirty, set()
+            results = await asyncio.gather(*(self.reconcile(w) for w in batch), return_exceptions=True)
+            for wid, result in zip(batch, results):
+                if isinstance(result, Exception):
+                    log.warning("workload %s: %r; retrying", wid, result)
+                    self.dirty.add(wid)
+
+    async def _resync(self) -> None:
+        async with self.pool.acquire() as conn:
+            rows = await repo.active(conn)
+        self.owners = {(r.namespace, r.name): r.workload_id for r in rows}
+        self.dirty.update(r.workload_id for r in rows)
+
+    async def reconcile(self, workload_id: str) -> None:
+        async with self.pool.acquire() as conn:
+            row = await repo.get(conn, workload_id)
+        if row is None or row.phase not in repo.ACTIVE:
+            return
+        self.owners[(row.namespace, row.name)] = row.workload_id
+        if row.phase == "evicting":
+            await self._evict(row)
+            return
+        await self._bind(row)
+        await self._report(row)
+
+    def _pods(self, row: repo.WorkloadRow) -> list[dict]:
+        pods = self.pods.of(row.namespace, row.name, KINDS[row.kind])
+        if row.kind == "BatchJob":
+            pods = [p for p in pods if p["metadata"]["labels"].get(ATTEMPT_LABEL) == str(row.attempt)]
+        return pods
+
+    # -- binding ---------------------------------------------------------------------------------------------
+
+    async def _bind(self, row: repo.WorkloadRow) -> None:
+        kind, pods = KINDS[row.kind], self._pods(row)
+        if kind.creates_pods:
+            await self._create_pods(row, {p["metadata"]["name"] for p in pods})
+            pods = self._pods(row)
+        else:
+            await self._resume(row)
+        await asyncio.gather(*(self._bind_one(pod, node) for pod, node in bindings(kind, row.assignments, pods)))
+
+    async def _create_pods(self, row: repo.WorkloadRow, existing: set[str]) -> None:
+        obj = self.intake.find(row.kind, row.namespace, row.name)
+        if obj is None or obj["metadata"]["uid"] != row.uid:
+            return  # deleted (or replaced by a namesake): its DELETED event ends the workload
+        made = [batchjob_pod(obj["metadata"], row.templates[a["pod_set"]], a, attempt=row.attempt,
+                             workload_label=label_value(row.workload_id), scheduler_name=self.scheduler_name)
+                for a in row.assignments]
+        todo = [p for p in made if p["metadata"]["name"] not in existing]
+        results = await asyncio.gather(*(self.api.create(f"/api/v1/namespaces/{q(row.namespace)}/pods", p)
+                                         for p in todo), return_exceptions=True)
+        for pod, result in zip(todo, results):
+            if isinstance(result, dict):
+                self.pods.put(result)  # bind it now rather than after the watch brings it back
+            elif not (isinstance(result, KubeError) and result.conflict):
+                raise result
+
+    async def _resume(self, row: repo.WorkloadRow) -> None:
+        kind = KINDS[row.kind]
+        obj = self.intake.find(row.kind, row.namespace, row.name)
+        if obj is not None and kind.suspended(obj):
+            await self.api.patch(f"{objects_path(kind.group, kind.version, kind.plural, row.namespace)}/"
+                                 f"{q(row.name)}", kind.suspend_patch(False))
+
+    async def _bind_one(self, pod: dict, node: str) -> None:
+        meta = pod["metadata"]
+        try:
+            await self.api.bind(meta["namespace"], meta["name"], node)
+        except KubeError as exc:
+            if not exc.conflict:  # 409: bound already (a retry, or a restart), which is what we wanted
+                raise
+
+    # -- reporting -------------------------------------------------------------------------------------------
+
+    async def _report(self, row: repo.WorkloadRow) -> None:
+        kind, pods = KINDS[row.kind], self._pods(row)
+        phases = [(p.get("status") or {}).get("phase") for p in pods if p["spec"].get("nodeName")]
+        wanted = len(row.assignments)
+        outcome = None
+        if kind.creates_pods:
+            failed = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
+            if failed:
+                outcome = ("failed", _failure(failed[0]))
+            elif wanted and phases.count("Succeeded") >= wanted:
+                outcome = ("succeeded", f"all {wanted} pods succeeded")
+        else:
+            obj = self.intake.find(row.kind, row.namespace, row.name)
+            ended = kind.outcome(obj) if obj is not None else None
+            if ended:
+                outcome = (ended, f"{row.kind} {row.name} {'completed' if ended == 'succeeded' else 'failed'}")
+        if outcome is not None:
+            await self._finish(row, *outcome)
+        elif row.phase == "placed" and wanted and phases.count("Running") + phases.count("Succeeded") >= wanted:
+            await self._emit(row, WorkloadRunning(cluster=self.cluster), status.running(wanted), "running",
+                             ("placed",))
+
+    async def _finish(self, row: repo.WorkloadRow, outcome: str, message: str) -> None:
+        if outcome == "succeeded":
+            event: Event = WorkloadSucceeded(cluster=self.cluster)
+        else:
+            event = WorkloadFailed(cluster=self.cluster, reason="pod-failed", message=message[:2000])
+            if KINDS[row.kind].creates_pods:  # a gang with a failed pod is over: stop the rest
+                await self._delete_pods(row)
+        await self._emit(row, event, status.finished(outcome == "succeeded", message), outcome, ("placed", "running"))
+
+    async def _delete_pods(self, row: repo.WorkloadRow) -> None:
+        for pod in self._pods(row):
+            if live(pod):
+                try:
+                    await self.api.delete(f"/api/v1/namespaces/{q(row.namespace)}/pods/{q(pod['metadata']['name'])}")
+                except KubeError as exc:
+                    if not exc.not_found:
+                        raise
+
+    # -- eviction --------------------------------------------------------------------------------------------
+
+    async def _evict(self, row: repo.WorkloadRow) -> None:
+        """Suspends the object (so its controller makes no new pods) and evicts every live pod; once none is
+        left, reports the workload evicted (quota requeues it)."""
+        kind = KINDS[row.kind]
+        obj = self.intake.find(row.kind, row.namespace, row.name)
+        if not kind.creates_pods and obj is not None and not kind.suspended(obj):
+            await self.api.patch(f"{objects_path(kind.group, kind.version, kind.plural, row.namespace)}/"
+                                 f"{q(row.name)}", kind.suspend_patch(True))
+        remaining = [p for p in self.pods.of(row.namespace, row.name, kind) if live(p)]
+        for pod in remaining:
+            try:
+                await self.api.evict(row.namespace, pod["metadata"]["name"])
+            except KubeError as exc:
+                if exc.status == 429:  # a PodDisruptionBudget says not now: try again later
+                    self.dirty.add(row.workload_id)
+                elif not exc.not_found:
+                    raise
+        if remaining:
+            return  # done once the watch shows them gone
+        reason, message = row.evict_reason or "preempted", row.evict_message or "evicted"
+        nodes = sorted({node_name(a["node_id"]) for a in row.assignments})
+        await self._emit(row, WorkloadEvicted(cluster=self.cluster, reason=reason, message=message[:2000]),
+                         status.evicted(reason, f"{message} (was on {', '.join(nodes[:8])})"), "evicted",
+                         ("evicting",))
+
+    async def _emit(self, row: repo.WorkloadRow, event: Event, change: status.Change, phase: str,
+                    only_from: tuple[str, ...]) -> None:
+        """Moves the workload to ``phase`` and emits ``event`` in one transaction (once: only from ``only_from``)."""
+        tenant = Tenant(org=row.org, team=row.team) if row.org else None
+        stamped = event.model_copy(update={"workload_id": row.workload_id, "tenant": tenant,
+                                           "occurred_at": self.clock.sim_at(self.now())})
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await repo.transition(conn, row.workload_id, change, now=utc_now(), phase=phase, only_from=only_from):
+                await UnitOfWork(conn=conn, producer=PRODUCER, namespace=self.namespace).emit(stamped,
+                                                                                               trace=row.trace)
+        self.on_emitted()
+
+
+def _failure(pod: dict) -> str:
+    """Returns why a pod failed, in words (its first terminated container's reason and exit code)."""
+    for c in (pod.get("status") or {}).get("containerStatuses") or ():
+        done = (c.get("state") or {}).get("terminated")
+        if done:
+            return (f"pod {pod['metadata']['name']} failed: container {c.get('name')} exited "
+                    f"{done.get('exitCode')} ({done.get('reason') or 'Error'})")
+    return f"pod {pod['metadata']['name']} failed: {(pod.get('status') or {}).get('reason') or 'unknown reason'}"
