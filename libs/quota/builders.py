@@ -10,8 +10,9 @@ from dataclasses import replace
 from typing import Self
 
 from libs.quota.config import (BorrowWithinCohort, ClusterQueueSpec, CohortSpec, FlavorFungibility,
-                               FlavorQuotas, LocalQueue, Preemption, PreemptionPolicy, QueueingStrategy,
-                               ResourceGroup, ResourceQuota, WhenCanBorrow, WhenCanPreempt)
+                               FlavorQuotas, FungibilityPreference, LocalQueue, Preemption, PreemptionPolicy,
+                               QueueingStrategy, ResourceGroup, ResourceQuota, WhenCanBorrow, WhenCanPreempt)
+from libs.quota.eligibility import NodeSelectorRequirement, SelectorOperator, Toleration
 from libs.quota.quantity import parse_quantity
 from libs.quota.workload import PodSet, Workload
 
@@ -82,9 +83,17 @@ class ClusterQueueBuilder(_QuotaHolder):
             BorrowWithinCohort(PreemptionPolicy(borrow), threshold)))
         return self
 
-    def fungibility(self, when_can_borrow: str = "Borrow", when_can_preempt: str = "TryNextFlavor"):
+    def fungibility(self, when_can_borrow: str = "MayStopSearch", when_can_preempt: str = "TryNextFlavor",
+                    preference: str | None = None) -> "ClusterQueueBuilder":
+        """Sets flavorFungibility (v1beta1 names Borrow/Preempt are accepted)."""
         self._spec = replace(self._spec, flavor_fungibility=FlavorFungibility(
-            WhenCanBorrow(when_can_borrow), WhenCanPreempt(when_can_preempt)))
+            WhenCanBorrow(when_can_borrow), WhenCanPreempt(when_can_preempt),
+            None if preference is None else FungibilityPreference(preference)))
+        return self
+
+    def admission_fair_sharing(self, enabled: bool = True) -> "ClusterQueueBuilder":
+        """Sets admissionScope UsageBasedAdmissionFairSharing."""
+        self._spec = replace(self._spec, admission_fair_sharing=enabled)
         return self
 
     def hold(self, hold: bool = True) -> "ClusterQueueBuilder":
@@ -138,6 +147,32 @@ class WorkloadBuilder:
         """Appends another pod set (e.g. a driver and its executors)."""
         self._wl = replace(self._wl, pod_sets=self._wl.pod_sets + (PodSet(name, count, {}),))
         return self.request(**requests)
+
+    def _last(self, **changes) -> "WorkloadBuilder":
+        last = replace(self._wl.pod_sets[-1], **changes)
+        self._wl = replace(self._wl, pod_sets=self._wl.pod_sets[:-1] + (last,))
+        return self
+
+    def min_count(self, pods: int) -> "WorkloadBuilder":
+        """Allows partial admission of the last pod set down to ``pods``."""
+        return self._last(min_count=pods)
+
+    def node_selector(self, **labels: str) -> "WorkloadBuilder":
+        return self._last(node_selector={**self._wl.pod_sets[-1].node_selector, **labels})
+
+    def affinity(self, *terms: list[tuple[str, str, tuple[str, ...]]]) -> "WorkloadBuilder":
+        """Sets required node affinity terms, each a list of (key, operator, values)."""
+        return self._last(affinity=tuple(tuple(NodeSelectorRequirement(k, SelectorOperator(op), tuple(v))
+                                               for k, op, v in term) for term in terms))
+
+    def toleration(self, key: str, value: str = "", effect: str = "NoSchedule",
+                   operator: str = "Equal") -> "WorkloadBuilder":
+        tol = Toleration(key, operator, value, effect)
+        return self._last(tolerations=self._wl.pod_sets[-1].tolerations + (tol,))
+
+    def exclude(self, *flavors: str) -> "WorkloadBuilder":
+        """Rules flavors out for the last pod set (e.g. the scheduler found them unfit)."""
+        return self._last(excluded_flavors=self._wl.pod_sets[-1].excluded_flavors | frozenset(flavors))
 
     def obj(self) -> Workload:
         return self._wl

@@ -11,6 +11,8 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Mapping
 
+from libs.quota.eligibility import Taint, Toleration
+
 FlavorResource = tuple[str, str]  # (flavor name, resource name)
 
 
@@ -31,17 +33,40 @@ class PreemptionPolicy(str, Enum):
 
 
 class WhenCanBorrow(str, Enum):
-    """Flavor fungibility: stop at the first flavor that fits by borrowing, or look further."""
+    """Flavor fungibility: stop at a flavor that fits by borrowing, or look further.
 
-    BORROW = "Borrow"
+    ``MayStopSearch`` is Kueue's current name; the older ``Borrow`` is accepted for it.
+    """
+
+    MAY_STOP_SEARCH = "MayStopSearch"
     TRY_NEXT_FLAVOR = "TryNextFlavor"
+    BORROW = "MayStopSearch"  # alias: the v1beta1 name
+
+    @classmethod
+    def _missing_(cls, value):
+        return cls.MAY_STOP_SEARCH if value == "Borrow" else None
 
 
 class WhenCanPreempt(str, Enum):
-    """Flavor fungibility: preempt in this flavor, or first try the next flavor."""
+    """Flavor fungibility: preempt in this flavor, or first try the next flavor.
 
-    PREEMPT = "Preempt"
+    ``MayStopSearch`` is Kueue's current name; the older ``Preempt`` is accepted for it.
+    """
+
+    MAY_STOP_SEARCH = "MayStopSearch"
     TRY_NEXT_FLAVOR = "TryNextFlavor"
+    PREEMPT = "MayStopSearch"  # alias: the v1beta1 name
+
+    @classmethod
+    def _missing_(cls, value):
+        return cls.MAY_STOP_SEARCH if value == "Preempt" else None
+
+
+class FungibilityPreference(str, Enum):
+    """When every flavor needs borrowing or preemption: which to prefer (Kueue's ``preference``)."""
+
+    BORROWING_OVER_PREEMPTION = "BorrowingOverPreemption"  # better preemption mode first
+    PREEMPTION_OVER_BORROWING = "PreemptionOverBorrowing"  # less borrowing first
 
 
 class FairPreemptionStrategy(str, Enum):
@@ -57,6 +82,8 @@ class ResourceFlavor:
 
     name: str
     node_labels: Mapping[str, str] = field(default_factory=dict)  # e.g. cluster, pool
+    node_taints: tuple[Taint, ...] = ()  # pods must tolerate NoSchedule/NoExecute taints
+    tolerations: tuple[Toleration, ...] = ()  # added to every pod set that uses the flavor
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +139,9 @@ class Preemption:
 class FlavorFungibility:
     """Whether to try the next flavor before borrowing or preempting in the current one."""
 
-    when_can_borrow: WhenCanBorrow = WhenCanBorrow.BORROW
+    when_can_borrow: WhenCanBorrow = WhenCanBorrow.MAY_STOP_SEARCH
     when_can_preempt: WhenCanPreempt = WhenCanPreempt.TRY_NEXT_FLAVOR
+    preference: FungibilityPreference | None = None  # None: BorrowingOverPreemption
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +166,7 @@ class ClusterQueueSpec:
     flavor_fungibility: FlavorFungibility = FlavorFungibility()
     fair_weight: float = 1.0
     hold: bool = False  # stopPolicy Hold: admit nothing new, keep what runs
+    admission_fair_sharing: bool = False  # admissionScope UsageBasedAdmissionFairSharing
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +176,7 @@ class LocalQueue:
     namespace: str
     name: str
     cluster_queue: str
+    fair_weight: float = 1.0  # admission fair sharing: usage is divided by this
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +187,15 @@ class Timing:
     backoff_max_seconds: float = 3600.0
     pods_ready_timeout_seconds: float | None = None  # None disables waitForPodsReady
     min_runtime_seconds: float = 0.0  # a workload younger than this is never a victim
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionFairSharing:
+    """Kueue's ``admissionFairSharing``: local queues that used less are admitted first."""
+
+    half_life_seconds: float = 7 * 24 * 3600.0  # usageHalfLifeTime
+    sampling_seconds: float = 300.0  # usageSamplingInterval
+    resource_weights: Mapping[str, float] = field(default_factory=dict)  # resource → weight (default 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +213,7 @@ class QuotaConfig:
         FairPreemptionStrategy.LESS_THAN_INITIAL_SHARE,
     )
     timing: Timing = Timing()
+    admission_fair_sharing: AdmissionFairSharing | None = None  # None: disabled
 
     def __post_init__(self) -> None:
         for name in ("flavors", "cohorts", "cluster_queues", "local_queues", "priority_classes"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from libs.quota.afs import AdmissionUsage
 from libs.quota.backoff import backoff_seconds
 from libs.quota.config import QuotaConfig
 from libs.quota.cycle import CycleResult, Snapshot, schedule
@@ -48,12 +49,33 @@ class QuotaEngine:
         self.attempts: dict[str, int] = {}  # workload id → evictions so far (backoff)
         self._dirty_roots: set[str] = set()  # trees where quota freed since the last cycle
         self._pending_at: dict[str, str] = {}  # pending workload id → cluster queue ("" unrouted)
+        self.afs: AdmissionUsage | None = None  # admission fair sharing history (None: disabled)
+        self._set_afs(config)
         self._make_queues(now=0.0)
+
+    def _set_afs(self, config: QuotaConfig) -> None:
+        """Keeps the local queues' usage history across reloads; drops it when AFS is turned off."""
+        settings = config.admission_fair_sharing
+        if settings is None:
+            self.afs = None
+        elif self.afs is None:
+            self.afs = AdmissionUsage(settings)
+        else:
+            self.afs.settings = settings
+
+    def local_queue_usage(self, lq: tuple[str, str]) -> float:
+        """Returns a local queue's weighted usage for admission fair sharing (0 when disabled)."""
+        return 0.0 if self.afs is None else self.afs.usage(lq, self.config)
+
+    def _afs_queue(self, cluster_queue: str) -> bool:
+        spec = self.config.cluster_queues.get(cluster_queue)
+        return self.afs is not None and spec is not None and spec.admission_fair_sharing
 
     def _make_queues(self, now: float) -> None:
         old, self.pending = self.pending, {}
         for spec in self.config.cluster_queues.values():
-            self.pending[spec.name] = PendingQueue(spec.name, spec.queueing_strategy)
+            usage = self.local_queue_usage if self._afs_queue(spec.name) else None
+            self.pending[spec.name] = PendingQueue(spec.name, spec.queueing_strategy, usage)
         for queue in old.values():
             for entry in queue.entries.values():
                 self._route(entry, now)
@@ -172,6 +194,7 @@ class QuotaEngine:
     def apply_config(self, config: QuotaConfig, now: float) -> None:
         """Hot reload: rebuilds the tree and queues, keeping every reservation and pending workload."""
         self.config, self.tree = config, QuotaTree(config)
+        self._set_afs(config)
         for reservation in self.reservations.values():
             cq = reservation.admission.cluster_queue
             if cq in self.tree.queues:  # a removed queue's workloads keep running, outside quota
@@ -186,11 +209,21 @@ class QuotaEngine:
 
     def snapshot(self) -> Snapshot:
         """Returns the read view a cycle works on (shares the tree; the cycle undoes its trials)."""
-        return Snapshot(self.tree, self.admitted, frozenset(self.evicting))
+        return Snapshot(self.tree, self.admitted, frozenset(self.evicting),
+                        self._candidate_lq_usage if self.afs is not None else None)
+
+    def _candidate_lq_usage(self, workload: Workload) -> float:
+        """Admission fair sharing orders same-queue victims by their local queue's usage."""
+        lq = self.config.local_queues.get((workload.namespace, workload.queue_name))
+        if lq is None or not self._afs_queue(lq.cluster_queue):
+            return 0.0
+        return self.local_queue_usage((workload.namespace, workload.queue_name))
 
     def plan(self, now: float) -> CycleResult:
         """Returns what a cycle at ``now`` decides, without applying it (a dry run)."""
         self._wake_dirty_roots(now)
+        if self.afs is not None:
+            self.afs.sample(now, (r for r in self.reservations.values() if self._afs_queue(r.admission.cluster_queue)))
         return schedule(self.snapshot(), self.pending, self.config, now)
 
     def run_cycle(self, now: float) -> CycleResult:
@@ -215,6 +248,8 @@ class QuotaEngine:
         for admitted in result.admitted:
             entry = self.pending[admitted.cluster_queue].entries[admitted.workload_id]
             self.reserve(entry.workload, admitted.admission, now)
+            if self._afs_queue(admitted.cluster_queue):
+                self.afs.penalize(entry.local_queue, admitted.admission.usage())
         for preempting in result.preempting:
             self.evicting.update(t.workload_id for t in preempting.targets)
         for waiting in result.pending:

@@ -2,22 +2,19 @@
 WorkloadPriorityClass, Configuration) into a validated ``QuotaConfig``. Pure: text in, data out.
 
 Every problem is collected with the document and field it came from, so an admin sees all
-mistakes at once: ``ClusterQueue team-a-cq: resourceGroups[0].flavors[1]: unknown flavor "h200"``.
+mistakes at once, each with its field path and the reason:
+``ClusterQueue team-a-cq: spec.resourceGroups[0].flavors[1].name: flavor 'h200' is referenced but not defined``.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import yaml
 
-from libs.quota.config import (BorrowWithinCohort, ClusterQueueSpec, CohortSpec, FairPreemptionStrategy,
-                               FlavorFungibility, FlavorQuotas, LocalQueue, Preemption, PreemptionPolicy,
-                               QueueingStrategy, QuotaConfig, ResourceFlavor, ResourceGroup, ResourceQuota,
-                               Timing, WhenCanBorrow, WhenCanPreempt)
-from libs.quota.quantity import QuantityError, parse_quantity
+from libs.quota.config import AdmissionFairSharing, CohortSpec, FairPreemptionStrategy, LocalQueue, QuotaConfig, Timing
+from libs.quota.loader_specs import Ctx, cluster_queue, cohort, resource_flavor, weight
 
 KINDS = ("ResourceFlavor", "Cohort", "ClusterQueue", "LocalQueue", "WorkloadPriorityClass",
          "PriorityClass", "Configuration")
@@ -32,27 +29,6 @@ class ConfigError(ValueError):
         self.problems = problems
 
 
-@dataclass(slots=True)
-class _Ctx:
-    """Accumulates problems while parsing; ``where`` prefixes each message."""
-
-    problems: list[str] = field(default_factory=list)
-    where: str = ""
-
-    def bad(self, message: str) -> None:
-        self.problems.append(f"{self.where}: {message}" if self.where else message)
-
-    def enum(self, cls, value, default, path: str):
-        if value is None:
-            return default
-        try:
-            return cls(value)
-        except ValueError:
-            allowed = ", ".join(m.value for m in cls)
-            self.bad(f"{path}: {value!r} is not one of {allowed}")
-            return default
-
-
 def parse_duration(value: Any) -> float:
     """Returns seconds for ``300``, ``"300s"``, ``"5m"`` or ``"1h30m"``."""
     if isinstance(value, (int, float)):
@@ -64,115 +40,7 @@ def parse_duration(value: Any) -> float:
     return h * 3600 + m * 60 + s
 
 
-def _resource_groups(ctx: _Ctx, raw: Any, flavors: set[str], in_cohort: bool) -> tuple[ResourceGroup, ...]:
-    groups, seen_flavors = [], set()
-    for gi, group in enumerate(raw or []):
-        covered = tuple(group.get("coveredResources") or [])
-        if not covered:
-            ctx.bad(f"resourceGroups[{gi}].coveredResources is empty")
-        fqs = []
-        for fi, fl in enumerate(group.get("flavors") or []):
-            path = f"resourceGroups[{gi}].flavors[{fi}]"
-            name = fl.get("name")
-            if name not in flavors:
-                ctx.bad(f"{path}: unknown flavor {name!r}")
-            if name in seen_flavors:
-                ctx.bad(f"{path}: flavor {name!r} is in more than one resource group")
-            seen_flavors.add(name)
-            fqs.append(FlavorQuotas(name, _resources(ctx, fl.get("resources") or [], covered, path, in_cohort)))
-        groups.append(ResourceGroup(covered, tuple(fqs)))
-    return tuple(groups)
-
-
-def _resources(ctx: _Ctx, raw: list, covered: tuple[str, ...], path: str, in_cohort: bool) -> dict:
-    out: dict[str, ResourceQuota] = {}
-    for ri, res in enumerate(raw):
-        name, rpath = res.get("name"), f"{path}.resources[{ri}]"
-        if name not in covered:
-            ctx.bad(f"{rpath}: {name!r} is not in coveredResources {list(covered)}")
-            continue
-        try:
-            nominal = parse_quantity(name, res.get("nominalQuota", 0))
-            borrow = _opt_quantity(name, res.get("borrowingLimit"))
-            lend = _opt_quantity(name, res.get("lendingLimit"))
-        except QuantityError as exc:
-            ctx.bad(f"{rpath}: {exc}")
-            continue
-        if (borrow is not None or lend is not None) and not in_cohort:
-            ctx.bad(f"{rpath}: borrowingLimit/lendingLimit need a cohort (or parent)")
-        if lend is not None and lend > nominal:
-            ctx.bad(f"{rpath}: lendingLimit exceeds nominalQuota")
-        out[name] = ResourceQuota(nominal, borrow, lend)
-    missing = set(covered) - set(out)
-    if missing:
-        ctx.bad(f"{path}: no quota for covered resources {sorted(missing)}")
-    return out
-
-
-def _opt_quantity(resource: str, value: Any) -> int | None:
-    return None if value is None else parse_quantity(resource, value)
-
-
-def _weight(ctx: _Ctx, spec: dict) -> float:
-    raw = (spec.get("fairSharing") or {}).get("weight", 1)
-    try:
-        weight = float(raw)
-    except (TypeError, ValueError):
-        weight = -1.0
-    if weight < 0:
-        ctx.bad(f"fairSharing.weight: {raw!r} must be a non-negative number")
-        return 1.0
-    return weight
-
-
-def _preemption(ctx: _Ctx, raw: dict | None) -> Preemption:
-    raw = raw or {}
-    borrow = raw.get("borrowWithinCohort") or {}
-    within = ctx.enum(PreemptionPolicy, raw.get("withinClusterQueue"), PreemptionPolicy.NEVER,
-                      "preemption.withinClusterQueue")
-    reclaim = ctx.enum(PreemptionPolicy, raw.get("reclaimWithinCohort"), PreemptionPolicy.NEVER,
-                       "preemption.reclaimWithinCohort")
-    if within is PreemptionPolicy.ANY:
-        ctx.bad("preemption.withinClusterQueue: Any is not allowed (use LowerOrNewerEqualPriority)")
-    if reclaim is PreemptionPolicy.LOWER_OR_NEWER_EQUAL_PRIORITY:
-        ctx.bad("preemption.reclaimWithinCohort: must be Never, LowerPriority or Any")
-    policy = ctx.enum(PreemptionPolicy, borrow.get("policy"), PreemptionPolicy.NEVER,
-                      "preemption.borrowWithinCohort.policy")
-    if policy not in (PreemptionPolicy.NEVER, PreemptionPolicy.LOWER_PRIORITY):
-        ctx.bad("preemption.borrowWithinCohort.policy: must be Never or LowerPriority")
-    if policy is not PreemptionPolicy.NEVER and reclaim is PreemptionPolicy.NEVER:
-        ctx.bad("preemption.borrowWithinCohort needs reclaimWithinCohort other than Never")
-    threshold = borrow.get("maxPriorityThreshold")
-    return Preemption(within, reclaim, BorrowWithinCohort(policy, None if threshold is None else int(threshold)))
-
-
-def _cluster_queue(ctx: _Ctx, name: str, spec: dict, flavors: set[str]) -> ClusterQueueSpec:
-    cohort = spec.get("cohortName", spec.get("cohort")) or None
-    fung = spec.get("flavorFungibility") or {}
-    stop = spec.get("stopPolicy", "None")
-    if stop not in ("None", "Hold", "HoldAndDrain"):
-        ctx.bad(f"stopPolicy: {stop!r} is not one of None, Hold, HoldAndDrain")
-    return ClusterQueueSpec(
-        name=name, cohort=cohort,
-        resource_groups=_resource_groups(ctx, spec.get("resourceGroups"), flavors, cohort is not None),
-        queueing_strategy=ctx.enum(QueueingStrategy, spec.get("queueingStrategy"),
-                                   QueueingStrategy.BEST_EFFORT_FIFO, "queueingStrategy"),
-        preemption=_preemption(ctx, spec.get("preemption")),
-        flavor_fungibility=FlavorFungibility(
-            ctx.enum(WhenCanBorrow, fung.get("whenCanBorrow"), WhenCanBorrow.BORROW,
-                     "flavorFungibility.whenCanBorrow"),
-            ctx.enum(WhenCanPreempt, fung.get("whenCanPreempt"), WhenCanPreempt.TRY_NEXT_FLAVOR,
-                     "flavorFungibility.whenCanPreempt")),
-        fair_weight=_weight(ctx, spec), hold=stop in ("Hold", "HoldAndDrain"))
-
-
-def _cohort(ctx: _Ctx, name: str, spec: dict, flavors: set[str]) -> CohortSpec:
-    parent = spec.get("parentName", spec.get("parent")) or None
-    groups = _resource_groups(ctx, spec.get("resourceGroups"), flavors, parent is not None)
-    return CohortSpec(name, parent, groups, _weight(ctx, spec))
-
-
-def _settings(ctx: _Ctx, doc: dict) -> tuple[bool, tuple[FairPreemptionStrategy, ...], Timing]:
+def _settings(ctx: Ctx, doc: dict) -> tuple[bool, tuple[FairPreemptionStrategy, ...], Timing]:
     fair = doc.get("fairSharing") or {}
     strategies = tuple(ctx.enum(FairPreemptionStrategy, s, None, "fairSharing.preemptionStrategies")
                        for s in fair.get("preemptionStrategies") or [])
@@ -190,18 +58,35 @@ def _settings(ctx: _Ctx, doc: dict) -> tuple[bool, tuple[FairPreemptionStrategy,
     return bool(fair.get("enable")), tuple(s for s in strategies if s is not None), timing
 
 
-def _check_tree(ctx: _Ctx, cohorts: dict[str, CohortSpec]) -> None:
-    for name in cohorts:
-        seen, node = {name}, cohorts[name].parent
-        while node is not None and node in cohorts:
-            if node in seen:
-                ctx.bad(f"Cohort {name}: parent chain loops through {node}")
-                break
-            seen.add(node)
+def _admission_fair_sharing(ctx: Ctx, doc: dict) -> AdmissionFairSharing | None:
+    raw = doc.get("admissionFairSharing")
+    if raw is None:
+        return None
+    try:
+        weights = {str(k): float(v) for k, v in (raw.get("resourceWeights") or {}).items()}
+        return AdmissionFairSharing(parse_duration(raw.get("usageHalfLifeTime", "168h")),
+                                    parse_duration(raw.get("usageSamplingInterval", "5m")), weights)
+    except (TypeError, ValueError) as exc:
+        ctx.bad(f"admissionFairSharing: {exc}")
+        return None
+
+
+def _check_tree(ctx: Ctx, cohorts: dict[str, CohortSpec]) -> None:
+    """Refuses cohort parent chains that loop (cohorts must form a tree), naming the loop."""
+    reported: set[str] = set()
+    for name in sorted(cohorts):
+        chain, node = [name], cohorts[name].parent
+        while node is not None and node in cohorts and node not in chain:
+            chain.append(node)
             node = cohorts[node].parent
+        if node is not None and node in chain and node not in reported:
+            loop = chain[chain.index(node):] + [node]
+            reported.update(loop)
+            ctx.bad(f"Cohort {node}: spec.parentName: cohort cycle {' → '.join(loop)} "
+                    "(parent chain loops: cohorts must form a tree)")
 
 
-def _by_kind(ctx: _Ctx, docs: Iterable[Any]) -> dict[str, list[tuple[str, dict]]]:
+def _by_kind(ctx: Ctx, docs: Iterable[Any]) -> dict[str, list[tuple[str, dict]]]:
     out: dict[str, list[tuple[str, dict]]] = {k: [] for k in KINDS}
     names: set[tuple[str, str, str]] = set()
     for i, doc in enumerate(d for d in docs if d is not None):
@@ -224,37 +109,39 @@ def _by_kind(ctx: _Ctx, docs: Iterable[Any]) -> dict[str, list[tuple[str, dict]]
 
 def load_documents(docs: Iterable[Any]) -> QuotaConfig:
     """Returns the config for parsed YAML documents; raises ``ConfigError`` listing every problem."""
-    ctx = _Ctx()
+    ctx = Ctx()
     kinds = _by_kind(ctx, docs)
-    flavors = {n: ResourceFlavor(n, dict((d.get("spec") or {}).get("nodeLabels") or {}))
-               for n, d in kinds["ResourceFlavor"]}
+    flavors = {n: resource_flavor(n, d.get("spec") or {}) for n, d in kinds["ResourceFlavor"]}
     cohorts, queues, locals_, priorities = {}, {}, {}, {}
     for n, d in kinds["Cohort"]:
         ctx.where = f"Cohort {n}"
-        cohorts[n] = _cohort(ctx, n, d.get("spec") or {}, set(flavors))
+        cohorts[n] = cohort(ctx, n, d.get("spec") or {}, set(flavors))
     for n, d in kinds["ClusterQueue"]:
         ctx.where = f"ClusterQueue {n}"
-        queues[n] = _cluster_queue(ctx, n, d.get("spec") or {}, set(flavors))
+        queues[n] = cluster_queue(ctx, n, d.get("spec") or {}, set(flavors))
     for n, d in kinds["LocalQueue"]:
-        ns, cq = (d.get("metadata") or {}).get("namespace", "default"), (d.get("spec") or {}).get("clusterQueue")
+        spec = d.get("spec") or {}
+        ns, cq = (d.get("metadata") or {}).get("namespace", "default"), spec.get("clusterQueue")
         ctx.where = f"LocalQueue {ns}/{n}"
         if cq not in queues:
-            ctx.bad(f"spec.clusterQueue {cq!r} is not a ClusterQueue")
-        locals_[(ns, n)] = LocalQueue(ns, n, cq)
+            ctx.bad(f"spec.clusterQueue: {cq!r} is not a ClusterQueue")
+        locals_[(ns, n)] = LocalQueue(ns, n, cq, weight(ctx, spec))
     for n, d in kinds["WorkloadPriorityClass"] + kinds["PriorityClass"]:
         ctx.where = f"priority class {n}"
         if not isinstance(d.get("value"), int):
-            ctx.bad(f"value {d.get('value')!r} must be an integer")
+            ctx.bad(f"value: {d.get('value')!r} must be an integer")
         priorities[n] = int(d.get("value") or 0)
     ctx.where = "Configuration"
-    fair, strategies, timing = _settings(ctx, kinds["Configuration"][0][1]) if kinds["Configuration"] else (
-        False, (), Timing())
+    doc = kinds["Configuration"][0][1] if kinds["Configuration"] else {}
+    fair, strategies, timing = _settings(ctx, doc)
+    afs = _admission_fair_sharing(ctx, doc)
     ctx.where = ""
     _check_tree(ctx, cohorts)
     if ctx.problems:
         raise ConfigError(ctx.problems)
     extra = {"fair_preemption_strategies": strategies} if strategies else {}
-    return QuotaConfig(flavors, cohorts, queues, locals_, priorities, fair, timing=timing, **extra)
+    return QuotaConfig(flavors, cohorts, queues, locals_, priorities, fair, timing=timing,
+                       admission_fair_sharing=afs, **extra)
 
 
 def load_config(text: str) -> QuotaConfig:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
+from typing import Callable
 
 from libs.quota.config import QueueingStrategy
 from libs.quota.outcome import Why
@@ -29,15 +30,27 @@ class PendingEntry:
         """Returns the queue-order key: priority desc, creation asc, id."""
         return (-self.workload.priority, self.workload.created_at, self.workload.id)
 
+    @property
+    def local_queue(self) -> tuple[str, str]:
+        return (self.workload.namespace, self.workload.queue_name)
+
+
+LocalQueueUsage = Callable[[tuple[str, str]], float]  # (namespace, name) → weighted usage
+
 
 class PendingQueue:
-    """One cluster queue's pending workloads."""
+    """One cluster queue's pending workloads.
 
-    def __init__(self, name: str, strategy: QueueingStrategy):
+    With admission fair sharing (``lq_usage``), each local queue keeps its own order and the
+    head is the first workload of the local queue that used least (Kueue's UsageBasedAdmissionFairSharing).
+    """
+
+    def __init__(self, name: str, strategy: QueueingStrategy, lq_usage: LocalQueueUsage | None = None):
         self.name = name  # cluster queue name
         self.strategy = strategy  # StrictFIFO or BestEffortFIFO
+        self.lq_usage = lq_usage  # admission fair sharing; None orders the whole queue by priority
         self.entries: dict[str, PendingEntry] = {}  # every pending workload, by id
-        self._active: list[tuple[tuple[int, float, str], str]] = []  # heap; may hold stale ids
+        self._heaps: dict[tuple[str, str] | None, list] = {}  # local queue (or None) → heap; may hold stale ids
         self._parked: list[tuple[float, str]] = []  # heap of (requeue_at, id); may hold stale ids
         self.inadmissible: set[str] = set()  # BestEffortFIFO heads that did not fit
 
@@ -51,7 +64,11 @@ class PendingQueue:
         if entry.requeue_at > now:
             heapq.heappush(self._parked, (entry.requeue_at, entry.workload.id))
         else:
-            heapq.heappush(self._active, (entry.key(), entry.workload.id))
+            self._activate(entry)
+
+    def _activate(self, entry: PendingEntry) -> None:
+        lq = entry.local_queue if self.lq_usage is not None else None
+        heapq.heappush(self._heaps.setdefault(lq, []), (entry.key(), entry.workload.id))
 
     def remove(self, workload_id: str) -> PendingEntry | None:
         """Removes a workload (admitted or deleted); heaps are cleaned lazily."""
@@ -67,13 +84,16 @@ class PendingQueue:
         while self._parked and self._parked[0][0] <= now:
             _, wid = heapq.heappop(self._parked)
             if wid in self.entries and self.entries[wid].requeue_at <= now:
-                heapq.heappush(self._active, (self.entries[wid].key(), wid))
-        while self._active:
-            wid = self._active[0][1]
-            if self._is_active(wid, now):
-                return self.entries[wid]
-            heapq.heappop(self._active)
-        return None
+                self._activate(self.entries[wid])
+        best, best_key = None, None
+        for lq, heap in self._heaps.items():
+            while heap and not self._is_active(heap[0][1], now):
+                heapq.heappop(heap)
+            if heap:
+                key = (self.lq_usage(lq) if lq is not None else 0.0, heap[0][0])
+                if best_key is None or key < best_key:
+                    best, best_key = self.entries[heap[0][1]], key
+        return best
 
     def step_aside(self, workload_id: str, why: Why) -> None:
         """Records why the head waits; BestEffortFIFO lets the next workload be the head."""
@@ -94,7 +114,10 @@ class PendingQueue:
 
     def ordered(self) -> list[PendingEntry]:
         """Returns every pending workload in queue order (for positions and visibility)."""
-        return sorted(self.entries.values(), key=PendingEntry.key)
+        if self.lq_usage is None:
+            return sorted(self.entries.values(), key=PendingEntry.key)
+        usage = {lq: self.lq_usage(lq) for lq in {e.local_queue for e in self.entries.values()}}
+        return sorted(self.entries.values(), key=lambda e: (usage[e.local_queue], e.key()))
 
     def next_wakeup(self) -> float | None:
         """Returns the earliest backoff expiry, if any workload is parked."""

@@ -83,7 +83,8 @@ class QuotaTree:
         for node in [*self.cohorts.values(), *self.queues.values()]:
             if node.parent is None:
                 _build_subtree(node)
-        self._lendable: dict[str, dict[str, int]] = {}  # root name → resource → total quota
+        self._lendable: dict[int, dict[str, int]] = {}  # id(parent) → resource → what it could hold
+        self._heights: dict[int, int] = {}  # id(cohort) → distance to its furthest leaf
         self._leaves: dict[str, list[QuotaNode]] = {}  # root name → its cluster queues
         self._ancestry: dict[str, tuple[QuotaNode, ...]] = {}  # queue (or "/cohort") → root..node
 
@@ -143,6 +144,74 @@ class QuotaTree:
             amount = min(amount, node.subtree.get(fr, 0) + quota.borrowing_limit)
         return amount
 
+    @staticmethod
+    def local_available(node: QuotaNode, fr: FlavorResource) -> int:
+        """Returns the node's guaranteed quota of ``fr`` not yet used (invisible to its parent)."""
+        return max(0, node.guaranteed.get(fr, 0) - node.usage.get(fr, 0))
+
+    @staticmethod
+    def borrowing_with(node: QuotaNode, fr: FlavorResource, amount: int) -> bool:
+        """True when ``amount`` more of ``fr`` would take the node above its subtree quota."""
+        return node.usage.get(fr, 0) + amount > node.subtree.get(fr, 0)
+
+    @staticmethod
+    def within_nominal(node: QuotaNode, frs) -> bool:
+        """True when the node uses no more than its subtree quota of every ``fr`` in ``frs``."""
+        return all(node.usage.get(fr, 0) <= node.subtree.get(fr, 0) for fr in frs)
+
+    def height(self, node: QuotaNode) -> int:
+        """Returns a cohort's distance to its furthest leaf (Kueue's getNodeHeight; cached)."""
+        found = self._heights.get(id(node))
+        if found is None:
+            found = min(len(node.children), 1)
+            for child in node.children:
+                if not child.is_queue:
+                    found = max(found, self.height(child) + 1)
+            self._heights[id(node)] = found
+        return found
+
+    def borrowing_level(self, node: QuotaNode, fr: FlavorResource, amount: int) -> tuple[int, bool]:
+        """Returns the height of the lowest subtree that fits ``amount`` more of ``fr`` (0: no
+        borrowing) and whether that subtree is below the root (so quota there may be reclaimed)."""
+        if not self.borrowing_with(node, fr, amount) or node.parent is None:
+            return 0, node.parent is not None
+        remaining = amount - self.local_available(node, fr)
+        ancestor = node.parent
+        while ancestor is not None:
+            if not self.borrowing_with(ancestor, fr, remaining):
+                return self.height(ancestor), ancestor.parent is not None
+            remaining -= self.local_available(ancestor, fr)
+            ancestor = ancestor.parent
+        return self.height(node.root()), False
+
+    def fit_in_quota(self, node: QuotaNode, requests: Usage) -> tuple[bool, dict[FlavorResource, int]]:
+        """Returns whether ``requests`` fit the node's subtree quota on top of its usage, and what
+        exceeds its unused guaranteed quota (to be asked of its parent next)."""
+        fits, remaining = True, {}
+        for fr, amount in requests.items():
+            if node.usage.get(fr, 0) + amount > node.subtree.get(fr, 0):
+                fits = False
+            remaining[fr] = max(0, amount - self.local_available(node, fr))
+        return fits, remaining
+
+    @staticmethod
+    def within_limits(node: QuotaNode, frs) -> bool:
+        """True when the node's current usage of every ``fr`` respects every limit up its path
+        (root capacity, borrowing limits): ``fits(a)`` at usage u is ``within_limits`` at u + a."""
+        for fr in frs:
+            n = node
+            while n.parent is not None:
+                quota = n.quotas.get(fr)
+                if quota is not None and quota.borrowing_limit is not None:
+                    guaranteed = n.guaranteed.get(fr, 0)
+                    stored = n.subtree.get(fr, 0) - guaranteed
+                    if max(0, n.usage.get(fr, 0) - guaranteed) > stored + quota.borrowing_limit:
+                        return False
+                n = n.parent
+            if n.usage.get(fr, 0) > n.subtree.get(fr, 0):
+                return False
+        return True
+
     def fits(self, node: QuotaNode, usage: Usage) -> bool:
         """True when every (flavor, resource) of ``usage`` is available to the node now."""
         return all(amount <= self.available(node, fr) for fr, amount in usage.items())
@@ -184,14 +253,16 @@ class QuotaTree:
     # -- fair sharing -------------------------------------------------------------------------
 
     def lendable(self, node: QuotaNode) -> dict[str, int]:
-        """Returns the total quota per resource name in the node's tree (DRS denominator)."""
-        root = node.root()
-        if root.name not in self._lendable:
-            totals: dict[str, int] = {}
-            for (_, resource), amount in root.subtree.items():
-                totals[resource] = totals.get(resource, 0) + amount
-            self._lendable[root.name] = totals
-        return self._lendable[root.name]
+        """Returns, per resource name, what the node's parent could hold if nothing else ran,
+        summed over flavors (the DRS denominator, Kueue's calculateLendable; cached)."""
+        parent = node.parent
+        found = self._lendable.get(id(parent))
+        if found is None:
+            found = {}
+            for fr in parent.root().subtree:
+                found[fr[1]] = found.get(fr[1], 0) + self.potential(parent, fr)
+            self._lendable[id(parent)] = found
+        return found
 
     def share(self, node: QuotaNode, extra: Usage | None = None) -> float:
         """Returns the weighted dominant resource share of borrowed quota (0 when not borrowing)."""

@@ -7,21 +7,31 @@ from types import MappingProxyType
 from typing import Mapping
 
 from libs.quota.config import FlavorResource
+from libs.quota.eligibility import NodeSelectorRequirement, Toleration
 
 
 @dataclass(frozen=True, slots=True)
 class PodSet:
-    """A group of identical pods; ``requests`` is per pod, in canonical units."""
+    """A group of identical pods; ``requests`` is per pod, in canonical units.
+
+    The last four fields decide which flavors the pod set may use (``libs.quota.eligibility``).
+    """
 
     name: str
     count: int
     requests: Mapping[str, int]
+    min_count: int | None = None  # partial admission: fewest pods worth running (None: all)
+    node_selector: Mapping[str, str] = field(default_factory=dict)  # label → value
+    affinity: tuple[tuple[NodeSelectorRequirement, ...], ...] = ()  # required terms, ORed
+    tolerations: tuple[Toleration, ...] = ()
+    excluded_flavors: frozenset[str] = frozenset()  # never these (e.g. the scheduler found them unfit)
 
-    def total(self, resource: str) -> int:
-        """Returns the pod set's total request for ``resource`` (``pods`` counts pods)."""
+    def total(self, resource: str, count: int | None = None) -> int:
+        """Returns the total request for ``resource`` at ``count`` pods (default all; ``pods`` counts pods)."""
+        count = self.count if count is None else count
         if resource == "pods":
-            return self.count
-        return self.requests.get(resource, 0) * self.count
+            return count
+        return self.requests.get(resource, 0) * count
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,7 @@ class PodSetAssignment:
     pod_set: str
     flavors: Mapping[str, str]  # resource → flavor
     usage: Mapping[FlavorResource, int]
+    count: int | None = None  # pods reserved; below the pod set's count under partial admission
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,8 @@ def test_visibility_says_why_in_words():
     submit(engine, wl("a-next", "team-a", cpu=0, gpu=1, created=1), wl("a-later", "team-a", cpu=0, gpu=1, created=2))
     run(engine)
     info = engine.pending_info("a-next", now=0)
-    assert info.reason is Reason.NO_FIT and info.position == 1
+    # 1 GPU is within team-a's nominal 8, so Kueue calls it preemptible quota (no victim allowed), not NoFit
+    assert info.reason is Reason.QUOTA_EXHAUSTED and info.position == 1
     assert info.message == ("1st in team-a; team-a at 100% of nominal GPU quota in h100 (8/8, needs 1); "
                             "cohort org has no lendable h100 GPU")
     assert engine.pending_info("a-later", now=0).position == 2

@@ -50,7 +50,8 @@ def test_the_example_config_loads_and_runs():
 
 
 @pytest.mark.parametrize(("patch", "problem"), [
-    pytest.param(("default-flavor\"\n", "h200\"\n"), "unknown flavor 'h200'", id="unknown flavor"),
+    pytest.param(("default-flavor\"\n", "h200\"\n"), "spec.resourceGroups[0].flavors[0].name: flavor 'h200' is referenced but not defined",
+                 id="unknown flavor"),
     pytest.param(("nominalQuota: 9}", "nominalQuota: lots}"), "is not a Kubernetes quantity", id="bad quantity"),
     pytest.param(("nominalQuota: 9}", "nominalQuota: 9, borrowingLimit: 1}"), "need a cohort", id="limit without cohort"),
     pytest.param(('"cpu", "memory", "pods"', '"cpu", "memory", "pods", "nvidia.com/gpu"'),
