@@ -13,7 +13,9 @@ import dataclasses
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -28,6 +30,8 @@ from services.quota.publish import announce_pending, publish
 
 log = logging.getLogger("batchyard.quota")
 MAX_CYCLES = 5000  # per event: one head per cluster queue per cycle, so this bounds one burst of admissions
+# A victim still holding quota this long after quota asked for its eviction is asked for again (see _ask_again).
+PREEMPTION_RETRY_S = 5.0
 
 
 class QuotaService:
@@ -42,6 +46,7 @@ class QuotaService:
         self.known: dict[str, state.Known] = {}  # workload id → tenant, spec, trace (reserved and pending)
         self.version = 0  # config version in force
         self.told: dict[str, tuple[str, str]] = {}  # workload id → last WorkloadPending (reason, message)
+        self.asked: dict[str, tuple[float, PreemptionRequested]] = {}  # victim id → when and how quota last asked
         self._depth = 0  # last queue depth reported
 
     # -- engine life cycle --------------------------------------------------------------------------
@@ -53,6 +58,7 @@ class QuotaService:
             raise RuntimeError("no quota config stored")
         self.version = latest[0]
         self.engine, self.known = await state.load_engine(conn, latest[1], self.clock())
+        self.told.clear()  # a rolled-back transaction may have noted a WorkloadPending it never sent: tell again
         log.info("quota engine rebuilt: config v%d, %d reserved, %d pending", self.version,
                  len(self.engine.reservations), len(self.known) - len(self.engine.reservations))
 
@@ -190,7 +196,10 @@ class QuotaService:
         engine, now = self.engine, self.clock()
         for _ in range(MAX_CYCLES):
             result = engine.run_cycle(now)
+            emitted = len(uow.emitted)
             touched |= await publish(result, engine, self.known, uow, now, whys)
+            self.asked.update((e.workload_id, (now, e)) for e in uow.emitted[emitted:]
+                              if isinstance(e, PreemptionRequested) and e.workload_id in engine.evicting)
             if not (result.admitted or result.expired or any(p.step_aside for p in result.pending)):
                 break
         for wid, why in whys.items():
@@ -219,11 +228,30 @@ class QuotaService:
                         await self.rebuild(conn)
                     elif await state.config_version(conn) != self.version:
                         touched = await self.reload(conn)
+                    await self._ask_again(uow, self.engine, self.clock())
                     await self.cycle(uow, touched, {})
             except BaseException:
                 self.engine = None
                 raise
         return bool(uow.emitted)
+
+    async def _ask_again(self, uow: UnitOfWork, engine: QuotaEngine, now: float) -> None:
+        """Repeats every eviction request asked PREEMPTION_RETRY_S ago whose victim still holds its quota.
+
+        A request is a message, not a state: the connector drops one that reaches it before the victim's
+        WorkloadPlaced (another topic, so no order between the two), and the engine never asks twice for a victim
+        it remembers in ``evicting``; the preemptor would wait, and its queue behind it, until the victim ended.
+        Asking again is harmless: a connector that already evicted the victim has nothing left to evict.
+        """
+        for victim, (asked_at, request) in list(self.asked.items()):
+            if victim not in engine.evicting:
+                del self.asked[victim]  # evicted or finished: answered
+            elif now - asked_at >= PREEMPTION_RETRY_S:
+                log.info("%s still holds its quota %.0fs after its eviction was requested; asking again", victim,
+                         now - asked_at)
+                k, fresh = self.known.get(victim), {"event_id": uuid.uuid4(), "occurred_at": datetime.now(UTC)}
+                again = await uow.emit(request.model_copy(update=fresh), trace=k.trace if k else None)
+                self.asked[victim] = (now, again)
 
     def router(self) -> Router:
         finished = self.handle_workload_finished
