@@ -51,11 +51,17 @@ def translate(kind: JobKind, obj: dict, config: ConnectorConfig) -> Submission:
     if tenant is None:
         raise Invalid("unknown_namespace", f"namespace {meta['namespace']!r} belongs to no batchyard team "
                                            f"(the connector's tenants map lists {', '.join(sorted(config.tenants))})")
-    sources = kind.pod_sets(obj)
-    if not sources:
-        raise Invalid("no_pod_sets", f"{kind.kind} {meta['name']} describes no pods")
-    _check_scheduler(kind, sources, config.scheduler_name)
-    sets = tuple(pod_set(s) for s in sources)
+    try:
+        sources = kind.pod_sets(obj)
+        if not sources:
+            raise Invalid("no_pod_sets", f"{kind.kind} {meta['name']} describes no pods")
+        _check_scheduler(kind, sources, config.scheduler_name)
+        sets = tuple(pod_set(s) for s in sources)
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        if isinstance(exc, Invalid):
+            raise
+        raise Invalid("unreadable_spec", f"{kind.kind} {meta['name']}: batchyard cannot read its spec "
+                      f"({type(exc).__name__}: {exc})") from None
     workload_kind = kind.workload_kind_of(obj) if hasattr(kind, "workload_kind_of") else kind.workload_kind
     try:
         spec = WorkloadSpec(name=spec_name(meta["name"]), queue=kind.queue(obj),
