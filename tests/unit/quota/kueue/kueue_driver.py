@@ -59,6 +59,7 @@ class Driver:
     fair: bool = False
     strategies: tuple = ()
     config_kw: dict = field(default_factory=dict)
+    local_queues: tuple[LocalQueue, ...] = ()  # more local queues (each queue gets one named after it)
     now: float = 100.0
     engine: QuotaEngine = field(init=False)
 
@@ -70,7 +71,7 @@ class Driver:
                  if self.strategies else {})
         config = QuotaConfig.build(
             flavors=flavors.values(), cohorts=self.cohorts, cluster_queues=self.queues,
-            local_queues=[LocalQueue("default", q.name, q.name) for q in self.queues],
+            local_queues=[LocalQueue("default", q.name, q.name) for q in self.queues] + list(self.local_queues),
             fair_sharing=self.fair, timing=self.config_kw.pop("timing", NEVER_BACK), **extra, **self.config_kw)
         self.engine = QuotaEngine(config)
 
@@ -92,8 +93,15 @@ class Driver:
         return self
 
     def submit(self, workload: Workload, queue: str) -> "Driver":
+        """Queues ``workload`` through local queue ``queue`` (namespace "default")."""
         self.engine.add_workload(replace(workload, queue_name=queue), self.now)
         return self
+
+    def reconfigure(self, queues, cohorts=()) -> None:
+        """Applies a new configuration (hot reload), keeping reservations and pending workloads."""
+        fresh = Driver(tuple(queues), tuple(cohorts), self.flavors, self.fair, self.strategies,
+                       dict(self.config_kw), self.local_queues)
+        self.engine.apply_config(fresh.engine.config, self.now)
 
     def cycle(self) -> CycleResult:
         result = self.engine.run_cycle(self.now)
