@@ -2,8 +2,8 @@
 
 ``deploy/kube/control-plane`` is a Go module whose one binary holds etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler, kwok and kubectl (run through symlinks of those names). It is built
-with the installed Go into ``~/.cache/batchyard/kube-<version>-<digest>/`` (the digest covers go.mod, go.sum, main.go and
-the Go version, so a change rebuilds), under a file lock so that two runs never build at once.
+with the installed Go into ``~/.cache/batchyard/kube-<version>-<digest>/`` (the digest covers go.mod, go.sum,
+main.go and the Go version, so a change rebuilds), under a file lock so that two runs never build at once.
 ``BATCHYARD_KUBE_BIN_DIR`` names a directory of existing binaries instead.
 """
 

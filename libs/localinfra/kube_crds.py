@@ -1,5 +1,6 @@
 """The real CRDs of the job operators batchyard runs (KubeRay's RayJob, Kubeflow's PyTorchJob and
-SparkApplication) and of Kueue (to check our Kueue-shaped quota files), read from their Go modules.
+SparkApplication), of Kueue (to check our Kueue-shaped quota files) and of kwok (its Stages), read from their Go
+modules.
 
 ``deploy/kube/operator-crds`` pins the modules (go.mod, with checksums in go.sum); ``go mod download`` puts
 them in the module cache, and the CRD files are read from there. No operator is built or run.
@@ -25,7 +26,7 @@ OPERATOR_CRDS = {
     "github.com/kubeflow/training-operator": ("manifests/base/crds/kubeflow.org_pytorchjobs.yaml",),
     "github.com/kubeflow/spark-operator/v2": ("config/crd/bases/sparkoperator.k8s.io_sparkapplications.yaml",),
 }
-KUEUE = "sigs.k8s.io/kueue"
+KUEUE, KWOK = "sigs.k8s.io/kueue", "sigs.k8s.io/kwok"
 KUEUE_CRDS = tuple(f"config/components/crd/bases/kueue.x-k8s.io_{name}.yaml" for name in (
     "resourceflavors", "clusterqueues", "localqueues", "cohorts", "workloadpriorityclasses", "topologies"))
 
@@ -36,8 +37,8 @@ def module_dirs() -> dict[str, Path]:
     if go is None:
         raise InfraError("go is not on PATH: it is needed once to fetch the job operators' CRDs from the Go "
                          "module proxy")
-    done = subprocess.run([go, "mod", "download", "-json", *OPERATOR_CRDS, KUEUE], cwd=MODULE, capture_output=True,
-                          text=True, env={**os.environ, "GOFLAGS": "-mod=readonly"})
+    done = subprocess.run([go, "mod", "download", "-json", *OPERATOR_CRDS, KUEUE, KWOK], cwd=MODULE,
+                          capture_output=True, text=True, env={**os.environ, "GOFLAGS": "-mod=readonly"})
     if done.returncode != 0:
         raise InfraError(f"go mod download of the operators' CRDs failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     decoder, text, dirs = json.JSONDecoder(), done.stdout.strip(), {}
@@ -57,6 +58,11 @@ def operator_crd_files() -> list[Path]:
 def kueue_crd_files() -> list[Path]:
     """Returns Kueue's CRDs for the kinds of our quota files (ResourceFlavor, ClusterQueue, LocalQueue, ...)."""
     return [module_dirs()[KUEUE] / path for path in KUEUE_CRDS]
+
+
+def kwok_crd_files() -> list[Path]:
+    """Returns kwok's Stage CRD (to check our stage file)."""
+    return [module_dirs()[KWOK] / "kustomize/crd/bases/kwok.x-k8s.io_stages.yaml"]
 
 
 def own_crd_files() -> list[Path]:

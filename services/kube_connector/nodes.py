@@ -162,7 +162,8 @@ def _faults(faults: dict[str, str]) -> dict:
     codes = tuple(int(x) for x in re.findall(r"\d+", faults.get(XID, "")))[:16]
     if codes:
         out["xid_codes"] = codes
-    for key, field, high in ((XID_GPU, "gpu", 64), (ECC, "ecc_uncorrectable", 1 << 30), (DISK, "disk_used_percent", 100)):
+    for key, field, high in ((XID_GPU, "gpu", 64), (ECC, "ecc_uncorrectable", 1 << 30),
+                             (DISK, "disk_used_percent", 100)):
         value = faults.get(key, "").strip()
         if value.isdigit() and int(value) <= high:
             out[field] = int(value)

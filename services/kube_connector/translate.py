@@ -81,6 +81,7 @@ def _check_scheduler(kind: JobKind, sources, scheduler_name: str) -> None:
     for s in sources:
         named = ((s.template or {}).get("spec") or {}).get("schedulerName")
         if named != scheduler_name:
-            raise Invalid("wrong_scheduler", f"pod set {s.name}: the pod template names scheduler {named or 'default-scheduler'!r}; "
+            named = named or "default-scheduler"
+            raise Invalid("wrong_scheduler", f"pod set {s.name}: the pod template names scheduler {named!r}; "
                           f"batchyard binds only pods with schedulerName: {scheduler_name} (deploy/kube's "
                           f"MutatingAdmissionPolicy sets it on queue-labelled {kind.kind}s)")

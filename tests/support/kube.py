@@ -8,20 +8,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from libs.fleet.spec import FleetSpec, PoolSpec
-from libs.localinfra.kube_fleet import TEAM_NAMESPACES, set_up
+from libs.localinfra.kube_fleet import set_up
 from libs.localinfra.kube_session import KubeCluster
 from libs.localinfra.processes import CORE_SERVICES, Platform
 
 IMAGE = "registry.batchyard.dev/batch/runner:1"
-JOB_KINDS = "batchjobs.batchyard.dev,jobs.batch,rayjobs.ray.io,pytorchjobs.kubeflow.org,sparkapplications.sparkoperator.k8s.io"
+JOB_KINDS = ("batchjobs.batchyard.dev,jobs.batch,rayjobs.ray.io,pytorchjobs.kubeflow.org,"
+             "sparkapplications.sparkoperator.k8s.io")
 
 
 def reset(cluster: KubeCluster) -> None:
     """Deletes every job object, pod and node a test left behind (tests share the clusters)."""
-    for ns in TEAM_NAMESPACES:
-        cluster.kubectl("delete", JOB_KINDS, "--all", "-n", ns, "--wait=false", "--ignore-not-found")
-        cluster.kubectl("delete", "pods", "--all", "-n", ns, "--grace-period=0", "--force", "--wait=false",
-                        "--ignore-not-found", check=False)
+    cluster.kubectl("delete", JOB_KINDS, "--all", "-A", "--wait=false", "--ignore-not-found")
+    cluster.kubectl("delete", "pods", "-A", "--field-selector", "spec.schedulerName=batchyard", "--grace-period=0",
+                    "--force", "--wait=false", "--ignore-not-found", check=False)
     cluster.kubectl("delete", "nodes", "--all", "--wait=false", "--ignore-not-found")
 
 

@@ -9,4 +9,5 @@ require (
 	github.com/kubeflow/training-operator v1.9.3
 	github.com/ray-project/kuberay/ray-operator v1.6.0
 	sigs.k8s.io/kueue v0.17.0
+	sigs.k8s.io/kwok v0.8.0
 )

@@ -60,7 +60,8 @@ def test_a_node_without_topology_labels_is_a_domain_of_its_own_and_an_unpriced_o
 
 
 def test_health_reports_conditions_and_reports_a_gpu_fault_only_when_asked():
-    node = {"metadata": {"name": "n1", "annotations": {"batchyard.dev/gpu-xid": "79, 48", "batchyard.dev/gpu-xid-gpu": "3"}},
+    faults = {"batchyard.dev/gpu-xid": "79, 48", "batchyard.dev/gpu-xid-gpu": "3"}
+    node = {"metadata": {"name": "n1", "annotations": faults},
             "status": {"conditions": [
                 {"type": "Ready", "status": "True", "lastTransitionTime": "2026-12-01T00:00:00Z"},
                 {"type": "DiskPressure", "status": "True", "lastTransitionTime": "2026-12-01T01:00:00Z"},
