@@ -103,6 +103,12 @@ class Driver:
                        dict(self.config_kw), self.local_queues)
         self.engine.apply_config(fresh.engine.config, self.now)
 
+    def finish(self, *workload_ids: str) -> "Driver":
+        """The workloads completed: their quota is released."""
+        for wid in workload_ids:
+            assert self.engine.finish(wid), wid
+        return self
+
     def cycle(self) -> CycleResult:
         result = self.engine.run_cycle(self.now)
         self.now += 1.0

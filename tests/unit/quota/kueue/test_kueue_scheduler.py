@@ -133,3 +133,51 @@ def test_borrowing_from_a_closer_cohort_goes_first():
     d.submit(wl("near-low", p=0, cpu=2), "near").submit(wl("far-high", p=9, cpu=2), "far")
     first = d.cycle()
     assert admitted(first) == ["near-low"]
+
+
+def eng_fair(*extra):
+    return (cq("eng-alpha", "eng", strategy="StrictFIFO", flavors=[("on-demand", {"cpu": (50, 50)}),
+                                                                  ("spot", {"cpu": (100, 0)})]),
+            cq("eng-beta", "eng", within=LP, reclaim="Any", strategy="StrictFIFO",
+               flavors=[("on-demand", {"cpu": (50, 10)}), ("spot", {"cpu": (0, 100)})]), *extra)
+
+
+def test_fair_sharing_lowest_share_first():
+    """TestSchedule/with fair sharing: schedule workload with lowest share first: eng-alpha's newcomer
+    (share after admission lower) goes before eng-beta's older one, which then no longer fits."""
+    d = Driver(eng_fair(cq("eng-shared", "eng", flavors=[("on-demand", {"cpu": (10, 0)})])), fair=True)
+    d.running(wl("all_nominal", count=50, cpu=1), "eng-alpha", "on-demand")
+    d.running(wl("borrowing", count=55, cpu=1), "eng-beta", "on-demand")
+    d.submit(wl("older_new", created=-60, cpu=1), "eng-beta").submit(wl("new", created=0, count=5, cpu=1), "eng-alpha")
+    first = d.cycle()
+    assert admitted(first) == ["new"] and d.flavors_of("new") == {"cpu": "on-demand"}
+    assert d.reason("older_new").value == "SkippedInCycle"
+
+
+def test_fair_sharing_nominal_first():
+    """TestSchedule/with fair sharing: nominal-first ordering admits workload fitting within nominal despite
+    higher CQ DRS (fs-nom-a borrows spot heavily, but its newcomer fits in its on-demand nominal quota)."""
+    d = Driver((cq("fs-nom-a", "fs-nom", flavors=[("on-demand", {"cpu": (50, 0)}), ("spot", {"cpu": (50, 50)})]),
+                cq("fs-nom-b", "fs-nom", flavors=[("on-demand", {"cpu": (10, 50)}), ("spot", {"cpu": (50, 0)})])),
+               fair=True)
+    d.running(wl("spot-heavy", count=80, cpu=1), "fs-nom-a", "spot")
+    d.running(wl("light-usage", count=5, cpu=1), "fs-nom-b", "on-demand")
+    d.submit(wl("borrow-wl", created=-60, count=15, cpu=1), "fs-nom-b")
+    d.submit(wl("nom-wl", created=0, count=45, cpu=1), "fs-nom-a")
+    first = d.cycle()
+    assert admitted(first) == ["nom-wl"] and d.flavors_of("nom-wl") == {"cpu": "on-demand"}
+    assert d.reason("borrow-wl").value == "SkippedInCycle"
+
+
+def test_fair_sharing_hierarchical_nominal_first():
+    """TestSchedule/with fair sharing: hierarchical nominal-first prefers non-borrowing subtree: at the root,
+    Cohort-A would stay within its quota (5/10) while Cohort-B borrows (15/5)."""
+    d = Driver((cq("cq-a", "Cohort-A", flavors=[("on-demand", {"cpu": 0})]),
+                cq("cq-b", "Cohort-B", flavors=[("on-demand", {"cpu": 5})]),
+                cq("cq-c", "Cohort-B", flavors=[("on-demand", {"cpu": 0})])),
+               (cohort("root"), cohort("Cohort-A", "root", flavors=[("on-demand", {"cpu": 10})]),
+                cohort("Cohort-B", "root")), fair=True)
+    d.running(wl("c0", cpu=10), "cq-c")
+    d.submit(wl("wl-a", cpu=5), "cq-a").submit(wl("wl-b", cpu=5), "cq-b")
+    first = d.cycle()
+    assert admitted(first) == ["wl-a"] and d.reason("wl-b").value == "SkippedInCycle"
