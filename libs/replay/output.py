@@ -34,16 +34,21 @@ def write_workloads(result: ReplayResult, path: Path) -> Path:
 
 
 def write_series(result: ReplayResult, path: Path) -> Path:
-    """Write the sampled time series (fleet columns, then allocated GPUs per team) and return the path."""
+    """Write the sampled time series (fleet columns, then allocated GPUs per team) and return the path.
+
+    One row per grid point from the first arrival, and a last row at the end of the run; ``dt_s`` is the
+    time a row stands for (its state holds until the next row's time).
+    """
     s = result.series
     with path.open("w", newline="") as handle:
         out = csv.writer(handle)
-        out.writerow(["t_s", "capacity_gpus", "allocated_gpus", "free_gpus", "fragmentation", "stranded_share", "waiting_gpus"]
-                     + [f"alloc:{t}" for t in result.teams] + [f"fair:{t}" for t in result.teams])
+        out.writerow(["t_s", "dt_s", "capacity_gpus", "allocated_gpus", "free_gpus", "fragmentation", "stranded_share",
+                      "waiting_gpus"] + [f"alloc:{t}" for t in result.teams] + [f"fair:{t}" for t in result.teams])
         for i in range(len(s["t"])):
-            row = [s["t"][i], s["capacity"][i], s["allocated"][i], s["free"][i], s["fragmentation"][i],
+            row = [s["t"][i], s["dt"][i], s["capacity"][i], s["allocated"][i], s["free"][i], s["fragmentation"][i],
                    s["stranded"][i], s["waiting"][i], *s["team_alloc"][i], *s["team_fair"][i]]
-            out.writerow([f"{v:.4g}" if isinstance(v, float) else v for v in map(float, row)])
+            times, figures = map(float, row[:2]), map(float, row[2:])
+            out.writerow([f"{v:.10g}" for v in times] + [f"{v:.4g}" for v in figures])  # seconds stay exact
     return path
 
 

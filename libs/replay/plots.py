@@ -54,8 +54,9 @@ def plot_fairness(result: ReplayResult, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(10, 4))
     if s["t"].size:
         x = np.arange(len(result.teams))
-        ax.bar(x - 0.2, s["team_fair"].mean(axis=0), 0.4, label="fair share (demand-aware)")
-        ax.bar(x + 0.2, s["team_alloc"].mean(axis=0), 0.4, label="received")
+        weights = s["dt"] if s["dt"].sum() > 0 else None  # time-weighted, as in summary.json
+        ax.bar(x - 0.2, np.average(s["team_fair"], axis=0, weights=weights), 0.4, label="fair share (demand-aware)")
+        ax.bar(x + 0.2, np.average(s["team_alloc"], axis=0, weights=weights), 0.4, label="received")
         ax.set_xticks(x, result.teams, rotation=45, fontsize=7)
     ax.set(ylabel="mean GPUs", title=f"{result.config.name}: share received vs fair share")
     ax.legend(fontsize=8)

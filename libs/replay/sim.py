@@ -42,6 +42,8 @@ class ReplayResult:
     gpu_time: np.ndarray  # running GPU-seconds per team
     end: float  # simulated time of the last event
     counters: dict[str, int] = field(default_factory=dict)
+    start: float = 0.0  # simulated time of the first event
+    gpu_seconds: dict[str, float] = field(default_factory=dict)  # fleet GPU-seconds, start to end (timeseries.FLEET)
 
 
 class Simulator:
@@ -89,6 +91,8 @@ class Simulator:
         """Replay every event to the end (or the horizon) and return the result."""
         for job in self.trace.jobs:
             self.push(job.arrival, EventKind.ARRIVE, job.id)
+        if self.trace.jobs:
+            self.recorder.begin(self.trace.jobs[0].arrival)  # sorted by arrival: the makespan starts here
         self._seed_failures()
         horizon = self.config.horizon_s
         end = 0.0
@@ -283,8 +287,10 @@ class Simulator:
         self.push(t + run.job.duration, EventKind.COMPLETE, run.job.id, run.generation)
 
     def _result(self, end: float) -> ReplayResult:
-        self.recorder.advance(end + 1e-9, self.snap)
+        recorder = self.recorder
+        recorder.finish(self.snap)
         runs = [self.runs[j.id] for j in self.trace.jobs if j.id in self.runs]
-        return ReplayResult(self.config, self.trace.name, self.teams, self.recorder.nominal, runs,
-                            self.recorder.arrays(), self.recorder.gpu_time.copy(), end, dict(self.counters))
+        return ReplayResult(self.config, self.trace.name, self.teams, recorder.nominal, runs, recorder.arrays(),
+                            recorder.gpu_time.copy(), end, dict(self.counters),
+                            start=end if recorder.start is None else recorder.start, gpu_seconds=recorder.totals())
 
