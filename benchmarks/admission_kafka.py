@@ -40,6 +40,7 @@ from pathlib import Path
 import asyncpg
 import yaml
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from libs.admission import InMemoryReplayCache, decide
 from libs.fleet.mix import workload_mix
@@ -140,10 +141,19 @@ async def fresh_settings(bootstrap: str, database_url: str) -> Settings:
 
 
 async def group_stable(admin: AIOKafkaAdminClient, group_id: str, members: int) -> bool:
-    """Returns whether the consumer group is Stable with ``members`` members, each holding partitions."""
-    (response,) = await admin.describe_consumer_groups([group_id])
-    _error, _group, state, _ptype, _protocol, found, *_ = response.groups[0]
-    return state == "Stable" and len(found) == members and all(m[4] for m in found)
+    """Returns whether the consumer group is Stable with ``members`` members, each holding partitions.
+
+    False, not an error, while the broker cannot describe the group yet: a freshly started broker has no group
+    coordinator until its offsets topic exists (GroupCoordinatorNotAvailable and other retriable errors).
+    """
+    try:
+        (response,) = await admin.describe_consumer_groups([group_id])
+    except KafkaError as exc:
+        if not exc.retriable:
+            raise
+        return False
+    error, _group, state, _ptype, _protocol, found, *_ = response.groups[0]
+    return error == 0 and state == "Stable" and len(found) == members and all(m[4] for m in found)
 
 
 async def count_rows(pool: asyncpg.Pool) -> tuple[int, int]:
