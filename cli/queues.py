@@ -59,7 +59,6 @@ def apply(path: Path = typer.Argument(..., help="Kueue-shaped YAML (see deploy/q
 
 
 async def _usage(conn):
-    from services.quota.mapping import EXCLUDE_PREFIX
     from services.quota.state import latest_config, load_engine
     latest = await latest_config(conn)
     if latest is None:
@@ -69,8 +68,6 @@ async def _usage(conn):
     for name, node in sorted(engine.tree.queues.items()):
         pending = len(engine.pending.get(name, ()))
         for (flavor, resource), quota in sorted(node.quotas.items()):
-            if resource.startswith(EXCLUDE_PREFIX):
-                continue
             rows.append((name, flavor, resource, node.usage.get((flavor, resource), 0), quota.nominal, pending))
     return latest[0], rows
 

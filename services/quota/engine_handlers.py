@@ -25,7 +25,7 @@ from libs.platform.unit_of_work import Router, UnitOfWork
 from libs.quota import QuotaEngine, Reason, Why
 from libs.quota.loader import load_config
 from services.quota import state
-from services.quota.mapping import assignments_of, queue_flavors, with_exclusions, workload_of
+from services.quota.mapping import assignments_of, queue_flavors, workload_of
 from services.quota.publish import announce_pending, publish
 
 log = logging.getLogger("batchyard.quota")
@@ -65,12 +65,12 @@ class QuotaService:
     async def reload(self, conn: asyncpg.Connection) -> set[str]:
         """Hot reload: ``engine.apply_config`` keeps every reservation, pending workload and backoff.
 
-        Pending workloads get their flavor-exclusion requests recomputed for the new flavors and queues;
+        Pending workloads get their flavor eligibility recomputed for the new flavors and queues;
         returns their ids (their cluster queue may have changed).
         """
         version, text = await state.latest_config(conn)
         config, engine, now = load_config(text), self.engine, self.clock()
-        engine.apply_config(with_exclusions(config), now)
+        engine.apply_config(config, now)
         for wid in list(engine._pending_at):  # noqa: SLF001 - swapping requests of queued entries in place
             k, entry = self.known.get(wid), engine.pending_entry(wid)
             if k is not None and entry is not None:

@@ -1,55 +1,30 @@
 """Pure conversions between batchyard events and the quota core (libs/quota).
 
-- ``workload_of``: a WorkloadAccepted's spec → the core's Workload (team = LocalQueue namespace).
-- Flavor eligibility: the core has no node-selector matching (Kueue checks a pod's nodeSelector and GPU
-  model against a flavor's nodeLabels). We keep that here: every cluster queue's resource groups gain one
-  *exclusion resource* per flavor (``batchyard.dev/not-<flavor>``), with ample quota in every flavor but
-  that one. A pod set that must not land on flavor F requests one of ``not-F``, so F does not fit and the
-  core moves to the next flavor. Used for GPU model, CPU-only pod sets (never on GPU flavors), node
-  selectors, and flavors the scheduler reported as never fitting.
+- ``workload_of``: a WorkloadAccepted's spec → the core's Workload (team = LocalQueue namespace), with
+  what decides flavor eligibility in Kueue's terms (``libs.quota.eligibility``): the pod set's node
+  selector and tolerations as given; its GPU model list as a required affinity term
+  ``batchyard.dev/gpu-model In (models)``; a CPU-only pod set gets ``batchyard.dev/gpu-model DoesNotExist``
+  (so it never takes a GPU flavor). Two batchyard rules go to ``excluded_flavors``: a GPU pod set never
+  takes a flavor without a GPU model label, and never a flavor the scheduler reported its pods can never fit.
+- ``reserved_spec``: the spec QuotaReserved carries, each pod set's count cut to the count reserved
+  (partial admission), so placement never places more pods than quota holds.
 - ``assignments_of``: the core's Admission → FlavorAssignment per pod set for QuotaReserved.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from datetime import UTC, datetime
 
 from libs.events import FlavorAssignment, WorkloadSpec
 from libs.events import PodSet as EventPodSet
-from libs.quota import (Admission, ClusterQueueSpec, PodSet, PodSetAssignment, QuotaConfig, ResourceGroup,
-                        ResourceQuota, Workload)
-from libs.quota.config import FlavorQuotas
+from libs.events.workload import Toleration as EventToleration
+from libs.quota import (Admission, NodeSelectorRequirement, PodSet, PodSetAssignment, QuotaConfig,
+                        SelectorOperator, Toleration, Workload)
 
-EXCLUDE_PREFIX = "batchyard.dev/not-"
-AMPLE = 10**15  # exclusion resources never run short
 CLUSTER, POOL, GPU_MODEL = "batchyard.dev/cluster", "batchyard.dev/pool", "batchyard.dev/gpu-model"
 GPU = "nvidia.com/gpu"
-
-
-def exclusion(flavor: str) -> str:
-    """Returns the exclusion resource of ``flavor``."""
-    return EXCLUDE_PREFIX + flavor
-
-
-def with_exclusions(config: QuotaConfig) -> QuotaConfig:
-    """Returns ``config`` whose cluster queues cover one exclusion resource per flavor they list."""
-    return replace(config, cluster_queues={n: _augment(q) for n, q in config.cluster_queues.items()})
-
-
-def _augment(queue: ClusterQueueSpec) -> ClusterQueueSpec:
-    groups = []
-    for group in queue.resource_groups:
-        names = [f.flavor for f in group.flavors]
-        extra = tuple(exclusion(n) for n in names)
-        flavors = tuple(FlavorQuotas(f.flavor, {**f.resources, **{exclusion(n): ResourceQuota(0 if n == f.flavor
-                                                                                               else AMPLE)
-                                                                  for n in names}})
-                        for f in group.flavors)
-        groups.append(ResourceGroup(group.covered_resources + extra, flavors))
-    return replace(queue, resource_groups=tuple(groups))
 
 
 def requests_of(pod_set: EventPodSet) -> dict[str, int]:
@@ -60,25 +35,30 @@ def requests_of(pod_set: EventPodSet) -> dict[str, int]:
     return {k: v for k, v in amounts.items() if v > 0}
 
 
-def ineligible(pod_set: EventPodSet, flavors: Iterable[str], config: QuotaConfig) -> set[str]:
-    """Returns the flavors whose node labels rule the pod set out (GPU model, CPU-only, node selector)."""
-    wants_gpu = bool(pod_set.requests.gpu or pod_set.requests.gpu_milli)
-    models = set(pod_set.gpu_model.split("|")) if pod_set.gpu_model else None
-    out = set()
-    for name in flavors:
-        labels = config.flavors[name].node_labels if name in config.flavors else {}
-        model = labels.get(GPU_MODEL)
-        if (model is not None) != wants_gpu and GPU_MODEL in _all_labels(config):
-            out.add(name)  # CPU pods stay off GPU flavors and GPU pods off CPU ones
-        elif models and model and model not in models:
-            out.add(name)
-        elif any(k in labels and labels[k] != v for k, v in pod_set.node_selector.items()):
-            out.add(name)
-    return out
+def wants_gpu(pod_set: EventPodSet) -> bool:
+    return bool(pod_set.requests.gpu or pod_set.requests.gpu_milli)
 
 
-def _all_labels(config: QuotaConfig) -> set[str]:
-    return {k for f in config.flavors.values() for k in f.node_labels}
+def affinity_of(pod_set: EventPodSet) -> tuple[tuple[NodeSelectorRequirement, ...], ...]:
+    """Returns the required affinity a pod set's GPU needs put on flavors (one term)."""
+    if not wants_gpu(pod_set):
+        return ((NodeSelectorRequirement(GPU_MODEL, SelectorOperator.DOES_NOT_EXIST),),)
+    if pod_set.gpu_model:
+        models = tuple(sorted(set(pod_set.gpu_model.split("|"))))
+        return ((NodeSelectorRequirement(GPU_MODEL, SelectorOperator.IN, models),),)
+    return ()
+
+
+def toleration_of(t: EventToleration) -> Toleration:
+    """Returns the core's toleration (no value: Exists; no effect: every effect)."""
+    return Toleration(t.key, "Equal" if t.value is not None else "Exists", t.value or "", t.effect or "")
+
+
+def gpu_less(pod_set: EventPodSet, flavors: Iterable[str], config: QuotaConfig) -> set[str]:
+    """Returns the flavors a GPU pod set may not take because they label no GPU model."""
+    if not wants_gpu(pod_set) or not any(GPU_MODEL in f.node_labels for f in config.flavors.values()):
+        return set()
+    return {n for n in flavors if n in config.flavors and GPU_MODEL not in config.flavors[n].node_labels}
 
 
 def queue_flavors(config: QuotaConfig, team: str, queue: str) -> tuple[str | None, list[str]]:
@@ -92,16 +72,22 @@ def queue_flavors(config: QuotaConfig, team: str, queue: str) -> tuple[str | Non
 
 def workload_of(workload_id: str, team: str, spec: WorkloadSpec, priority: int, created_at: float,
                 config: QuotaConfig, excluded: Iterable[str] = ()) -> Workload:
-    """Returns the core's Workload for an accepted spec, with exclusion requests for ineligible flavors."""
+    """Returns the core's Workload for an accepted spec (``excluded``: flavors its pods never fit)."""
     queue = spec.queue or "default"
     _, flavors = queue_flavors(config, team, queue)
-    pod_sets = []
-    for ps in spec.pod_sets:
-        requests = requests_of(ps)
-        for flavor in sorted((ineligible(ps, flavors, config) | set(excluded)) & set(flavors)):
-            requests[exclusion(flavor)] = 1
-        pod_sets.append(PodSet(ps.name, ps.count, requests))
-    return Workload(workload_id, team, queue, tuple(pod_sets), priority, created_at)
+    pod_sets = tuple(PodSet(ps.name, ps.count, requests_of(ps), ps.min_count, dict(ps.node_selector),
+                            affinity_of(ps), tuple(toleration_of(t) for t in ps.tolerations),
+                            frozenset(gpu_less(ps, flavors, config) | set(excluded)))
+                     for ps in spec.pod_sets)
+    return Workload(workload_id, team, queue, pod_sets, priority, created_at)
+
+
+def reserved_spec(spec: WorkloadSpec, admission: Admission) -> WorkloadSpec:
+    """Returns ``spec`` with each pod set's count cut to the pods reserved (``min_count`` kept)."""
+    counts = {a.pod_set: a.count for a in admission.pod_sets if a.count is not None}
+    pod_sets = tuple(ps.model_copy(update={"count": counts[ps.name]})
+                     if counts.get(ps.name, ps.count) != ps.count else ps for ps in spec.pod_sets)
+    return spec.model_copy(update={"pod_sets": pod_sets}) if pod_sets != spec.pod_sets else spec
 
 
 def assignments_of(admission: Admission, spec: WorkloadSpec) -> tuple[FlavorAssignment, ...]:
@@ -109,9 +95,8 @@ def assignments_of(admission: Admission, spec: WorkloadSpec) -> tuple[FlavorAssi
     by_name = {a.pod_set: a for a in admission.pod_sets}
     out = []
     for ps in spec.pod_sets:
-        flavors = {f: r for r, f in by_name[ps.name].flavors.items() if not r.startswith(EXCLUDE_PREFIX)} \
-            if ps.name in by_name else {}
         chosen = by_name[ps.name].flavors if ps.name in by_name else {}
+        flavors = {f: r for r, f in chosen.items()}
         main = chosen.get(GPU) or chosen.get("cpu") or next(iter(flavors), "")
         labels = [admission.node_labels.get(f, {}) for f in [main, *sorted(set(flavors) - {main})] if f]
         clusters = tuple(dict.fromkeys(lb[CLUSTER] for lb in labels if CLUSTER in lb))
@@ -120,34 +105,22 @@ def assignments_of(admission: Admission, spec: WorkloadSpec) -> tuple[FlavorAssi
     return tuple(out)
 
 
-def plain_words(message: str) -> str:
-    """Returns a core message with the exclusion-resource mechanics put in a user's words."""
-    if EXCLUDE_PREFIX not in message:
-        return message
-    kept = [part.strip() for part in message.split(";") if EXCLUDE_PREFIX not in part and part.strip()]
-    said = ("no flavor this workload may use (GPU model, node selector, flavors its pods never fit) "
-            "has room for it now")
-    return "; ".join(kept + [said]) if kept and not kept[-1].endswith(":") else said if not kept else \
-        "; ".join(kept[:-1] + [f"{kept[-1]} {said}"])
-
-
 def words(why, now: float) -> str:
     """Returns a core reason in a user's words (backoff times as UTC clock times, not epoch seconds)."""
-    message = plain_words(why.message)
     return re.sub(r"t=(\d+(?:\.\d+)?)", lambda m: datetime.fromtimestamp(float(m.group(1)), UTC)
-                  .strftime("%H:%M:%S UTC"), message)
+                  .strftime("%H:%M:%S UTC"), why.message)
 
 
 def admission_to_json(admission: Admission) -> dict:
     """Returns a JSON-able form of an Admission (usage as [flavor, resource, amount] triples)."""
     return {"cluster_queue": admission.cluster_queue,
-            "pod_sets": [{"pod_set": a.pod_set, "flavors": dict(a.flavors),
+            "pod_sets": [{"pod_set": a.pod_set, "flavors": dict(a.flavors), "count": a.count,
                           "usage": [[f, r, n] for (f, r), n in a.usage.items()]} for a in admission.pod_sets],
             "node_labels": {f: dict(lb) for f, lb in admission.node_labels.items()}}
 
 
 def admission_from_json(data: Mapping) -> Admission:
     """Returns the Admission stored by ``admission_to_json``."""
-    pod_sets = tuple(PodSetAssignment(a["pod_set"], dict(a["flavors"]), {(f, r): n for f, r, n in a["usage"]})
-                     for a in data["pod_sets"])
+    pod_sets = tuple(PodSetAssignment(a["pod_set"], dict(a["flavors"]), {(f, r): n for f, r, n in a["usage"]},
+                                      a.get("count")) for a in data["pod_sets"])
     return Admission(data["cluster_queue"], pod_sets, {f: dict(lb) for f, lb in data["node_labels"].items()})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from libs.events import PreemptionRequested, QuotaReleased, QuotaReserved, WorkloadPending
 from libs.platform.unit_of_work import UnitOfWork
 from libs.quota import CycleResult, QuotaEngine, Why
-from services.quota.mapping import assignments_of, words
+from services.quota.mapping import assignments_of, reserved_spec, words
 from services.quota.state import Known
 
 
@@ -22,7 +22,8 @@ async def publish(result: CycleResult, engine: QuotaEngine, known: dict[str, Kno
     for admitted in result.admitted:
         k = known[admitted.workload_id]
         await uow.emit(QuotaReserved(workload_id=admitted.workload_id, tenant=k.tenant,
-                                     cluster_queue=admitted.cluster_queue, spec=k.spec, priority=k.priority,
+                                     cluster_queue=admitted.cluster_queue, priority=k.priority,
+                                     spec=reserved_spec(k.spec, admitted.admission),
                                      flavors=assignments_of(admitted.admission, k.spec)), trace=k.trace)
         touched.add(admitted.workload_id)
     for preempting in result.preempting:

@@ -14,7 +14,7 @@ import asyncpg
 from libs.events import Tenant, WorkloadSpec
 from libs.quota import QuotaEngine, Reason, Why
 from libs.quota.loader import load_config
-from services.quota.mapping import admission_from_json, admission_to_json, with_exclusions, words, workload_of
+from services.quota.mapping import admission_from_json, admission_to_json, words, workload_of
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ async def config_version(conn: asyncpg.Connection) -> int:
 async def load_engine(conn: asyncpg.Connection, text: str, now: float) -> tuple[QuotaEngine, dict[str, Known]]:
     """Returns an engine under ``text`` holding every reserved and pending workload, and their details."""
     config = load_config(text)
-    engine = QuotaEngine(with_exclusions(config))
+    engine = QuotaEngine(config)
     known: dict[str, Known] = {}
     rows = await conn.fetch("select * from workloads where state in ('pending', 'reserved', 'inadmissible') "
                             "order by seq")

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from libs.events import PodSet, Resources, Tenant, WorkloadSpec
+from libs.events.workload import Toleration
 from libs.quota import QuotaEngine, Reason, Why
 from libs.quota.loader import load_config
-from services.quota.mapping import (EXCLUDE_PREFIX, admission_from_json, admission_to_json, assignments_of,
-                                    plain_words, with_exclusions, workload_of, words)
+from services.quota.mapping import admission_from_json, admission_to_json, assignments_of, workload_of, words
 from services.quota.publish import announce_pending, publish
 from services.quota.state import Known
 
@@ -91,7 +91,7 @@ class Harness:
     whys: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.engine = QuotaEngine(with_exclusions(self.config))
+        self.engine = QuotaEngine(self.config)
 
     def accept(self, wid: str, team: str, s: WorkloadSpec, priority: int = 0, at: float = 0.0) -> "Harness":
         self.known[wid] = Known(Tenant(org="org", team=team), s, priority, {}, (), at)
@@ -128,8 +128,7 @@ def test_accepted_workload_is_reserved_on_an_eligible_flavor(s, flavor):
 
 def test_a_flavor_the_scheduler_says_never_fits_is_skipped():
     wl = workload_of("w", "team-a", spec("w", gpus=1), 0, 0.0, CONFIG, excluded=("a100",))
-    assert {r for ps in wl.pod_sets for r in ps.requests if r.startswith(EXCLUDE_PREFIX)} == {
-        EXCLUDE_PREFIX + "a100", EXCLUDE_PREFIX + "cpu"}  # the never-fit flavor, and CPU-only flavors
+    assert wl.pod_sets[0].excluded_flavors == {"a100", "cpu"}  # the never-fit flavor, and flavors with no GPU model
     h = Harness()
     h.known["w"] = Known(Tenant(org="org", team="team-a"), spec("w", gpus=1), 0, {}, ("a100",), 0.0)
     h.engine.add_workload(wl, 0.0)
@@ -165,7 +164,6 @@ def test_pending_is_announced_once_per_reason():
         asyncio.run(announce_pending(h.engine, h.known, h.uow, 1.0, "big", h.whys["big"], told))
     pending = [e for e in h.uow.emitted if e.type == "WorkloadPending"]
     assert len(pending) == 1 and pending[0].position == 1 and pending[0].cluster_queue == "cq-a"
-    assert EXCLUDE_PREFIX not in pending[0].message
 
 
 def test_admission_round_trips_through_json():
@@ -177,14 +175,52 @@ def test_admission_round_trips_through_json():
     assert assignments_of(back, spec("w", gpus=2, pods=2)) == assignments_of(admission, spec("w", gpus=2, pods=2))
 
 
-@pytest.mark.parametrize("message, expected", [
-    pytest.param("cq at 100% of nominal GPU quota in a100 (8/8, needs 1)",
-                 "cq at 100% of nominal GPU quota in a100 (8/8, needs 1)", id="plain-message-unchanged"),
-    pytest.param(f"cq has no quota for {EXCLUDE_PREFIX}a100 in a100", "no flavor this workload may use",
-                 id="exclusion-mechanics-hidden"),
+SPOT = """
+---
+apiVersion: kueue.x-k8s.io/v1beta1
+kind: ResourceFlavor
+metadata: {name: spot}
+spec:
+  nodeLabels: {batchyard.dev/cluster: aws, batchyard.dev/pool: spot, batchyard.dev/gpu-model: A100, zone: a}
+  nodeTaints: [{key: batchyard.dev/spot, value: "true", effect: NoSchedule}]
+"""
+
+
+def spot_first() -> object:
+    return load_config(FLAVORS + SPOT + queue("cq-a", "team-a", "org", 8).replace(
+        "      flavors:\n", "      flavors:\n        - name: spot\n          resources: "
+        "[{name: cpu, nominalQuota: 100}, {name: memory, nominalQuota: 1Ti}, {name: nvidia.com/gpu, nominalQuota: 8}]\n"))
+
+
+@pytest.mark.parametrize("tolerations, selector, flavor", [
+    pytest.param((), {}, "a100", id="untolerated-taint-skips-the-flavor"),
+    pytest.param((Toleration(key="batchyard.dev/spot", value="true", effect="NoSchedule"),), {}, "spot",
+                 id="toleration-admits-the-tainted-flavor"),
+    pytest.param((Toleration(key="batchyard.dev/spot"),), {"zone": "b"}, "a100",
+                 id="node-selector-on-a-flavor-label-rules-it-out"),
+    pytest.param((Toleration(key="batchyard.dev/spot"),), {"rack": "r1"}, "spot",
+                 id="node-selector-on-a-label-no-flavor-has-is-left-to-the-scheduler"),
 ])
-def test_plain_words(message, expected):
-    assert plain_words(message).startswith(expected)
+def test_taints_tolerations_and_node_selectors_decide_the_flavor(tolerations, selector, flavor):
+    s = WorkloadSpec(name="w", queue="default", pod_sets=(PodSet(
+        name="main", count=1, tolerations=tolerations, node_selector=selector,
+        requests=Resources(cpu_milli=1000, memory_mib=1024, gpu=1)),))
+    h = Harness(config=spot_first()).accept("w", "team-a", s)
+    [reserved] = h.cycle()
+    assert reserved.flavors[0].flavor == flavor
+
+
+def test_partial_admission_reserves_fewer_pods_and_says_so():
+    """Six pods of 4 GPUs (min 2) do not fit a100's 8 GPUs plus the 8 cq-b lends: four pods are reserved,
+    and QuotaReserved carries count 4 so placement never places more than quota holds."""
+    s = WorkloadSpec(name="w", queue="default", pod_sets=(PodSet(
+        name="main", count=6, min_count=2, gpu_model="A100", requests=Resources(cpu_milli=1000, gpu=4)),))
+    h = Harness().accept("w", "team-a", s)
+    [reserved] = h.cycle()
+    assert (reserved.spec.pod_sets[0].count, reserved.spec.pod_sets[0].min_count) == (4, 2)
+    admission = h.engine.reservations["w"].admission
+    assert admission.pod_sets[0].count == 4 and admission.usage()[("a100", "nvidia.com/gpu")] == 16
+    assert admission_from_json(admission_to_json(admission)) == admission
 
 
 def test_backoff_times_are_clock_times():
