@@ -15,6 +15,7 @@ from libs.quota.loader import load_config
 from services.quota.mapping import admission_from_json, admission_to_json, assignments_of, workload_of, words
 from services.quota.publish import announce_pending, publish
 from services.quota.state import Known
+from services.scheduler.adapters import workload_of as scheduler_view
 
 FLAVORS = """
 apiVersion: kueue.x-k8s.io/v1beta1
@@ -218,6 +219,8 @@ def test_partial_admission_reserves_fewer_pods_and_says_so():
     h = Harness().accept("w", "team-a", s)
     [reserved] = h.cycle()
     assert (reserved.spec.pod_sets[0].count, reserved.spec.pod_sets[0].min_count) == (4, 2)
+    placing = scheduler_view(reserved).pod_sets[0]  # what the scheduler hands to libs/placement
+    assert (placing.count, placing.min_count) == (4, 2)
     admission = h.engine.reservations["w"].admission
     assert admission.pod_sets[0].count == 4 and admission.usage()[("a100", "nvidia.com/gpu")] == 16
     assert admission_from_json(admission_to_json(admission)) == admission
