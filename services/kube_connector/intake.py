@@ -64,35 +64,41 @@ class Intake:
         self.on_object(*key)
 
     async def start(self) -> list[asyncio.Task]:
-        """Loads what was submitted before, starts one informer per installed kind; returns the tasks."""
+        """Loads what was submitted before; returns the intake's task and one per kind (each waits until the API
+        server serves its kind, then watches it)."""
         async with self.pool.acquire() as conn:
             self.known = await repo.known_uids(conn)
-        tasks = []
-        for name in self.config.kinds:
-            kind = KINDS[name]
-            if not await self._installed(kind):
-                log.warning("%s (%s) is not served by the API server: its CRD is not installed; not watching it",
-                            kind.kind, kind.api_version)
-                continue
-            informer = Informer(self.api, objects_path(kind.group, kind.version, kind.plural),
-                                lambda change, obj, kind=kind: self._seen(kind, change, obj),
-                                name=f"{kind.kind} informer")
-            self.informers[kind.kind] = informer
-            tasks.append(asyncio.create_task(informer.run(), name=f"informer-{kind.kind}"))
-        tasks.append(asyncio.create_task(self.run(), name="intake"))
-        return tasks
+        tasks = [asyncio.create_task(self._watch(KINDS[name]), name=f"watch-{name}") for name in self.config.kinds]
+        return [*tasks, asyncio.create_task(self.run(), name="intake")]
 
-    async def _installed(self, kind: JobKind) -> bool:
+    async def _watch(self, kind: JobKind, *, recheck_s: float = 60.0) -> None:
+        """Watches ``kind`` once the API server serves it (a CRD installed later is picked up within a minute)."""
+        told = False
+        while not await self._served(kind):
+            if not told:
+                log.warning("%s (%s) is not served by the API server (its CRD is not installed); checking again "
+                            "every %.0fs", kind.kind, kind.api_version, recheck_s)
+                told = True
+            await asyncio.sleep(recheck_s)
+        informer = Informer(self.api, objects_path(kind.group, kind.version, kind.plural),
+                            lambda change, obj: self._seen(kind, change, obj), name=f"{kind.kind} informer")
+        self.informers[kind.kind] = informer
+        await informer.run()
+
+    async def _served(self, kind: JobKind) -> bool:
+        """Returns whether the API server serves ``kind``; waits while it cannot be asked."""
         base = f"/apis/{kind.group}/{kind.version}" if kind.group else f"/api/{kind.version}"
-        for _ in range(30):
+        backoff = 0.2
+        while True:
             try:
                 resources = await self.api.request("GET", base)
                 return any(r.get("name") == kind.plural for r in resources.get("resources") or ())
             except KubeError as exc:
                 if exc.not_found:
                     return False
-                await asyncio.sleep(1)
-        return False
+                log.warning("discovery of %s: %s; retrying", kind.kind, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
 
     async def run(self) -> None:
         while True:
