@@ -9,10 +9,10 @@ import time
 import uuid
 from pathlib import Path
 
-from rich.console import Console
 from rich.live import Live
 
 from cli.demo_report import live_table, summary
+from cli.demo_view import demo_console, live_view
 from libs.events import PodSet, Tenant, WorkloadSpec, WorkloadSubmitted
 from libs.events.topics import SUBMITTED
 from libs.fleet.mix import workload_mix
@@ -24,7 +24,7 @@ from libs.platform.observer import FlowObserver
 from libs.platform.publisher import EventPublisher
 from libs.platform.topics_admin import ensure_topics
 
-console = Console()
+console = demo_console()  # plain lines, no redraws, when the output is a file or a pipe
 logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # transient leader errors right after topic creation
 WAVES = 4  # arrivals come in waves, so queues fill, drain and refill
 MALFORMED = b'{"type": "WorkloadSubmitted", "workload_id": "demo-bad-json", "spec": {"pod_sets": "lots"}}'
@@ -72,7 +72,7 @@ async def _drive(platform: Platform, observer: FlowObserver, bootstrap: str, nam
     expected = count + len(bad_submissions())
     deadline = time.monotonic() + timeout_s
     async with EventPublisher(bootstrap, namespace) as pub:
-        with Live(live_table(observer, expected), console=console, refresh_per_second=4) as live:
+        with live_view(console, observer, expected) as live:
             await pub.publish(bad_submissions())
             await (await pub.send_raw(SUBMITTED, MALFORMED, key=b"demo-bad-json"))
             per_wave = -(-count // WAVES)
