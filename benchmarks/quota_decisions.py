@@ -1,20 +1,29 @@
 """Quota decisions per second: 1,000 cluster queues in a 3-level cohort tree, 50,000 pending.
 
-Run: .venv/bin/python -m benchmarks.quota_decisions [--workloads N] [--fair] [--seconds S]
+Run: .venv/bin/python -m benchmarks.quota_decisions [--workloads N] [--fair] [--seconds S] [--baseline REV]
 Writes benchmarks/results/quota_decisions.json (name, value, unit, higher_is_better, target,
 command, p99 latency, ...). A *decision* is one head of a cluster queue judged in a cycle:
 admitted (with flavors), preempting, or left pending with a reason. Decision latency is the
 wall time of the cycle that made it (every decision of a cycle is published when it ends).
+
+Baseline (same run): the same load on ``libs/quota`` as of git revision REV (default: the core
+before Kueue-exact semantics), in a subprocess, each baseline run right after the run it is
+compared with, so both see the same machine load. ``--baseline none`` skips it.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +33,8 @@ from libs.quota.builders import local_queues_for, make_cluster_queue, make_cohor
 ORGS, TEAMS, QUEUES = 10, 10, 10  # root → 10 orgs → 100 teams → 1,000 cluster queues
 TARGET = 5000.0
 RESULTS = Path(__file__).parent / "results" / "quota_decisions.json"
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE_REV = "a703775"  # the core before issue 13 (Kueue-exact semantics)
 
 
 def build_config(fair: bool) -> QuotaConfig:
@@ -132,31 +143,73 @@ def _summary(config, engine, fair, n_workloads, latencies, reasons, admitted, ev
     }
 
 
+def baseline_run(rev: str, n_workloads: int, fair: bool, max_seconds: float) -> dict:
+    """Runs ``run`` in a subprocess whose ``libs.quota`` is the one at git revision ``rev``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tar = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "libs/__init__.py", "libs/quota"],
+                             check=True, capture_output=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+            archive.extractall(tmp, filter="data")
+        code = ("import json, sys; from benchmarks.quota_decisions import run; "
+                f"print(json.dumps(run({n_workloads}, {fair}, {max_seconds})))")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([tmp, str(ROOT)])}
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env,
+                             cwd=tmp).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+def measured(args) -> tuple[list[dict], list[dict | None], list[float]]:
+    """Returns this core's runs, the baseline's (same order, interleaved) and the load averages seen."""
+    runs, baselines, loads = [], [], [os.getloadavg()[0]]
+    for fair in ([True] if args.fair else [False, True]):
+        runs.append(run(args.workloads, fair, args.seconds))
+        loads.append(os.getloadavg()[0])
+        baselines.append(None if args.baseline == "none" else
+                         baseline_run(args.baseline, args.workloads, fair, args.seconds))
+        loads.append(os.getloadavg()[0])
+    return runs, baselines, loads
+
+
+def _line(label: str, r: dict) -> str:
+    return (f"{label} fair_sharing={r['fair_sharing']}: {r['decisions']} decisions in {r['cycles']} cycles, "
+            f"{r['decisions_per_second']:.0f} decisions/s, p99 {r['p99_decision_latency_ms']:.1f} ms, "
+            f"admissions {r['admissions']}, preemptions {r['preemptions']}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", type=int, default=50_000)
     parser.add_argument("--seconds", type=float, default=90.0, help="stop the cycle loop after this long")
     parser.add_argument("--fair", action="store_true", help="only the fair-sharing run")
+    parser.add_argument("--baseline", default=BASELINE_REV, help="git revision of the baseline core, or none")
     args = parser.parse_args(argv)
-    runs = [run(args.workloads, fair, args.seconds) for fair in ([True] if args.fair else [False, True])]
-    main_run = runs[0]
-    for r in runs:
-        print(f"fair_sharing={r['fair_sharing']}: {r['decisions']} decisions in {r['cycles']} cycles, "
-              f"{r['decisions_per_second']:.0f} decisions/s (target >= {TARGET:.0f}), "
-              f"p99 {r['p99_decision_latency_ms']:.1f} ms, admissions {r['admissions']}, "
-              f"preemptions {r['preemptions']}")
+    runs, baselines, loads = measured(args)
+    for r, b in zip(runs, baselines):
+        print(_line("this core", r) + f" (target >= {TARGET:.0f})")
+        if b is not None:
+            print(_line(f"baseline {args.baseline}", b) +
+                  f"; ratio {r['decisions_per_second'] / b['decisions_per_second']:.2f}")
+    main_run, main_base = runs[0], baselines[0]
+    ratio = main_run["decisions_per_second"] / main_base["decisions_per_second"] if main_base else None
     record = {
         "name": "quota_decisions", "value": round(main_run["decisions_per_second"], 1), "unit": "decisions/s",
         "higher_is_better": True, "target": TARGET, "meets_target": main_run["decisions_per_second"] >= TARGET,
         "p99_latency_ms": round(main_run["p99_decision_latency_ms"], 2),
         "command": ".venv/bin/python -m benchmarks.quota_decisions " + " ".join(argv or sys.argv[1:]),
         "machine": f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}, 2 cores shared",
-        "baseline": "Kueue perf test: 15,000 workloads over 30 ClusterQueues admitted in ~351 s (~43 admissions/s end to end)",
-        "runs": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in runs],
+        "baseline_desc": None if main_base is None else f"libs/quota at {args.baseline}, same load, same run",
+        "ratio": None if ratio is None else round(ratio, 3),
+        "load_average_1m": [round(x, 2) for x in loads],
+        "runs": [_rounded(r) for r in runs],
+        "baseline_runs": [_rounded(b) for b in baselines if b is not None],
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {RESULTS}")
+
+
+def _rounded(r: dict) -> dict:
+    return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}
 
 
 if __name__ == "__main__":

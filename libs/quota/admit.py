@@ -15,6 +15,7 @@ from libs.quota.ordering import FairOrder, classic_order
 from libs.quota.outcome import Mode, Reason, Why
 from libs.quota.results import Admitted, Preempting, Snapshot, StillPending
 from libs.quota.tree import QuotaTree, Undo
+from libs.quota.trial import WithoutVictims
 
 
 def held_capacity(tree: QuotaTree, n: Nominee) -> dict:
@@ -33,22 +34,6 @@ def held_capacity(tree: QuotaTree, n: Nominee) -> dict:
     return {fr: v for fr, v in out.items() if v > 0}
 
 
-def _fits_without(snapshot: Snapshot, n: Nominee, gone: dict[str, str]) -> bool:
-    """True when the nominee fits once every workload in ``gone`` (id → queue) has left (trial, undone)."""
-    tree, undos = snapshot.tree, []
-    if tree.fits(n.queue, n.usage):
-        return True  # removing workloads only frees quota
-    root = n.queue.root()
-    for wid, cq in gone.items():
-        victim = tree.queues[cq]
-        if victim.root() is root:
-            undos.append(tree.remove_usage(victim, snapshot.admitted[cq][wid].admission.usage()))
-    ok = tree.fits(n.queue, n.usage)
-    for undo in reversed(undos):
-        undo()
-    return ok
-
-
 class _Admission:
     """The admit loop's state: decisions so far, victims claimed, trial usage to undo."""
 
@@ -57,13 +42,17 @@ class _Admission:
         self.admitted: list[Admitted] = []
         self.preempting: list[Preempting] = []
         self.pending: list[StillPending] = []
-        self.claimed: dict[str, str] = {}  # victims named earlier in this cycle → their queue
+        self.claimed = WithoutVictims(snapshot.tree, self._victim_usage)  # victims named earlier in this cycle
         self.undos: list[Undo] = []
+
+    def _victim_usage(self, workload_id: str, queue: str) -> dict:
+        return self.snapshot.admitted[queue][workload_id].admission.usage()
 
     def reserve(self, n: Nominee, usage: dict) -> bool:
         if not usage:
             return False
         self.undos.append(self.snapshot.tree.add_usage(n.queue, usage))
+        self.claimed.reserve(n.queue, usage)
         return True
 
     def decide(self, n: Nominee) -> bool:
@@ -78,13 +67,13 @@ class _Admission:
                 return False
             return self.reserve(n, held_capacity(self.snapshot.tree, n))
         ids = {t.workload_id: t.cluster_queue for t in n.targets}
-        if ids.keys() & self.claimed.keys():
+        if ids.keys() & self.claimed.claimed.keys():
             self.skip(n, "its preemption targets were claimed earlier in this cycle")
             return False
-        if not _fits_without(self.snapshot, n, {**self.claimed, **ids}):
+        if not self.claimed.fits(n.queue, n.usage, ids):
             self.skip(n, "quota taken by a workload admitted earlier in this cycle")
             return False
-        self.claimed.update(ids)
+        self.claimed.claim(ids)
         self.reserve(n, a.usage)
         if a.mode is Mode.FIT:
             self.admitted.append(Admitted(wl.id, name, a.admission(self.config, name), a.borrowing > 0))

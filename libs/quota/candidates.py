@@ -46,6 +46,8 @@ class SearchContext:
     lq_usage: Callable[[Workload], float] | None = None  # admission fair sharing: a local queue's usage
     _over: dict = field(default_factory=dict)  # (id(cohort), frs) → over-nominal leaves beneath
     _shares: dict = field(default_factory=dict)  # id(node) → share with no trial applied
+    searches: dict = field(default_factory=dict)  # (workload, queue, usage, contested) → targets found
+    leaf_candidates: dict = field(default_factory=dict)  # (queue, contested) → its candidates in order
 
     def base_share(self, node: QuotaNode) -> float:
         """Returns the node's share as of the cycle's start (valid for nodes no trial touched)."""

@@ -14,8 +14,11 @@ Victims are taken in order until the preemptor fits, once allowing it to borrow 
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from enum import Enum
+from operator import itemgetter
+from typing import Iterator
 
 from libs.quota.candidates import (Preemptor, Reservation, SearchContext, Target, Trial, allowed, eligible,
                                    order_key, own_candidates)
@@ -61,29 +64,45 @@ def _variant(p: Preemptor, r: Reservation, advantage: bool) -> Variant | None:
     return Variant.WITHOUT_BORROWING if above else Variant.WHILE_BORROWING
 
 
-def _cohort_candidates(ctx: SearchContext, p: Preemptor) -> tuple[list[Candidate], list[Candidate]]:
-    """Returns (hierarchical, priority) candidates, walking up from the preemptor's parent."""
+def _sources(ctx: SearchContext, p: Preemptor) -> list[tuple[QuotaNode, QuotaNode, bool]]:
+    """Returns (leaf, cohort it is found under, hierarchical advantage) for every queue that may hold
+    candidates, walking up from the preemptor's parent."""
     tree, node = ctx.tree, ctx.tree.queues[p.spec.name]
-    hierarchy: list[Candidate] = []
-    priority: list[Candidate] = []
     if node.parent is None or p.spec.preemption.reclaim_within_cohort is PreemptionPolicy.NEVER:
-        return hierarchy, priority
-    frs = tuple(sorted(p.preempt_for))
+        return []
+    frs, out = tuple(sorted(p.preempt_for)), []
     advantage, remaining = tree.fit_in_quota(node, p.usage)
     previous, ancestor = node, node.parent
     while ancestor is not None:
-        into = hierarchy if advantage else priority
-        for leaf in ctx.over_nominal_leaves(ancestor, frs):
-            if leaf is node or _under(leaf, previous):
-                continue
-            for r in ctx.admitted.get(leaf.name, {}).values():
-                variant = _variant(p, r, advantage) if eligible(ctx, p, r) else None
-                if variant is not None:
-                    into.append(Candidate(r, variant, ancestor))
+        out.extend((leaf, ancestor, advantage) for leaf in ctx.over_nominal_leaves(ancestor, frs)
+                   if leaf is not node and not _under(leaf, previous))
         fits, remaining = tree.fit_in_quota(ancestor, remaining)
         advantage = advantage or fits
         previous, ancestor = ancestor, ancestor.parent
-    return hierarchy, priority
+    return out
+
+
+def _leaf_candidates(ctx: SearchContext, leaf: QuotaNode, frs: frozenset) -> list[tuple[tuple, Reservation]]:
+    """Returns the queue's reservations a preemptor contesting ``frs`` may consider, in Kueue's order
+    (the order of another queue's candidates does not depend on the preemptor; cached per cycle)."""
+    found = ctx.leaf_candidates.get((leaf.name, frs))
+    if found is None:
+        probe = Preemptor(None, None, {}, frs)  # type: ignore[arg-type] - eligible reads preempt_for only
+        key = order_key(ctx, "")
+        found = sorted(((key(r), r) for r in ctx.admitted.get(leaf.name, {}).values() if eligible(ctx, probe, r)),
+                       key=itemgetter(0))
+        ctx.leaf_candidates[(leaf.name, frs)] = found
+    return found
+
+
+def _stream(ctx: SearchContext, p: Preemptor, sources) -> Iterator[tuple[tuple, Candidate]]:
+    """Yields (order key, candidate) from several queues, merged in order, skipping those the
+    reclaim policy does not allow."""
+    lists = [[(k, r, lca, adv) for k, r in _leaf_candidates(ctx, leaf, p.preempt_for)] for leaf, lca, adv in sources]
+    for k, r, lca, adv in heapq.merge(*lists, key=itemgetter(0)):
+        variant = _variant(p, r, adv)
+        if variant is not None:
+            yield k, Candidate(r, variant, lca)
 
 
 def _under(leaf: QuotaNode, subtree: QuotaNode) -> bool:
@@ -97,18 +116,39 @@ def _under(leaf: QuotaNode, subtree: QuotaNode) -> bool:
 
 
 class CandidateList:
-    """Kueue's candidate iterator: evicting ones first, then hierarchical, priority, own queue."""
+    """Kueue's candidate iterator: evicting ones first, then hierarchical, priority, own queue.
+
+    Read lazily (a search usually stops after a few victims) and remembered, so a second
+    borrowing attempt walks the same list.
+    """
 
     def __init__(self, ctx: SearchContext, p: Preemptor):
         self.ctx, self.p = ctx, p
-        hierarchy, priority = _cohort_candidates(ctx, p)
-        own = [Candidate(r, Variant.WITHIN_CQ, None) for r in own_candidates(ctx, p)]
+        sources = _sources(ctx, p)
         key = order_key(ctx, p.spec.name)
-        groups = [sorted(g, key=lambda c: key(c.reservation)) for g in (hierarchy, priority, own)]
-        evicting = [c for g in groups for c in g if c.reservation.workload.id in ctx.evicting]
-        self.items = evicting + [c for g in groups for c in g if c.reservation.workload.id not in ctx.evicting]
+        own = sorted(((key(r), Candidate(r, Variant.WITHIN_CQ, None)) for r in own_candidates(ctx, p)),
+                     key=itemgetter(0))
+        self._groups = [_Peek(_stream(ctx, p, [s for s in sources if s[2]])),
+                        _Peek(_stream(ctx, p, [s for s in sources if not s[2]])), _Peek(iter(own))]
+        hierarchy, priority = (g.first() is not None for g in self._groups[:2])
         self.no_other_queues = not hierarchy and not priority
         self.no_hierarchical = not hierarchy
+        self._read: list[Candidate] = []
+        self._source = self._ordered()
+
+    def _ordered(self) -> Iterator[Candidate]:
+        for group in self._groups:  # evicting ones sort first within each group
+            while group.first() is not None and group.first()[0][0] is False:
+                yield group.next()[1]
+        for group in self._groups:
+            while group.first() is not None:
+                yield group.next()[1]
+
+    def __iter__(self) -> Iterator[Candidate]:
+        yield from self._read
+        for c in self._source:
+            self._read.append(c)
+            yield c
 
     def valid(self, c: Candidate, borrowing: bool) -> bool:
         """True when ``c`` may still be taken (earlier victims may have brought its branch home)."""
@@ -123,6 +163,25 @@ class CandidateList:
                 return False
             node = node.parent
         return True
+
+
+class _Peek:
+    """An iterator with a look at its next item."""
+
+    def __init__(self, items: Iterator):
+        self._items, self._next = items, None
+        self._advance()
+
+    def _advance(self) -> None:
+        self._next = next(self._items, None)
+
+    def first(self):
+        return self._next
+
+    def next(self):
+        item = self._next
+        self._advance()
+        return item
 
 
 def _fits(ctx: SearchContext, p: Preemptor, borrowing: bool) -> bool:
@@ -158,7 +217,7 @@ def classic_targets(ctx: SearchContext, p: Preemptor) -> list[Target]:
     trial = Trial(ctx.tree)
     for borrowing in _attempts(candidates, ctx, p):
         reasons: dict[str, Reason] = {}
-        for c in candidates.items:
+        for c in candidates:
             if not candidates.valid(c, borrowing):
                 continue
             trial.take(c.reservation)

@@ -209,7 +209,5 @@ class _FairSearch:
         if self.within or self.strategy is FairPreemptionStrategy.LESS_THAN_INITIAL_SHARE:
             return True  # already decided by _open, independent of the victim
         mine_side, their_side = lca_sides(self.tree, self._mine, self.tree.queues[name])
-        undo = self.tree.remove_usage(self.tree.queues[name], victim.admission.usage())
-        final = self.tree.share(their_side)
-        undo()
-        return self._share(mine_side) <= final
+        fall = self.tree.removal_at(self.tree.queues[name], their_side, victim.admission.usage())
+        return self._share(mine_side) <= self.tree.share(their_side, fall)
