@@ -4,7 +4,8 @@ admission fair sharing history.
 - partial admission reserves the largest count that fits, never below ``min_count``;
 - a pod set is never given a flavor whose labels, taints or exclusions rule it out, and a pod set
   with an eligible flavor that has room is admitted;
-- admission fair sharing usage is never negative and only decays while nothing is held.
+- admission fair sharing usage is never negative and only decays while nothing is held;
+- the cycle's shortcuts (``removal_at``, the twin tree without victims) agree with removing for real.
 """
 
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +16,8 @@ from libs.quota.afs import AdmissionUsage
 from libs.quota.builders import local_queues_for, make_cluster_queue, make_workload
 from libs.quota.config import LocalQueue
 from libs.quota.eligibility import flavor_mismatch
+from libs.quota.trial import WithoutVictims
+from tests.unit.quota.test_quota_properties import configs
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -100,3 +103,38 @@ def test_admission_usage_never_negative_and_decays_when_idle(steps, start):
             history.penalize(lq, {("f", "cpu"): amount})
             assert history.usage(lq, config) >= before
         assert history.usage(lq, config) >= 0
+
+
+@FAST
+@given(config=configs(), data=st.data())
+def test_removal_at_and_the_twin_match_removing_for_real(config, data):
+    """``QuotaTree.removal_at`` predicts the fall of usage at an ancestor; ``WithoutVictims.fits``
+    answers as removing every victim from the tree would."""
+    engine = QuotaEngine(config)
+    queues = sorted(config.cluster_queues)
+    for i in range(data.draw(st.integers(1, 30))):
+        engine.add_workload(make_workload(f"w{i}").queue(data.draw(st.sampled_from(queues)))
+                            .request(cpu=data.draw(st.integers(1, 4))).obj(), 0.0)
+        engine.run_cycle(0.0)
+    if not engine.reservations:
+        return
+    tree, reservations = engine.tree, sorted(engine.reservations.values(), key=lambda r: r.workload.id)
+    victims = data.draw(st.lists(st.sampled_from(reservations), unique_by=lambda r: r.workload.id, max_size=4))
+    r = data.draw(st.sampled_from(reservations))
+    leaf = tree.queues[r.admission.cluster_queue]
+    top = data.draw(st.sampled_from(leaf.path()))
+    before = dict(top.usage)
+    predicted = tree.removal_at(leaf, top, r.admission.usage())
+    undo = tree.remove_usage(leaf, r.admission.usage())
+    assert {fr: top.usage.get(fr, 0) - before.get(fr, 0) for fr in before if top.usage.get(fr, 0) != before[fr]} \
+        == predicted
+    undo()
+    twin = WithoutVictims(tree, lambda wid, cq: engine.reservations[wid].admission.usage())
+    twin.claim({v.workload.id: v.admission.cluster_queue for v in victims[:-1]})
+    queue, usage = tree.queues[data.draw(st.sampled_from(queues))], {("f1", "cpu"): data.draw(st.integers(1, 9000))}
+    last = {v.workload.id: v.admission.cluster_queue for v in victims[-1:]}
+    undos = [tree.remove_usage(tree.queues[v.admission.cluster_queue], v.admission.usage()) for v in victims]
+    expected = tree.fits(queue, usage)
+    for u in reversed(undos):
+        u()
+    assert twin.fits(queue, usage, last) == expected
