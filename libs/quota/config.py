@@ -187,6 +187,7 @@ class Timing:
     backoff_max_seconds: float = 3600.0
     pods_ready_timeout_seconds: float | None = None  # None disables waitForPodsReady
     min_runtime_seconds: float = 0.0  # a workload younger than this is never a victim
+    order_by_eviction: bool = True  # requeuingStrategy.timestamp: Eviction (Kueue's default) or Creation
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,7 +166,9 @@ class QuotaEngine:
         self.attempts[workload_id] = attempts
         t = self.config.timing
         requeue_at = now + backoff_seconds(attempts, t.backoff_base_seconds, t.backoff_max_seconds)
-        entry = PendingEntry(reservation.workload, "", requeue_at=requeue_at, attempts=attempts, why=why)
+        by_eviction = why.reason is Reason.PODS_READY_TIMEOUT and t.order_by_eviction
+        entry = PendingEntry(reservation.workload, "", requeue_at=requeue_at, attempts=attempts, why=why,
+                             queued_at=now if by_eviction else None)
         self._route(entry, now)
         entry.why = Why(why.reason, f"{why.message}; requeued, retry after t={requeue_at:g}")
         return requeue_at

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import yaml
 
 from libs.quota.config import AdmissionFairSharing, CohortSpec, FairPreemptionStrategy, LocalQueue, QuotaConfig, Timing
-from libs.quota.loader_specs import Ctx, cluster_queue, cohort, resource_flavor, weight
+from libs.quota.loader_specs import Ctx, cluster_queue, cohort, refuse_unsupported, resource_flavor, weight
 
 KINDS = ("ResourceFlavor", "Cohort", "ClusterQueue", "LocalQueue", "WorkloadPriorityClass",
          "PriorityClass", "Configuration")
@@ -51,11 +51,18 @@ def _settings(ctx: Ctx, doc: dict) -> tuple[bool, tuple[FairPreemptionStrategy, 
             backoff_base_seconds=float(requeue.get("backoffBaseSeconds", 10)),
             backoff_max_seconds=float(requeue.get("backoffMaxSeconds", 3600)),
             pods_ready_timeout_seconds=parse_duration(ready.get("timeout", "5m")) if ready.get("enable") else None,
-            min_runtime_seconds=parse_duration(doc.get("minimumRuntimeBeforePreemption", 0)))
+            min_runtime_seconds=parse_duration(doc.get("minimumRuntimeBeforePreemption", 0)),
+            order_by_eviction=_requeue_timestamp(ctx, requeue.get("timestamp", "Eviction")))
     except ValueError as exc:
         ctx.bad(str(exc))
         timing = Timing()
     return bool(fair.get("enable")), tuple(s for s in strategies if s is not None), timing
+
+
+def _requeue_timestamp(ctx: Ctx, value: str) -> bool:
+    if value not in ("Eviction", "Creation"):
+        ctx.bad(f"waitForPodsReady.requeuingStrategy.timestamp: {value!r} is not one of Creation, Eviction")
+    return value != "Creation"
 
 
 def _admission_fair_sharing(ctx: Ctx, doc: dict) -> AdmissionFairSharing | None:
@@ -111,18 +118,24 @@ def load_documents(docs: Iterable[Any]) -> QuotaConfig:
     """Returns the config for parsed YAML documents; raises ``ConfigError`` listing every problem."""
     ctx = Ctx()
     kinds = _by_kind(ctx, docs)
-    flavors = {n: resource_flavor(n, d.get("spec") or {}) for n, d in kinds["ResourceFlavor"]}
+    flavors = {}
+    for n, d in kinds["ResourceFlavor"]:
+        ctx.where = f"ResourceFlavor {n}"
+        refuse_unsupported(ctx, "ResourceFlavor", d.get("spec") or {})
+        flavors[n] = resource_flavor(n, d.get("spec") or {})
     cohorts, queues, locals_, priorities = {}, {}, {}, {}
     for n, d in kinds["Cohort"]:
         ctx.where = f"Cohort {n}"
         cohorts[n] = cohort(ctx, n, d.get("spec") or {}, set(flavors))
     for n, d in kinds["ClusterQueue"]:
         ctx.where = f"ClusterQueue {n}"
+        refuse_unsupported(ctx, "ClusterQueue", d.get("spec") or {})
         queues[n] = cluster_queue(ctx, n, d.get("spec") or {}, set(flavors))
     for n, d in kinds["LocalQueue"]:
         spec = d.get("spec") or {}
         ns, cq = (d.get("metadata") or {}).get("namespace", "default"), spec.get("clusterQueue")
         ctx.where = f"LocalQueue {ns}/{n}"
+        refuse_unsupported(ctx, "LocalQueue", spec)
         if cq not in queues:
             ctx.bad(f"spec.clusterQueue: {cq!r} is not a ClusterQueue")
         locals_[(ns, n)] = LocalQueue(ns, n, cq, weight(ctx, spec))

@@ -34,6 +34,21 @@ class Ctx:
             return default
 
 
+UNSUPPORTED = {  # fields that would change admission if honoured; refused rather than ignored
+    "ResourceFlavor": ("topologyName", "resourceWeights"),
+    "ClusterQueue": ("namespaceSelector", "admissionChecks", "admissionChecksStrategy"),
+    "LocalQueue": ("stopPolicy",),
+}
+
+
+def refuse_unsupported(ctx: Ctx, kind: str, spec: dict) -> None:
+    """Reports Kueue fields batchyard does not implement (empty values, e.g. ``namespaceSelector: {}``, pass)."""
+    for key in UNSUPPORTED.get(kind, ()):
+        value = spec.get(key)
+        if value and not (key == "stopPolicy" and value == "None"):
+            ctx.bad(f"spec.{key}: not supported by batchyard (docs/quota.md, Kueue compatibility)")
+
+
 def resource_flavor(name: str, spec: dict) -> ResourceFlavor:
     """Returns a ResourceFlavor from its spec (nodeLabels, nodeTaints, tolerations)."""
     taints = tuple(Taint(t.get("key", ""), str(t.get("value", "")), t.get("effect", "NoSchedule"))

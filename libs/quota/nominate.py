@@ -40,8 +40,7 @@ class Nominee:
 
     @property
     def order(self) -> tuple:
-        wl = self.entry.workload
-        return (-wl.priority, wl.created_at, wl.id)
+        return self.entry.key()
 
 
 def _attempt(ctx: SearchContext, n: Nominee, counts: Sequence[int] | None) -> tuple[FlavorAssignment, list[Target]]:

@@ -1,6 +1,7 @@
 """Phase 1, heads: the pending workloads of one cluster queue, in Kueue's order.
 
-Order is priority (high first), then creation time, then id. Three places hold a pending
+Order is priority (high first), then creation time (eviction time after a PodsReadyTimeout
+eviction, with ``requeuingStrategy.timestamp: Eviction``), then id. Three places hold a pending
 workload: the *active* heap (eligible now), *parked* (in backoff until ``requeue_at``) and,
 for BestEffortFIFO, *inadmissible* (stepped aside until quota frees in the cohort).
 """
@@ -25,10 +26,13 @@ class PendingEntry:
     requeue_at: float = 0.0  # not a head before this time (backoff)
     attempts: int = 0  # evictions so far; drives exponential backoff
     why: Why | None = None  # why it waited in the last cycle that looked at it
+    queued_at: float | None = None  # queue-order time if not its creation (evicted by PodsReadyTimeout)
 
     def key(self) -> tuple[int, float, str]:
-        """Returns the queue-order key: priority desc, creation asc, id."""
-        return (-self.workload.priority, self.workload.created_at, self.workload.id)
+        """Returns the queue-order key: priority desc, then creation (or, after a PodsReadyTimeout
+        eviction, eviction) time asc, then id (Kueue's GetQueueOrderTimestamp)."""
+        at = self.workload.created_at if self.queued_at is None else self.queued_at
+        return (-self.workload.priority, at, self.workload.id)
 
     @property
     def local_queue(self) -> tuple[str, str]:

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from libs.quota import PreemptionPolicy, QueueingStrategy, QuotaEngine, parse_quantity
+from libs.quota import (AdmissionFairSharing, PreemptionPolicy, QueueingStrategy, QuotaEngine, ResourceQuota, Timing,
+                        parse_quantity)
 from libs.quota.loader import ConfigError, load_config, parse_duration
 
 EXAMPLE = Path(__file__).parents[3] / "deploy" / "quota" / "example.yaml"
@@ -112,3 +113,128 @@ def test_quantities(resource, text, amount):
 @pytest.mark.parametrize(("text", "seconds"), [("5m", 300), ("1h30m", 5400), (45, 45), ("10s", 10)])
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
+
+
+EVERY_KNOB = """
+kind: ResourceFlavor
+metadata: {name: spot}
+spec:
+  nodeLabels: {pool: spot}
+  nodeTaints: [{key: spot, value: "true", effect: NoSchedule}]
+  tolerations: [{key: spot, operator: Exists}]
+---
+kind: ResourceFlavor
+metadata: {name: on-demand}
+---
+kind: Cohort
+metadata: {name: root}
+---
+kind: Cohort
+metadata: {name: org}
+spec:
+  parentName: root
+  fairSharing: {weight: 2}
+  resourceGroups:
+  - coveredResources: [cpu]
+    flavors: [{name: spot, resources: [{name: cpu, nominalQuota: 4, borrowingLimit: 1, lendingLimit: 2}]}]
+---
+kind: ClusterQueue
+metadata: {name: cq}
+spec:
+  namespaceSelector: {}
+  cohortName: org
+  queueingStrategy: StrictFIFO
+  stopPolicy: None
+  fairSharing: {weight: 3}
+  admissionScope: {admissionMode: UsageBasedAdmissionFairSharing}
+  preemption:
+    withinClusterQueue: LowerOrNewerEqualPriority
+    reclaimWithinCohort: Any
+    borrowWithinCohort: {policy: LowerPriority, maxPriorityThreshold: 5}
+  flavorFungibility: {whenCanBorrow: TryNextFlavor, whenCanPreempt: TryNextFlavor, preference: PreemptionOverBorrowing}
+  resourceGroups:
+  - coveredResources: [cpu]
+    flavors:
+    - {name: spot, resources: [{name: cpu, nominalQuota: 8, borrowingLimit: 2, lendingLimit: 4}]}
+    - {name: on-demand, resources: [{name: cpu, nominalQuota: 1}]}
+---
+kind: LocalQueue
+metadata: {name: lq, namespace: team}
+spec: {clusterQueue: cq, fairSharing: {weight: 4}}
+---
+kind: WorkloadPriorityClass
+metadata: {name: high}
+value: 100
+---
+kind: Configuration
+fairSharing: {enable: true, preemptionStrategies: [LessThanInitialShare]}
+admissionFairSharing: {usageHalfLifeTime: 1h, usageSamplingInterval: 30s, resourceWeights: {cpu: 2}}
+waitForPodsReady:
+  enable: true
+  timeout: 2m
+  requeuingStrategy: {timestamp: Creation, backoffBaseSeconds: 5, backoffMaxSeconds: 60}
+minimumRuntimeBeforePreemption: 10m
+"""
+
+
+def test_every_supported_knob_is_read():
+    """Each field docs/quota.md's Kueue compatibility table calls supported reaches the config."""
+    c = load_config(EVERY_KNOB)
+    spot = c.flavors["spot"]
+    assert (dict(spot.node_labels), [(t.key, t.value, t.effect) for t in spot.node_taints],
+            [(t.key, t.operator) for t in spot.tolerations]) == ({"pool": "spot"}, [("spot", "true", "NoSchedule")],
+                                                                 [("spot", "Exists")])
+    org, cq = c.cohorts["org"], c.cluster_queues["cq"]
+    assert (org.parent, org.fair_weight) == ("root", 2.0)
+    assert org.resource_groups[0].flavors[0].resources["cpu"] == ResourceQuota(4000, 1000, 2000)
+    assert (cq.cohort, cq.queueing_strategy, cq.hold, cq.fair_weight, cq.admission_fair_sharing) == (
+        "org", QueueingStrategy.STRICT_FIFO, False, 3.0, True)
+    p = cq.preemption
+    assert (p.within_cluster_queue, p.reclaim_within_cohort, p.borrow_within_cohort.policy,
+            p.borrow_within_cohort.max_priority_threshold) == (
+        PreemptionPolicy.LOWER_OR_NEWER_EQUAL_PRIORITY, PreemptionPolicy.ANY, PreemptionPolicy.LOWER_PRIORITY, 5)
+    f = cq.flavor_fungibility
+    assert (f.when_can_borrow.value, f.when_can_preempt.value, f.preference.value) == (
+        "TryNextFlavor", "TryNextFlavor", "PreemptionOverBorrowing")
+    assert cq.resource_groups[0].flavors[0].resources["cpu"] == ResourceQuota(8000, 2000, 4000)
+    assert c.local_queues[("team", "lq")].fair_weight == 4.0 and c.priority_classes == {"high": 100}
+    assert c.fair_sharing and [s.value for s in c.fair_preemption_strategies] == ["LessThanInitialShare"]
+    assert c.admission_fair_sharing == AdmissionFairSharing(3600.0, 30.0, {"cpu": 2.0})
+    assert c.timing == Timing(5.0, 60.0, 120.0, 600.0, order_by_eviction=False)
+
+
+@pytest.mark.parametrize(("old", "new"), [("whenCanBorrow: TryNextFlavor", "whenCanBorrow: Borrow"),
+                                          ("whenCanPreempt: TryNextFlavor", "whenCanPreempt: Preempt")])
+def test_v1beta1_fungibility_names_are_read_as_may_stop_search(old, new):
+    text = EVERY_KNOB.replace(", preference: PreemptionOverBorrowing", "").replace(old, new)
+    f = load_config(text).cluster_queues["cq"].flavor_fungibility
+    assert "MayStopSearch" in (f.when_can_borrow.value, f.when_can_preempt.value)
+
+
+@pytest.mark.parametrize(("patch", "problem"), [
+    pytest.param(("namespaceSelector: {}", "namespaceSelector: {matchLabels: {team: a}}"),
+                 "ClusterQueue cq: spec.namespaceSelector: not supported", id="namespaceSelector"),
+    pytest.param(("namespaceSelector: {}", "admissionChecks: [prov]"),
+                 "ClusterQueue cq: spec.admissionChecks: not supported", id="admissionChecks"),
+    pytest.param(("  nodeLabels: {pool: spot}", "  nodeLabels: {pool: spot}\n  topologyName: default"),
+                 "ResourceFlavor spot: spec.topologyName: not supported", id="topologyName"),
+    pytest.param(("spec: {clusterQueue: cq,", "spec: {stopPolicy: Hold, clusterQueue: cq,"),
+                 "LocalQueue team/lq: spec.stopPolicy: not supported", id="LocalQueue stopPolicy"),
+    pytest.param(("timestamp: Creation", "timestamp: Admission"),
+                 "requeuingStrategy.timestamp: 'Admission' is not one of", id="requeuing timestamp"),
+    pytest.param(("preference: PreemptionOverBorrowing", "preference: Cheapest"),
+                 "spec.flavorFungibility.preference: 'Cheapest' is not one of", id="preference"),
+    pytest.param(("whenCanBorrow: TryNextFlavor", "whenCanBorrow: MayStopSearch"),
+                 "preference: may be set only when", id="preference needs TryNextFlavor"),
+])
+def test_unsupported_or_bad_knobs_are_refused(patch, problem):
+    """A Kueue field batchyard does not implement is refused, not silently ignored."""
+    with pytest.raises(ConfigError) as err:
+        load_config(EVERY_KNOB.replace(*patch))
+    assert any(problem in p for p in err.value.problems), err.value.problems
+
+
+@pytest.mark.parametrize(("policy", "hold"), [("None", False), ("Hold", True), ("HoldAndDrain", True)])
+def test_stop_policy(policy, hold):
+    """HoldAndDrain is read as Hold (docs/quota.md, Kueue compatibility): the core never evicts on its own."""
+    assert load_config(EVERY_KNOB.replace("stopPolicy: None", f"stopPolicy: {policy}")).cluster_queues["cq"].hold is hold

@@ -107,3 +107,20 @@ def test_candidates_ordering(round_):
         assert (named, d.reason("preemptor").value) == ([], "WaitingForPreemption")
     else:
         assert named == [ORDER[round_]]
+
+
+@pytest.mark.parametrize("fair", [False, True])
+def test_overlapping_targets_are_skipped(fair):
+    """Adapted from pkg/scheduler/scheduler_test.go::TestSchedule/multiple preemptions skip overlapping
+    preemption targets (scheduler.go: "We skip multiple-preemptions per cohort if any of the targets are
+    overlapping"): two queues reclaim from the same borrower; the first in order names it, the second is
+    skipped for this cycle and, once the victim left, fits."""
+    d = Driver((cq("cq-a", "co", reclaim="Any", flavors=[("default", {"cpu": 2})]),
+                cq("cq-b", "co", reclaim="Any", flavors=[("default", {"cpu": 2})]),
+                cq("cq-c", "co", flavors=[("default", {"cpu": 0})])), fair=fair)
+    d.running(wl("v", cpu=4), "cq-c")
+    d.submit(wl("pa", p=2, cpu=1), "cq-a").submit(wl("pb", p=1, cpu=1), "cq-b")
+    first = d.cycle()
+    assert targets(first) == {"v": "InCohortReclamation"} and d.reason("pb").value == "SkippedInCycle"
+    d.settle()
+    assert set(d.reserved()) == {"pa", "pb"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from kueue_driver import Driver, admitted, cohort, cq, targets, wl
 
-from libs.quota import PodSet, Workload, parse_quantity
+from libs.quota import PodSet, Reason, Timing, Why, Workload, parse_quantity
 from libs.quota.builders import ALIASES
 
 LP = "LowerPriority"
@@ -108,19 +108,34 @@ def test_waiting_for_preemption_does_not_block_a_borrower_in_another_queue():
     assert (admitted(first), targets(first), d.reason("a").value) == (["b"], {}, "QuotaExhausted")
 
 
-def test_entry_ordering():
-    """TestEntryOrdering/Priority sorting is enabled (default): workloads within their quota first, then
-    priority, then age. Each workload here has its own queue; the borrowing ones have no quota of their own."""
-    borrowing = {"high_pri_borrowing", "old_borrowing", "new_borrowing"}
-    names = ["old_borrowing", "old", "new", "high_pri_borrowing", "new_high_pri", "new_borrowing"]
-    created = {"old_borrowing": 0, "old": 1, "new": 3, "high_pri_borrowing": 3, "new_high_pri": 3, "new_borrowing": 3}
+@pytest.mark.parametrize(("timestamp", "want"), [
+    pytest.param("Eviction", ["new_high_pri", "old", "recently_evicted", "new", "high_pri_borrowing", "old_borrowing",
+                              "evicted_borrowing", "new_borrowing"],
+                 id="TestEntryOrdering/Priority sorting is enabled (default) using pods-ready Eviction timestamp "
+                    "(default)"),
+    pytest.param("Creation", ["new_high_pri", "recently_evicted", "old", "new", "high_pri_borrowing", "old_borrowing",
+                              "evicted_borrowing", "new_borrowing"],
+                 id="TestEntryOrdering/Priority sorting is enabled (default) using pods-ready Creation timestamp"),
+])
+def test_entry_ordering(timestamp, want):
+    """pkg/scheduler/scheduler_test.go::TestEntryOrdering/<case id>: workloads within their quota first, then
+    priority, then age, where a workload evicted by PodsReadyTimeout counts from its eviction (timestamp:
+    Eviction) or its creation. Each workload has its own queue; the borrowing ones have no quota of their own."""
+    borrowing = {"high_pri_borrowing", "old_borrowing", "new_borrowing", "evicted_borrowing"}
+    created = {"old_borrowing": -1, "recently_evicted": 0, "evicted_borrowing": 0, "old": 1, "new": 3,
+               "high_pri_borrowing": 3, "new_high_pri": 3, "new_borrowing": 3}
     prio = {"high_pri_borrowing": 1, "new_high_pri": 1}
-    queues = [cq(n, "all", flavors=[("default", {"cpu": 0 if n in borrowing else 1})]) for n in names]
-    d = Driver((*queues, cq("bank", "all", flavors=[("default", {"cpu": 10})])))
-    for n in names:
+    queues = [cq(n, "all", flavors=[("default", {"cpu": 0 if n in borrowing else 1})]) for n in created]
+    timing = Timing(backoff_base_seconds=10**9, backoff_max_seconds=10**9,
+                    order_by_eviction=timestamp == "Eviction")
+    d = Driver((*queues, cq("bank", "all", flavors=[("default", {"cpu": 10})])), config_kw={"timing": timing})
+    for n in ("recently_evicted", "evicted_borrowing"):  # reserved, then evicted by PodsReadyTimeout at t=2
+        d.running(wl(n, created=created[n], cpu=1), n)
+        d.engine.evict(n, Why(Reason.PODS_READY_TIMEOUT, "pods not ready"), 2.0)
+        d.engine.requeue(n, d.now)
+    for n in created.keys() - {"recently_evicted", "evicted_borrowing"}:
         d.submit(wl(n, p=prio.get(n, 0), created=created[n], cpu=1), n)
-    first = d.cycle()
-    assert admitted(first) == ["new_high_pri", "old", "new", "high_pri_borrowing", "old_borrowing", "new_borrowing"]
+    assert admitted(d.cycle()) == want
 
 
 def test_borrowing_from_a_closer_cohort_goes_first():
@@ -181,3 +196,33 @@ def test_fair_sharing_hierarchical_nominal_first():
     d.submit(wl("wl-a", cpu=5), "cq-a").submit(wl("wl-b", cpu=5), "cq-b")
     first = d.cycle()
     assert admitted(first) == ["wl-a"] and d.reason("wl-b").value == "SkippedInCycle"
+
+
+def other_alpha_beta(beta_preempts: bool):
+    policy = dict(within=LP, reclaim=LP)
+    return (cq("other-alpha", "other", **policy, flavors=[("on-demand", {"gpu": 10}), ("spot", {"gpu": 10})]),
+            cq("other-beta", "other", **(policy if beta_preempts else {}),
+               flavors=[("on-demand", {"gpu": 0}), ("spot", {"gpu": 0})]))
+
+
+@pytest.mark.parametrize(("beta_preempts", "running", "request_", "victim"), [
+    pytest.param(True, [("a1", 50, 5, "other-alpha", "on-demand"), ("b1", 50, 5, "other-beta", "spot")], 6,
+                 {"b1": "InCohortReclamation"},
+                 id="TestSchedule/prefer reclamation over cq priority based preemption"),
+    pytest.param(False, [("a1", 50, 5, "other-alpha", "on-demand"), ("a2", 50, 5, "other-alpha", "spot"),
+                         ("b1", 50, 5, "other-beta", "spot")], 6, {"a1": "InClusterQueue"},
+                 id="TestSchedule/prefer first preemption flavor when second flavor requires both reclaim and cq "
+                    "priority preemption"),
+    pytest.param(False, [("a1", 50, 6, "other-alpha", "on-demand"), ("a2", 50, 5, "other-alpha", "spot"),
+                         ("b1", 9001, 5, "other-beta", "spot")], 5, {"a1": "InClusterQueue"},
+                 id="TestSchedule/prefer first preemption flavor when second flavor also requires cq preemption"),
+])
+def test_flavor_choice_between_preemptions(beta_preempts, running, request_, victim):
+    """Source: pkg/scheduler/scheduler_test.go::TestSchedule/<case id>: reclaiming beats preempting in the
+    queue; between two flavors that both preempt in the queue, the first wins."""
+    d = Driver(other_alpha_beta(beta_preempts))
+    for name, p, gpus, queue, flavor in running:
+        d.running(wl(name, p=p, gpu=gpus), queue, flavor)
+    d.submit(wl("preemptor", p=100, gpu=request_), "other-alpha")
+    first = d.cycle()
+    assert (targets(first), admitted(first)) == (victim, [])
