@@ -237,4 +237,5 @@ def test_unsupported_or_bad_knobs_are_refused(patch, problem):
 @pytest.mark.parametrize(("policy", "hold"), [("None", False), ("Hold", True), ("HoldAndDrain", True)])
 def test_stop_policy(policy, hold):
     """HoldAndDrain is read as Hold (docs/quota.md, Kueue compatibility): the core never evicts on its own."""
-    assert load_config(EVERY_KNOB.replace("stopPolicy: None", f"stopPolicy: {policy}")).cluster_queues["cq"].hold is hold
+    config = load_config(EVERY_KNOB.replace("stopPolicy: None", f"stopPolicy: {policy}"))
+    assert config.cluster_queues["cq"].hold is hold
