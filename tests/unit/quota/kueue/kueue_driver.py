@@ -77,9 +77,9 @@ class Driver:
 
     def running(self, workload: Workload, queue: str, flavor: str | None = None, at: float = 0.0,
                 evicting: bool = False, **per_resource: str) -> "Driver":
-        """Reserves ``workload`` in ``queue`` as if admitted earlier (each resource in ``flavor``, or
+        """Reserves ``workload`` in cluster queue ``queue`` as if admitted earlier (each resource in ``flavor``, or
         the queue's first flavor covering it; ``per_resource`` overrides one resource)."""
-        workload = replace(workload, queue_name=queue)
+        workload = replace(workload, queue_name=workload.queue_name or queue)  # its local queue, if given
         spec = self.engine.config.cluster_queues[queue]
         pod_sets = []
         for ps in workload.pod_sets:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from kueue_driver import Driver, admitted, cq, wl
+from kueue_driver import Driver, admitted, cq, targets, wl
 
 from libs.quota import AdmissionFairSharing, QuotaConfig
 from libs.quota.afs import AdmissionUsage, alpha
@@ -161,3 +161,16 @@ def test_history_survives_a_reload():
     d.reconfigure(d.queues)
     assert d.engine.local_queue_usage(("default", "lq-a")) == before > 0
 
+
+
+@pytest.mark.parametrize(("afs", "victim"), [(True, "a1"), (False, "b1")])
+def test_own_queue_victims_from_the_busier_local_queue_first(afs, victim):
+    """KEP-4136 (preemption within a ClusterQueue under admission fair sharing): own-queue candidates of
+    the local queue with the higher usage go first; without it, the most recently reserved goes first."""
+    lqs = tuple(LocalQueue("default", f"lq-{x}", "cq1") for x in "abc")
+    d = Driver((cq("cq1", within="LowerPriority", afs=afs, flavors=[("default", {"cpu": 8})]),), local_queues=lqs,
+               config_kw={"admission_fair_sharing": FAST})
+    d.running(wl("a1", cpu=6, queue="lq-a"), "cq1", at=10.0)
+    d.running(wl("b1", cpu=2, queue="lq-b"), "cq1", at=20.0)
+    d.submit(wl("preemptor", p=10, cpu=2), "lq-c")
+    assert list(targets(d.cycle())) == [victim]
