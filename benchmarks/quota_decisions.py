@@ -95,16 +95,17 @@ def run(n_workloads: int, fair: bool, max_seconds: float, seed: int = 7) -> dict
     submit_s = time.perf_counter() - t0
     waves = make_workloads(n_workloads - upfront, queues, rng, first=upfront, priorities=(3, 5))
     latencies, reasons, admitted, preemptions, now = [], {}, 0, 0, 0.0
-    ever_admitted, idle_cycles = set(), 0
+    ever_admitted, idle_cycles, cpu_s = set(), 0, 0.0
     started = time.perf_counter()
     while time.perf_counter() - started < max_seconds and len(ever_admitted) < n_workloads and idle_cycles < 20:
         now += 1.0
         for wl in waves[:500]:
             engine.add_workload(wl, now)
         waves = waves[500:]
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         result = engine.run_cycle(now)
         latencies.append((time.perf_counter() - t, result.decisions))
+        cpu_s += time.process_time() - cpu
         admitted += len(result.admitted)
         ever_admitted.update(a.workload_id for a in result.admitted)
         idle_cycles = 0 if (result.admitted or waves) else idle_cycles + 1  # the rest never fit
@@ -118,7 +119,12 @@ def run(n_workloads: int, fair: bool, max_seconds: float, seed: int = 7) -> dict
             engine.finish(wid)
     wall = time.perf_counter() - started
     return _summary(config, engine, fair, n_workloads, latencies, reasons, admitted, ever_admitted,
-                    preemptions, upfront / submit_s, wall)
+                    preemptions, upfront / submit_s, wall) | {"decisions_per_cpu_second": _rate(latencies, cpu_s)}
+
+
+def _rate(latencies, cpu_s: float) -> float:
+    """Returns decisions per second of this process's CPU time in cycles (less sensitive to machine load)."""
+    return sum(d for _, d in latencies) / cpu_s if cpu_s else 0.0
 
 
 def _summary(config, engine, fair, n_workloads, latencies, reasons, admitted, ever_admitted,
@@ -172,7 +178,8 @@ def measured(args) -> tuple[list[dict], list[dict | None], list[float]]:
 
 def _line(label: str, r: dict) -> str:
     return (f"{label} fair_sharing={r['fair_sharing']}: {r['decisions']} decisions in {r['cycles']} cycles, "
-            f"{r['decisions_per_second']:.0f} decisions/s, p99 {r['p99_decision_latency_ms']:.1f} ms, "
+            f"{r['decisions_per_second']:.0f} decisions/s ({r['decisions_per_cpu_second']:.0f} per CPU second), "
+            f"p99 {r['p99_decision_latency_ms']:.1f} ms, "
             f"admissions {r['admissions']}, preemptions {r['preemptions']}")
 
 
@@ -199,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
         "machine": f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}, 2 cores shared",
         "baseline_desc": None if main_base is None else f"libs/quota at {args.baseline}, same load, same run",
         "ratio": None if ratio is None else round(ratio, 3),
+        "cpu_ratio": None if main_base is None else round(
+            main_run["decisions_per_cpu_second"] / main_base["decisions_per_cpu_second"], 3),
         "load_average_1m": [round(x, 2) for x in loads],
         "runs": [_rounded(r) for r in runs],
         "baseline_runs": [_rounded(b) for b in baselines if b is not None],
