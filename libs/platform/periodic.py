@@ -26,3 +26,19 @@ async def every(period_s: float, step: Callable[[], Awaitable[object]], *, name:
         except Exception as exc:  # noqa: BLE001 - a Postgres hiccup or a bug: retried next period, never fatal
             log.warning("%s failed: %r", name, exc, exc_info=True)
         await asyncio.sleep(period_s)
+
+
+async def supervised(run: Callable[[], Awaitable[object]], *, name: str, max_backoff_s: float = 5.0) -> None:
+    """Runs the long-lived loop ``run`` until cancelled, starting it again (after a capped, growing pause) if it
+    ever returns or raises: a bug or an unforeseen error in one loop is logged, never a silently dead task."""
+    backoff = 0.2
+    while True:
+        try:
+            await run()
+            log.warning("%s ended; starting it again", name)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever it was, the loop must go on; the log keeps the trace
+            log.error("%s failed: %r; starting it again in %.1fs", name, exc, backoff, exc_info=True)
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, max_backoff_s)

@@ -16,6 +16,7 @@ from faststream import FastStream
 from libs.events.topics import ADMISSION, LIFECYCLE, NODE_HEALTH, NODE_INVENTORY, NODE_REPAIR, PLACEMENT, QUOTA, \
     SUBMITTED
 from libs.platform.clock import load_clock
+from libs.platform.periodic import supervised
 from libs.platform.service import Runtime, ServiceDefinition, instance_name
 from libs.platform.service import create_app as create_service_app
 from libs.platform.settings import Settings
@@ -79,9 +80,9 @@ async def start(runtime: Runtime) -> Router:
         Informer(api, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", c.nodes.lease_changed,
                  name="lease informer"),
     ]
-    c.tasks = [asyncio.create_task(i.run(), name=i.name) for i in informers]
-    c.tasks += await c.intake.start()
-    c.tasks += [asyncio.create_task(part.run(), name=type(part).__name__) for part in (c.runner, c.writer, c.nodes)]
+    loops = [(i.name, i.run) for i in informers] + await c.intake.loops()
+    loops += [(type(part).__name__, part.run) for part in (c.runner, c.writer, c.nodes)]
+    c.tasks = [asyncio.create_task(supervised(run, name=name), name=name) for name, run in loops]
     runtime.extras["connector"] = c
     handlers = ConnectorHandlers(config.cluster, clock, touch=lambda wid: (c.runner.touch(wid), c.writer.touch()),
                                  touch_node=c.nodes.touch, now=time.time)

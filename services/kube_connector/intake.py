@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 import asyncpg
 
@@ -63,13 +64,13 @@ class Intake:
         self.queue.put_nowait((kind, change, obj))
         self.on_object(*key)
 
-    async def start(self) -> list[asyncio.Task]:
-        """Loads what was submitted before; returns the intake's task and one per kind (each waits until the API
-        server serves its kind, then watches it)."""
+    async def loops(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+        """Loads what was submitted before; returns the intake's loops, named: one per kind (each waits until the
+        API server serves its kind, then watches it) and the intake itself."""
         async with self.pool.acquire() as conn:
             self.known = await repo.known_uids(conn)
-        tasks = [asyncio.create_task(self._watch(KINDS[name]), name=f"watch-{name}") for name in self.config.kinds]
-        return [*tasks, asyncio.create_task(self.run(), name="intake")]
+        watches = [(f"{name} watch", partial(self._watch, KINDS[name])) for name in self.config.kinds]
+        return [*watches, ("intake", self.run)]
 
     async def _watch(self, kind: JobKind, *, recheck_s: float = 60.0) -> None:
         """Watches ``kind`` once the API server serves it (a CRD installed later is picked up within a minute)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -69,12 +70,17 @@ class NodeSync:
         self.wake.set()
 
     async def run(self) -> None:
+        period = min(1.0, self.config.heartbeat_interval_s)
+        last_full = 0.0
         while True:
             try:
-                await asyncio.wait_for(self.wake.wait(), timeout=min(1.0, self.config.heartbeat_interval_s))
+                await asyncio.wait_for(self.wake.wait(), timeout=period)
             except asyncio.TimeoutError:
-                self.dirty.update(self.nodes)  # heartbeats, drain deadlines and repairs come due with time
+                pass
             self.wake.clear()
+            if time.monotonic() - last_full >= period:  # however busy: heartbeats, deadlines, repairs come due
+                last_full = time.monotonic()
+                self.dirty.update(self.nodes)
             batch, self.dirty = self.dirty, set()
             for name in sorted(batch):
                 try:

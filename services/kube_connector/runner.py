@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 import asyncpg
@@ -52,12 +53,16 @@ class WorkloadRunner:
             self.touch(wid)
 
     async def run(self) -> None:
+        last_resync = 0.0
         while True:
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=self.resync_s)
             except asyncio.TimeoutError:
-                await self._resync()
+                pass
             self.wake.clear()
+            if time.monotonic() - last_resync >= self.resync_s:  # however busy, every workload is looked at again
+                last_resync = time.monotonic()
+                await self._resync()
             batch, self.dirty = self.dirty, set()
             results = await asyncio.gather(*(self.reconcile(w) for w in batch), return_exceptions=True)
             for wid, result in zip(batch, results):

@@ -15,6 +15,7 @@ from services.kube_connector.kinds import JobKind
 from services.kube_connector.podsets import Invalid, pod_set
 
 _NAME = re.compile(r"[^a-z0-9._-]+")
+CLUSTER_LABEL = "batchyard.dev/cluster"  # every node's cluster, as the connector reports it
 
 
 def workload_id(cluster: str, obj: dict) -> str:
@@ -56,7 +57,7 @@ def translate(kind: JobKind, obj: dict, config: ConnectorConfig) -> Submission:
         if not sources:
             raise Invalid("no_pod_sets", f"{kind.kind} {meta['name']} describes no pods")
         _check_scheduler(kind, sources, config.scheduler_name)
-        sets = tuple(pod_set(s) for s in sources)
+        sets = tuple(_at_home(pod_set(s), config.cluster) for s in sources)
     except (AttributeError, TypeError, KeyError, ValueError) as exc:
         if isinstance(exc, Invalid):
             raise
@@ -72,6 +73,11 @@ def translate(kind: JobKind, obj: dict, config: ConnectorConfig) -> Submission:
         raise Invalid("invalid_spec", f"{kind.kind} {meta['name']}: {describe(exc)}") from None
     return Submission(workload_id(config.cluster, obj), Tenant(org=tenant.org, team=tenant.team), spec,
                       {s.name: s.template for s in sources})
+
+
+def _at_home(ps, cluster: str):
+    """Pins a pod set to the cluster its object lives in: its pods can only run there (docs/adr/0010)."""
+    return ps.model_copy(update={"node_selector": {**ps.node_selector, CLUSTER_LABEL: cluster}})
 
 
 def _check_scheduler(kind: JobKind, sources, scheduler_name: str) -> None:

@@ -12,7 +12,7 @@ from libs.platform.topics_admin import ensure_topics
 from tests.support.kube import reset
 
 CLUSTERS = ("onprem-dc1", "aws-use1", "gcp-usc1")
-ONPREM_QUOTA = "tests/integration/kube/quota-onprem.yaml"
+ONPREM_QUOTA = "deploy/quota/onprem.yaml"
 
 
 @pytest.fixture(scope="session")

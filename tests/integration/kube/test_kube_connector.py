@@ -33,15 +33,16 @@ async def test_a_batchjob_runs_on_the_nodes_it_was_placed_on_and_reports_back(ku
     cluster.apply(stdin=json.dumps(job))
     try:
         assert await _state_is(cluster, "nlp", "train", "Succeeded"), run.platform.logs()
+        status = get(cluster, "batchjob", "train", "-n", "nlp")["status"]
+        wid = status["workloadId"]
+        # the status is written as the event is committed; the event reaches Kafka (and the observer) a moment later
+        assert await observer.wait_for(lambda o: o.workloads[wid].state == "succeeded", timeout=30)
     finally:
         await observer.stop()
-    status = get(cluster, "batchjob", "train", "-n", "nlp")["status"]
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
     assert conditions == {"QuotaReserved": "True", "Admitted": "True", "Running": "False", "Finished": "True",
                           "Evicted": "False"}
-    wid = status["workloadId"]
-    view = observer.workloads[wid]
-    assert view.state == "succeeded" and len(view.placed_ids) == 1
+    assert len(observer.workloads[wid].placed_ids) == 1
     placed = {(p["metadata"]["labels"]["batchyard.dev/pod-set"], p["spec"]["nodeName"]) for p in pods(cluster, "nlp")}
     assert len(pods(cluster, "nlp")) == 5, "one pod per placed pod, no more"
     assert {ps for ps, _ in placed} == {"launcher", "workers"}

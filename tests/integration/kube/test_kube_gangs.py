@@ -65,13 +65,15 @@ async def test_preemption_evicts_the_whole_lower_priority_gang_which_runs_again_
     try:
         assert await until(lambda: state(cluster, "research", "high") == "Succeeded"), run.platform.logs()
         assert await until(lambda: state(cluster, "research", "low") == "Succeeded", timeout=180), run.platform.logs()
+        status = get(cluster, "batchjob", "low", "-n", "research")["status"]
+        wid = status["workloadId"]
+        assert await observer.wait_for(lambda o: o.workloads[wid].state == "succeeded", timeout=30)
     finally:
         await observer.stop()
-    status = get(cluster, "batchjob", "low", "-n", "research")["status"]
     assert status["attempts"] == 2
     names = {p["metadata"]["name"] for p in pods(cluster, "research")}
     assert not first & names, "every pod of the first attempt was evicted, not just some"
-    view = observer.workloads[status["workloadId"]]
+    view = observer.workloads[wid]
     assert len(view.evicted_ids) == 1 and len(view.placed_ids) == 2
     reasons = {e["reason"] for e in get(cluster, "events", "-n", "research")["items"]
                if e["involvedObject"]["name"] == "low"}

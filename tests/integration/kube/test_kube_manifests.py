@@ -28,8 +28,9 @@ def manifests() -> list[Path]:
 
 def test_the_manifests_found_cover_the_kinds_we_ship():
     names = {str(p) for p in manifests()}
-    assert {"deploy/kube/crds/batchyard.dev_batchjobs.yaml", "deploy/kube/rbac.yaml", "deploy/kube/admission-policy.yaml",
-            "deploy/kube/connector-deployment.yaml", "deploy/kube/kwok/stages.yaml", "deploy/quota/demo.yaml"} <= names
+    assert {"deploy/kube/crds/batchyard.dev_batchjobs.yaml", "deploy/kube/rbac.yaml",
+            "deploy/kube/admission-policy.yaml", "deploy/kube/connector-deployment.yaml",
+            "deploy/kube/kwok/stages.yaml", "deploy/quota/demo.yaml", "deploy/quota/onprem.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", manifests(), ids=str)

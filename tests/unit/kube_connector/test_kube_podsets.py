@@ -166,3 +166,4 @@ def test_whatever_an_object_holds_translation_answers_a_spec_or_a_reason(kind, s
         assert refused.reason and refused.message
     else:
         assert got.spec.pod_sets and got.workload_id.startswith("c1.nlp.")
+        assert all(ps.node_selector["batchyard.dev/cluster"] == "c1" for ps in got.spec.pod_sets), "pinned home"
