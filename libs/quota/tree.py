@@ -121,27 +121,31 @@ class QuotaTree:
     # -- capacity ---------------------------------------------------------------------------
 
     def available(self, node: QuotaNode, fr: FlavorResource) -> int:
-        """Returns how much more of ``fr`` the node may reserve now, borrowing included."""
-        usage = node.usage.get(fr, 0)
-        if node.parent is None:
-            return node.subtree.get(fr, 0) - usage
-        guaranteed = node.guaranteed.get(fr, 0)
-        from_parent = self.available(node.parent, fr)
-        quota = node.quotas.get(fr)
-        if quota is not None and quota.borrowing_limit is not None:
-            stored_in_parent = node.subtree.get(fr, 0) - guaranteed
-            used_in_parent = max(0, usage - guaranteed)
-            from_parent = min(from_parent, stored_in_parent - used_in_parent + quota.borrowing_limit)
-        return max(0, guaranteed - usage) + from_parent
+        """Returns how much more of ``fr`` the node may reserve now, borrowing included.
+
+        From the root down: a node may take the free part of its guarantee plus what its parent
+        has available, capped by its borrowing limit."""
+        path = self.ancestry(node)
+        root = path[0]
+        amount = root.subtree.get(fr, 0) - root.usage.get(fr, 0)
+        for n in path[1:]:
+            usage, guaranteed = n.usage.get(fr, 0), n.guaranteed.get(fr, 0)
+            quota = n.quotas.get(fr)
+            if quota is not None and quota.borrowing_limit is not None:
+                cap = n.subtree.get(fr, 0) - guaranteed - max(0, usage - guaranteed) + quota.borrowing_limit
+                amount = min(amount, cap)
+            amount += max(0, guaranteed - usage)
+        return amount
 
     def potential(self, node: QuotaNode, fr: FlavorResource) -> int:
         """Returns the most of ``fr`` the node could ever hold if nothing else ran."""
-        if node.parent is None:
-            return node.subtree.get(fr, 0)
-        amount = node.guaranteed.get(fr, 0) + self.potential(node.parent, fr)
-        quota = node.quotas.get(fr)
-        if quota is not None and quota.borrowing_limit is not None:
-            amount = min(amount, node.subtree.get(fr, 0) + quota.borrowing_limit)
+        path = self.ancestry(node)
+        amount = path[0].subtree.get(fr, 0)
+        for n in path[1:]:
+            amount += n.guaranteed.get(fr, 0)
+            quota = n.quotas.get(fr)
+            if quota is not None and quota.borrowing_limit is not None:
+                amount = min(amount, n.subtree.get(fr, 0) + quota.borrowing_limit)
         return amount
 
     @staticmethod

@@ -40,6 +40,7 @@ def _shape(tree: QuotaTree) -> tuple[QuotaTree, dict[int, QuotaNode]]:
         twin = QuotaTree.__new__(QuotaTree)
         twin.queues = {name: twins[id(n)] for name, n in tree.queues.items()}
         twin.cohorts = {name: twins[id(n)] for name, n in tree.cohorts.items()}
+        twin._ancestry = {}  # noqa: SLF001 - the one cache fits() reads
         found = _SHAPES[tree] = (twin, twins)
     return found
 
