@@ -16,6 +16,7 @@ from libs.quota.candidates import (Preemptor, SearchContext, Target, Trial, allo
 from libs.quota.config import FairPreemptionStrategy, PreemptionPolicy
 from libs.quota.outcome import Reason
 from libs.quota.tree import QuotaNode
+from libs.quota.trial import removal_at
 from libs.quota.workload import Reservation
 
 
@@ -209,5 +210,5 @@ class _FairSearch:
         if self.within or self.strategy is FairPreemptionStrategy.LESS_THAN_INITIAL_SHARE:
             return True  # already decided by _open, independent of the victim
         mine_side, their_side = lca_sides(self.tree, self._mine, self.tree.queues[name])
-        fall = self.tree.removal_at(self.tree.queues[name], their_side, victim.admission.usage())
+        fall = removal_at(self.tree.queues[name], their_side, victim.admission.usage())
         return self._share(mine_side) <= self.tree.share(their_side, fall)

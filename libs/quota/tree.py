@@ -242,20 +242,6 @@ class QuotaTree:
             node.usage[fr] = usage - amount
             amount, node = min(amount, stored_in_parent), node.parent
 
-    @staticmethod
-    def removal_at(leaf: QuotaNode, top: QuotaNode, usage: Usage) -> dict[FlavorResource, int]:
-        """Returns how much ``top``'s usage would fall if ``usage`` left ``leaf`` (``top`` is on the
-        leaf's path; nothing changes)."""
-        out = {}
-        for fr, amount in usage.items():
-            node = leaf
-            while node is not top and amount > 0:
-                amount = min(amount, node.usage.get(fr, 0) - node.guaranteed.get(fr, 0))
-                node = node.parent
-            if amount > 0:
-                out[fr] = -amount
-        return out
-
     def add_usage(self, node: QuotaNode, usage: Usage) -> Undo:
         """Reserves ``usage`` at the node (and the excess up the tree); returns the undo."""
         for fr, amount in usage.items():

@@ -45,6 +45,20 @@ def _shape(tree: QuotaTree) -> tuple[QuotaTree, dict[int, QuotaNode]]:
     return found
 
 
+def removal_at(leaf: QuotaNode, top: QuotaNode, usage: Usage) -> dict:
+    """Returns how much ``top``'s usage would fall (as negative amounts) if ``usage`` left ``leaf``
+    (``top`` is on the leaf's path; nothing changes): the tree's own propagation, read only."""
+    out = {}
+    for fr, amount in usage.items():
+        node = leaf
+        while node is not top and amount > 0:
+            amount = min(amount, node.usage.get(fr, 0) - node.guaranteed.get(fr, 0))
+            node = node.parent
+        if amount > 0:
+            out[fr] = -amount
+    return out
+
+
 class WithoutVictims:
     """The tree with the cycle's claimed victims removed; built on first use."""
 

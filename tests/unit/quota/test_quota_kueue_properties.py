@@ -5,7 +5,7 @@ admission fair sharing history.
 - a pod set is never given a flavor whose labels, taints or exclusions rule it out, and a pod set
   with an eligible flavor that has room is admitted;
 - admission fair sharing usage is never negative and only decays while nothing is held;
-- the cycle's shortcuts (``removal_at``, the twin tree without victims) agree with removing for real.
+- the cycle's shortcuts (``trial.removal_at``, the twin tree without victims) agree with removing for real.
 """
 
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +16,7 @@ from libs.quota.afs import AdmissionUsage
 from libs.quota.builders import local_queues_for, make_cluster_queue, make_workload
 from libs.quota.config import LocalQueue
 from libs.quota.eligibility import flavor_mismatch
-from libs.quota.trial import WithoutVictims
+from libs.quota.trial import WithoutVictims, removal_at
 from tests.unit.quota.test_quota_properties import configs
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -108,7 +108,7 @@ def test_admission_usage_never_negative_and_decays_when_idle(steps, start):
 @FAST
 @given(config=configs(), data=st.data())
 def test_removal_at_and_the_twin_match_removing_for_real(config, data):
-    """``QuotaTree.removal_at`` predicts the fall of usage at an ancestor; ``WithoutVictims.fits``
+    """``removal_at`` predicts the fall of usage at an ancestor; ``WithoutVictims.fits``
     answers as removing every victim from the tree would."""
     engine = QuotaEngine(config)
     queues = sorted(config.cluster_queues)
@@ -124,7 +124,7 @@ def test_removal_at_and_the_twin_match_removing_for_real(config, data):
     leaf = tree.queues[r.admission.cluster_queue]
     top = data.draw(st.sampled_from(leaf.path()))
     before = dict(top.usage)
-    predicted = tree.removal_at(leaf, top, r.admission.usage())
+    predicted = removal_at(leaf, top, r.admission.usage())
     undo = tree.remove_usage(leaf, r.admission.usage())
     assert {fr: top.usage.get(fr, 0) - before.get(fr, 0) for fr in before if top.usage.get(fr, 0) != before[fr]} \
         == predicted
