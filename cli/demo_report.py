@@ -16,20 +16,21 @@ COLUMNS = {"queued": ("submitted", "accepted", "pending", "reserved"), "waiting-
            "rejected": ("rejected",)}
 
 
-def _by_team(observer: FlowObserver) -> dict[str, Counter]:
+def _by_team(observer: FlowObserver, prefix: str = "demo") -> dict[str, Counter]:
     teams: dict[str, Counter] = defaultdict(Counter)
     for key, view in observer.workloads.items():
-        if key.startswith("demo"):
+        if key.startswith(prefix):
             teams[view.tenant or "?"][view.state] += 1
     return teams
 
 
-def live_table(observer: FlowObserver, expected: int) -> Table:
+def live_table(observer: FlowObserver, expected: int, *, prefix: str = "demo") -> Table:
+    """Returns the live table of workload states per team (workloads whose id starts with ``prefix``)."""
     table = Table(title=f"batchyard demo: {len(observer.workloads)} of {expected} workloads seen", expand=False)
     table.add_column("team")
     for column in COLUMNS:
         table.add_column(column, justify="right")
-    for team, states in sorted(_by_team(observer).items()):
+    for team, states in sorted(_by_team(observer, prefix).items()):
         table.add_row(team, *(str(sum(states.get(s, 0) for s in group) or "") for group in COLUMNS.values()))
     repairs = observer.counts["NodeRepairTransitioned"]
     table.caption = (f"events: {sum(observer.counts.values())}  node repairs: {repairs}  "
@@ -37,16 +38,16 @@ def live_table(observer: FlowObserver, expected: int) -> Table:
     return table
 
 
-def summary(observer: FlowObserver, wall_s: float, time_scale: float) -> Group:
+def summary(observer: FlowObserver, wall_s: float, time_scale: float, *, prefix: str = "demo") -> Group:
     """Returns the closing report: outcomes and cost per team, refusals with reasons, repairs, dead letters."""
     table = Table(title="What happened")
     for column in ("team", "workloads", "succeeded", "failed", "rejected", "cost (USD)"):
         table.add_column(column, justify="right" if column != "team" else "left")
     costs: Counter = Counter()
     for key, view in observer.workloads.items():
-        if key.startswith("demo"):
+        if key.startswith(prefix):
             costs[view.tenant or "?"] += view.cost_micros
-    for team, states in sorted(_by_team(observer).items()):
+    for team, states in sorted(_by_team(observer, prefix).items()):
         table.add_row(team, str(sum(states.values())), str(states["succeeded"]), str(states["failed"]),
                       str(states["rejected"]), f"{costs[team] / 1e6:,.2f}")
     lines = [Text(f"wall time {wall_s:.0f}s = {wall_s * time_scale / 3600:.1f} simulated hours; "

@@ -25,19 +25,20 @@ def demo_console(stream=None) -> Console:
     return Console(file=stream, width=PLAIN_WIDTH, no_color=True, highlight=False, emoji=False)
 
 
-def live_view(console: Console, observer: FlowObserver, expected: int):
+def live_view(console: Console, observer: FlowObserver, expected: int, *, prefix: str = "demo"):
     """Returns the context manager the demo updates with ``update(renderable)``: a rich Live on a terminal, else
-    a PlainProgress that prints a line now and then and the final table at the end."""
+    a PlainProgress that prints a line now and then and the final table at the end (workloads whose id starts
+    with ``prefix``)."""
     if console.is_terminal:
-        return Live(live_table(observer, expected), console=console, refresh_per_second=4)
-    return PlainProgress(console, observer, expected)
+        return Live(live_table(observer, expected, prefix=prefix), console=console, refresh_per_second=4)
+    return PlainProgress(console, observer, expected, prefix=prefix)
 
 
 class PlainProgress:
     """Progress as plain lines: states summed over teams, every PLAIN_EVERY_S, then the per-team table once."""
 
-    def __init__(self, console: Console, observer: FlowObserver, expected: int) -> None:
-        self.console, self.observer, self.expected = console, observer, expected
+    def __init__(self, console: Console, observer: FlowObserver, expected: int, *, prefix: str = "demo") -> None:
+        self.console, self.observer, self.expected, self.prefix = console, observer, expected, prefix
         self.started = self.last = time.monotonic()
 
     def __enter__(self) -> "PlainProgress":
@@ -46,7 +47,7 @@ class PlainProgress:
 
     def __exit__(self, *exc) -> None:
         self.console.print(self.line())
-        self.console.print(live_table(self.observer, self.expected))
+        self.console.print(live_table(self.observer, self.expected, prefix=self.prefix))
 
     def update(self, _renderable=None) -> None:
         if time.monotonic() - self.last >= PLAIN_EVERY_S:
@@ -56,7 +57,7 @@ class PlainProgress:
     def line(self) -> str:
         """Returns one progress line: elapsed seconds, workloads seen, their states, repairs and dead letters."""
         o = self.observer
-        states = Counter(v.state for k, v in o.workloads.items() if k.startswith("demo"))
+        states = Counter(v.state for k, v in o.workloads.items() if k.startswith(self.prefix))
         counts = ", ".join(f"{name} {sum(states[s] for s in group)}" for name, group in COLUMNS.items())
         return (f"{time.monotonic() - self.started:4.0f}s  {sum(states.values())}/{self.expected} seen: {counts}; "
                 f"node repairs {o.counts['NodeRepairTransitioned']}, dead letters {len(o.dead_letters)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -83,8 +84,18 @@ def freeze_heap() -> None:
 @app.command()
 def demo(workloads: int = typer.Option(120, help="How many workloads to submit."),
          time_scale: float = typer.Option(600.0, help="Simulated seconds per wall second."),
-         seed: int = typer.Option(42, help="Seed of the workload mix.")) -> None:
+         seed: int = typer.Option(42, help="Seed of the workload mix."),
+         connector: str = typer.Option("sim", help="sim: the simulated fleet; kubernetes: real API servers (one "
+                                       "per cluster, kwok nodes) and the Kubernetes connector.")) -> None:
     """Run the whole platform on the simulated fleet with a sample workload mix, and summarize what happened."""
+    if connector not in ("sim", "kubernetes"):
+        fail(f"unknown connector {connector!r}; choose sim or kubernetes")
+    # SIGTERM ends the demo as Ctrl-C does: asyncio.run cancels it, and its servers and services are stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if connector == "kubernetes":
+        from cli.demo import console
+        from cli.demo_kube import run_kube_demo
+        sys.exit(asyncio.run(run_kube_demo(console, workloads=workloads, time_scale=time_scale, seed=seed)))
     from cli.demo import run_demo
     sys.exit(asyncio.run(run_demo(workloads=workloads, time_scale=time_scale, seed=seed)))
 
@@ -111,10 +122,12 @@ def schemas() -> None:
 
 
 @infra.command("up")
-def infra_up() -> None:
-    """Start Kafka and PostgreSQL in the background; prints the environment to use them."""
+def infra_up(kubernetes: bool = typer.Option(False, "--kubernetes", help="Also start a Kubernetes control plane "
+                                             "(etcd, kube-apiserver, kube-controller-manager, kwok) with batchyard's "
+                                             "CRDs and the demo fleet's on-prem nodes.")) -> None:
+    """Start Kafka and PostgreSQL (and optionally Kubernetes) in the background; prints the environment to use them."""
     from cli.infra import up
-    up()
+    up(kubernetes=kubernetes)
 
 
 @infra.command("down")

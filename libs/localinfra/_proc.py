@@ -16,6 +16,17 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+def die_with_parent() -> None:
+    """For ``Popen(preexec_fn=...)``: the child gets SIGTERM when the process that started it dies, even by
+    SIGKILL (Linux; elsewhere a no-op), so a killed test run or demo leaves no servers behind."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class InfraError(RuntimeError):
     """A local server could not be fetched, started or stopped; the message says why and where to look."""
 

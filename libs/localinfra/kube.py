@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libs.localinfra._proc import InfraError, free_port, stop_group, tail, wait_until
+from libs.localinfra._proc import InfraError, die_with_parent, free_port, stop_group, tail, wait_until
 from libs.localinfra.kafka import REPO_ROOT
 from libs.localinfra.kube_build import ensure_kube_binaries
 from libs.localinfra.tls import LOOPBACK_SANS, ThrowawayCA, make_signing_key
@@ -42,6 +42,7 @@ class KubeControlPlane:
     pids: dict[str, int] = field(default_factory=dict)
     ca: ThrowawayCA | None = None
     etcd_url: str | None = None  # another control plane's etcd to share (each cluster under its own prefix)
+    tied: bool = True  # its processes die with the process that started them (False: they outlive it, infra up)
 
     @property
     def server(self) -> str:
@@ -159,7 +160,8 @@ class KubeControlPlane:
         with open(self._log(name), "ab") as log:
             proc = subprocess.Popen([str(self.bin_dir / name), *args], stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.workdir,
-                                    env={**os.environ, "HOME": str(self.workdir)})
+                                    env={**os.environ, "HOME": str(self.workdir)},
+                                    preexec_fn=die_with_parent if self.tied else None)
         self.pids[name] = proc.pid
         return proc
 
