@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import socket
@@ -16,15 +17,22 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+def _prctl():
+    """Returns libc's prctl, looked up now: in the child, after a switch to another user, imports may fail."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _prctl()
+
+
 def die_with_parent() -> None:
     """For ``Popen(preexec_fn=...)``: the child gets SIGTERM when the process that started it dies, even by
     SIGKILL (Linux; elsewhere a no-op), so a killed test run or demo leaves no servers behind."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 class InfraError(RuntimeError):

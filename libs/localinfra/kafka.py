@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libs.localinfra._proc import InfraError, free_port, port_open, stop_group, wait_until
+from libs.localinfra._proc import InfraError, die_with_parent, free_port, port_open, stop_group, wait_until
 from libs.localinfra.tls import make_tls_files
 
 KAFKA_VERSION = "4.1.2"  # pinned in deploy/kafka/pom.xml as well
@@ -95,6 +95,7 @@ class KafkaServer:
     heap: str = "768m"
     pid: int | None = None
     scram_users: Mapping[str, str] | None = None
+    tied: bool = False  # the broker dies with the process that started it (throwaway servers; not infra up)
     _broker_password: str = field(default_factory=lambda: secrets.token_urlsafe(18), init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -147,7 +148,8 @@ class KafkaServer:
                 [java, f"-Xmx{self.heap}", "-Xms256m", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1",
                  f"-Dlog4j2.configurationFile={self.workdir / 'log4j2.yaml'}", "-cp", classpath,
                  "kafka.Kafka", str(props)],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env,
+                preexec_fn=die_with_parent if self.tied else None)
         self.pid = proc.pid
         try:
             wait_until(self._answers, timeout=timeout, what="Kafka", proc=proc, log=self.log_path)

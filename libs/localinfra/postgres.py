@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from libs.localinfra._proc import InfraError, free_port, run_coroutine, stop_group, wait_until
+from libs.localinfra._proc import InfraError, die_with_parent, free_port, run_coroutine, stop_group, wait_until
 from libs.localinfra.tls import make_tls_files
 
 UNPRIVILEGED_USER = "nobody"  # initdb and postgres refuse to run as root
@@ -51,6 +51,7 @@ class PostgresServer:
     database: str = "batchyard"
     pid: int | None = None
     tls: bool = False
+    tied: bool = False  # the server dies with the process that started it (throwaway servers; not infra up)
 
     @property
     def dsn(self) -> str:
@@ -84,7 +85,8 @@ class PostgresServer:
                 [str(bindir / "postgres"), "-D", str(data), "-p", str(self.port), "-h", "127.0.0.1", "-k", "",
                  "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                  "-c", "max_connections=300", "-c", "shared_buffers=256MB", *tls_options],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **user)
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=die_with_parent if self.tied else None, **user)
         self.pid = proc.pid
         try:
             wait_until(self._answers_admin, timeout=timeout, what="PostgreSQL", proc=proc, log=self.log_path)

@@ -10,6 +10,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from libs.localinfra._proc import die_with_parent
+
 REPO = Path(__file__).resolve().parents[2]  # services run from the repository root (relative config paths)
 ALL_SERVICES = ("admission", "quota", "scheduler", "node-repair", "cost-reporting", "sim-fleet")
 CORE_SERVICES = ALL_SERVICES[:-1]  # everything but a cluster connector
@@ -28,6 +30,7 @@ class ServiceProcess:
         self.starts += 1
         log = open(self.log_dir / f"{self.name}.{self.starts}.log", "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "run", self.service or self.name], cwd=REPO,
+                                     preexec_fn=die_with_parent,
                                      env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 

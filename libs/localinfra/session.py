@@ -42,7 +42,7 @@ def throwaway(server_class: type[KafkaServer] | type[PostgresServer], prefix: st
               progress=print) -> Iterator[KafkaServer | PostgresServer]:
     """Starts a server in a fresh temporary directory, yields it, then stops it and deletes the directory."""
     workdir = Path(tempfile.mkdtemp(prefix=prefix))
-    server = server_class(workdir)
+    server = server_class(workdir, tied=True)  # a killed run leaves no server behind
     try:
         yield server.start(progress=progress)
     finally:

@@ -1,8 +1,10 @@
 """The connector's door to one Kubernetes API server: kubernetes-asyncio for configuration, authentication,
 TLS and connections; plain JSON in and out (no model objects: a watch of thousands of pods stays cheap).
 
-Every request waits for a slot (``concurrency`` in flight at most). Failures raise ``KubeError`` with the
-API's status code and reason, so callers can treat "already exists" / "already bound" as success.
+Every request waits for a slot (``concurrency`` in flight at most); ``background`` requests (status, Events) have
+a few slots of their own, so they never crowd out the creates and binds that start work. Failures raise
+``KubeError`` with the API's status code and reason, so callers can treat "already exists" / "already bound" as
+success.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class KubeApi:
     def __init__(self, api_client: client.ApiClient, *, concurrency: int = 32) -> None:
         self.api_client = api_client
         self.slots = asyncio.Semaphore(concurrency)
+        self.background_slots = asyncio.Semaphore(max(2, concurrency // 8))
 
     @classmethod
     async def connect(cls, kubeconfig: str | None, context: str | None = None, *,
@@ -65,9 +68,9 @@ class KubeApi:
         await self.api_client.close()
 
     async def request(self, method: str, path: str, *, query: dict | None = None, body=None,
-                      content_type: str = "application/json", timeout: float = 30.0) -> dict:
+                      content_type: str = "application/json", timeout: float = 30.0, background: bool = False) -> dict:
         """Returns the decoded JSON answer; raises KubeError for a refusal or an unreachable server."""
-        async with self.slots:
+        async with self.background_slots if background else self.slots:
             try:
                 response = await self.api_client.call_api(
                     path, method, query_params=list((query or {}).items()), body=body,
@@ -107,11 +110,12 @@ class KubeApi:
 
     # -- the writes the connector makes ----------------------------------------------------------------------
 
-    async def patch(self, path: str, body: dict, *, content_type: str = MERGE_PATCH) -> dict:
-        return await self.request("PATCH", path, body=body, content_type=content_type)
+    async def patch(self, path: str, body: dict, *, content_type: str = MERGE_PATCH, background: bool = False) -> dict:
+        return await self.request("PATCH", path, body=body, content_type=content_type, background=background)
 
-    async def create(self, path: str, body: dict, *, dry_run: bool = False) -> dict:
-        return await self.request("POST", path, body=body, query={"dryRun": "All"} if dry_run else None)
+    async def create(self, path: str, body: dict, *, dry_run: bool = False, background: bool = False) -> dict:
+        return await self.request("POST", path, body=body, query={"dryRun": "All"} if dry_run else None,
+                                  background=background)
 
     async def bind(self, namespace: str, pod: str, node: str) -> None:
         """Binds a pod to a node (the Binding subresource, as kube-scheduler does)."""

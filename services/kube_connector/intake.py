@@ -9,6 +9,7 @@ A deleted object's workload is given up (WorkloadFailed, reason ``deleted``) so 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -41,13 +42,18 @@ class Intake:
 
     def __init__(self, api: KubeApi, pool: asyncpg.Pool, config: ConnectorConfig, signer: TokenSigner,
                  clock: SimClock, namespace: str, *, on_submitted: Callable[[str], None],
-                 on_emitted: Callable[[], None], now: Callable[[], float]) -> None:
+                 on_emitted: Callable[[], None], now: Callable[[], float], workers: int = 16) -> None:
         self.api, self.pool, self.config, self.signer, self.clock = api, pool, config, signer, clock
         self.namespace, self.now = namespace, now
         self.on_submitted, self.on_emitted = on_submitted, on_emitted  # wake the status writer, the outbox relay
         self.informers: dict[str, Informer] = {}  # kind -> its informer (kinds whose CRD is installed)
         self.known: set[str] = set()  # uids already recorded
         self.queue: asyncio.Queue[tuple[JobKind, str, dict]] = asyncio.Queue()
+        self.latest: dict[str, tuple[JobKind, str, dict]] = {}  # uid -> its newest change not yet handled
+        self.busy: set[str] = set()  # uids being handled now
+        self.slots = asyncio.Semaphore(workers)  # objects handled at once
+        self.validated: set[tuple[str, str]] = set()  # (namespace, pod digest) the API server already accepted
+        self._tasks: set[asyncio.Task] = set()
         self.by_name: dict[tuple[str, str, str], dict] = {}  # (kind, namespace, name) -> latest object
         self.on_object: Callable[[str, str, str], None] = lambda kind, ns, name: None  # an object changed
 
@@ -102,20 +108,40 @@ class Intake:
                 backoff = min(backoff * 2, 5.0)
 
     async def run(self) -> None:
+        """Takes each object's latest change and handles objects concurrently (one change of an object at a time:
+        only its latest state matters, so changes that queued up meanwhile are folded into one)."""
         while True:
             kind, change, obj = await self.queue.get()
-            try:
-                if change == DELETED:
-                    await self.forget(kind, obj)
-                elif obj["metadata"]["uid"] not in self.known and kind.managed(obj):
-                    await self.submit(kind, obj)
-            except (KubeError, OSError, asyncpg.PostgresError) as exc:
-                if isinstance(exc, KubeError) and exc.not_found:
-                    continue  # deleted meanwhile: its DELETED event follows
-                log.warning("%s %s/%s: %s; retrying", kind.kind, obj["metadata"].get("namespace"),
-                            obj["metadata"].get("name"), exc)
-                await asyncio.sleep(1)
-                self.queue.put_nowait((kind, change, obj))
+            uid = obj["metadata"]["uid"]
+            self.latest[uid] = (kind, change, obj)
+            if uid not in self.busy:
+                self.busy.add(uid)
+                task = asyncio.create_task(self._work(uid))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _work(self, uid: str) -> None:
+        try:
+            while uid in self.latest:
+                kind, change, obj = self.latest.pop(uid)
+                try:
+                    async with self.slots:
+                        await self._handle(kind, change, obj)
+                except (KubeError, OSError, asyncpg.PostgresError) as exc:
+                    if isinstance(exc, KubeError) and exc.not_found:
+                        continue  # deleted meanwhile: its DELETED event follows
+                    log.warning("%s %s/%s: %s; retrying", kind.kind, obj["metadata"].get("namespace"),
+                                obj["metadata"].get("name"), exc)
+                    await asyncio.sleep(1)
+                    self.latest.setdefault(uid, (kind, change, obj))  # unless a newer change came meanwhile
+        finally:
+            self.busy.discard(uid)
+
+    async def _handle(self, kind: JobKind, change: str, obj: dict) -> None:
+        if change == DELETED:
+            await self.forget(kind, obj)
+        elif obj["metadata"]["uid"] not in self.known and kind.managed(obj):
+            await self.submit(kind, obj)
 
     async def submit(self, kind: JobKind, obj: dict) -> None:
         """Suspends, translates, validates and submits one new object (or records why it cannot run)."""
@@ -147,7 +173,11 @@ class Intake:
         server's own words, rather than when its pods are created."""
         meta = obj["metadata"]
         for ps in submission.spec.pod_sets:
-            pod = batchjob_pod(meta, submission.templates[ps.name], {"pod_set": ps.name, "index": 0},
+            template = submission.templates[ps.name]
+            key = (meta["namespace"], hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest())
+            if key in self.validated:  # the same template was accepted in this namespace: no need to ask again
+                continue
+            pod = batchjob_pod(meta, template, {"pod_set": ps.name, "index": 0},
                                attempt=0, workload_label="dry-run", scheduler_name=self.config.scheduler_name)
             try:
                 await self.api.create(f"/api/v1/namespaces/{q(meta['namespace'])}/pods", pod, dry_run=True)
@@ -155,6 +185,9 @@ class Intake:
                 if exc.status in (400, 422):
                     raise Invalid("invalid_pod_template", f"pod set {ps.name}: {exc.message}") from None
                 raise
+            if len(self.validated) > 10_000:
+                self.validated.clear()
+            self.validated.add(key)
 
     async def _record(self, kind: JobKind, obj: dict, submission: Submission | None, change: status.Change,
                       event: WorkloadSubmitted | None = None) -> None:

@@ -36,13 +36,16 @@ log = logging.getLogger("batchyard.kube_connector.runner")
 class WorkloadRunner:
     def __init__(self, api: KubeApi, pool: asyncpg.Pool, intake: Intake, pods: PodIndex, *, cluster: str,
                  scheduler_name: str, clock: SimClock, namespace: str, on_emitted: Callable[[], None],
-                 now: Callable[[], float], resync_s: float = 5.0) -> None:
+                 now: Callable[[], float], resync_s: float = 5.0, workers: int = 16) -> None:
         self.api, self.pool, self.intake, self.pods = api, pool, intake, pods
         self.cluster, self.scheduler_name, self.clock, self.namespace = cluster, scheduler_name, clock, namespace
         self.on_emitted, self.now, self.resync_s = on_emitted, now, resync_s
         self.dirty: set[str] = set()  # workloads to look at
+        self.in_flight: set[str] = set()  # workloads being looked at now (one reconcile per workload at a time)
         self.owners: dict[tuple[str, str], str] = {}  # (namespace, object name) -> active workload id
         self.wake = asyncio.Event()
+        self.slots = asyncio.Semaphore(workers)  # reconciles at once
+        self._tasks: set[asyncio.Task] = set()
 
     def touch(self, workload_id: str) -> None:
         self.dirty.add(workload_id)
@@ -63,12 +66,25 @@ class WorkloadRunner:
             if time.monotonic() - last_resync >= self.resync_s:  # however busy, every workload is looked at again
                 last_resync = time.monotonic()
                 await self._resync()
-            batch, self.dirty = self.dirty, set()
-            results = await asyncio.gather(*(self.reconcile(w) for w in batch), return_exceptions=True)
-            for wid, result in zip(batch, results):
-                if isinstance(result, Exception):
-                    log.warning("workload %s: %r; retrying", wid, result)
-                    self.dirty.add(wid)
+            for wid in self.dirty - self.in_flight:  # pipelined: a slow workload holds up no other
+                self.dirty.discard(wid)
+                self.in_flight.add(wid)
+                task = asyncio.create_task(self._one(wid))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _one(self, workload_id: str) -> None:
+        try:
+            async with self.slots:
+                await self.reconcile(workload_id)
+        except Exception as exc:  # noqa: BLE001 - an API or database hiccup: looked at again shortly
+            log.warning("workload %s: %r; retrying", workload_id, exc)
+            self.dirty.add(workload_id)
+            await asyncio.sleep(0.5)
+        finally:
+            self.in_flight.discard(workload_id)
+            if workload_id in self.dirty:  # touched while in flight, or failed: once more
+                self.wake.set()
 
     async def _resync(self) -> None:
         async with self.pool.acquire() as conn:

@@ -67,9 +67,11 @@ class StatusWriter:
         path = f"{objects_path(kind.group, kind.version, kind.plural, row['namespace'])}/{q(row['name'])}"
         try:
             if kind.creates_pods:
-                await self.api.patch(f"{path}/status", {"metadata": {"uid": row["uid"]}, "status": status})
+                await self.api.patch(f"{path}/status", {"metadata": {"uid": row["uid"]}, "status": status},
+                                     background=True)
             else:
-                await self.api.patch(path, {"metadata": {"uid": row["uid"], "annotations": annotations_of(status)}})
+                await self.api.patch(path, {"metadata": {"uid": row["uid"], "annotations": annotations_of(status)}},
+                                     background=True)
             for notice in notices:
                 await self._event(kind.api_version, kind.kind, row, notice)
         except KubeError as exc:
@@ -89,7 +91,7 @@ class StatusWriter:
                 "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
                 "reportingInstance": self.instance[:128], "firstTimestamp": now, "lastTimestamp": now, "count": 1}
         try:
-            await self.api.create(f"/api/v1/namespaces/{q(row['namespace'])}/events", body)
+            await self.api.create(f"/api/v1/namespaces/{q(row['namespace'])}/events", body, background=True)
         except KubeError as exc:
             if not exc.conflict:
                 raise

@@ -1,5 +1,6 @@
 """Real Kubernetes control planes (etcd, kube-apiserver, kube-controller-manager, kwok) for the connector's tests:
-started once per session on 127.0.0.1, one per cluster of the demo fleet, reset before each test."""
+started once for this package on 127.0.0.1 (and stopped after it, so the rest of the suite does not share the
+cores with them), one per cluster of the demo fleet, reset before each test."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ CLUSTERS = ("onprem-dc1", "aws-use1", "gcp-usc1")
 ONPREM_QUOTA = "deploy/quota/onprem.yaml"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def kube_session():
     with kube_clusters(CLUSTERS) as clusters:
         for cluster in clusters.values():
