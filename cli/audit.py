@@ -81,14 +81,25 @@ def token(org: str = typer.Option(..., help="Tenant org."), team: str = typer.Op
 def keygen(kid: str = typer.Option(..., help="Key id, e.g. acme-vision-2027."),
            org: Optional[str] = typer.Option(None, help="Org the key vouches for (omit: platform key)."),
            team: Optional[str] = typer.Option(None, help="Team within the org (omit: any team of the org)."),
-           queue: list[str] = typer.Option(["default"], help="Queues its tokens list.")) -> None:
-    """Print a keyring entry with a fresh 256-bit secret (add it to the keyring, then hand it to the team)."""
+           queue: list[str] = typer.Option(["default"], help="Queues its tokens list."),
+           hmac: bool = typer.Option(False, "--hmac", help="A shared HMAC secret instead (deprecated: admission's "
+                                     "keyring could then mint tokens for the tenant).")) -> None:
+    """Print a new key: an Ed25519 pair (the public entry for admission's keyring, the private one for the signer's
+    key file), or with --hmac one shared secret."""
     if team and not org:
         typer.echo("error: a team key needs --org", err=True)
         raise typer.Exit(2)
+    from libs.admission import SigningKey
     from libs.admission.codec import b64encode
+    from libs.admission.token import new_ed25519_seed
 
-    secret = b64encode(secrets.token_bytes(32))
-    entry = {"kid": kid, "secret": secret, **({"org": org} if org else {}), **({"team": team} if team else {}),
-             "queues": list(queue)}
-    typer.echo("  - " + json.dumps(entry))
+    scope = {**({"org": org} if org else {}), **({"team": team} if team else {}), "queues": list(queue)}
+    if hmac:
+        typer.echo("  - " + json.dumps({"kid": kid, "secret": b64encode(secrets.token_bytes(32)), **scope}))
+        return
+    seed = new_ed25519_seed()
+    public = b64encode(SigningKey.ed25519(kid, seed).public_key)
+    typer.echo("# admission's keyring (BATCHYARD_ADMISSION_KEYRING): the public key")
+    typer.echo("  - " + json.dumps({"kid": kid, "public_key": public, **scope}))
+    typer.echo("# the signer's key file (BATCHYARD_SIGNING_KEY_FILE), kept secret by the team or CI system")
+    typer.echo("  - " + json.dumps({"kid": kid, "private_key": b64encode(seed), **scope}))

@@ -73,8 +73,11 @@ def signer_from_env(*, org: str, team: str, key_file: str | None = None, subject
         kid, sep, secret = inline.partition(":")
         if not sep:
             raise SubmitError("no signing key: set BATCHYARD_SIGNING_KEY_FILE (a keyring YAML file) or "
-                              "BATCHYARD_SIGNING_KEY=kid:base64url-secret")
-        key = SigningKey(kid=kid, secret=decode_secret(secret, kid), org=org, team=team)
+                              "BATCHYARD_SIGNING_KEY=kid:ed25519:base64url-private-key")
+        if secret.startswith("ed25519:"):
+            key = SigningKey.ed25519(kid, decode_secret(secret.removeprefix("ed25519:"), kid), org=org, team=team)
+        else:  # kid:base64url-secret, an HMAC key (deprecated)
+            key = SigningKey(kid=kid, secret=decode_secret(secret, kid), org=org, team=team)
         return TokenSigner([KeyEntry(key=key, queues=("default",))], subject=subject)
     except (KeyringError, ValueError) as exc:
         raise SubmitError(str(exc)) from None

@@ -22,6 +22,8 @@ class ReasonCode(str, enum.Enum):
     TOKEN_UNSUPPORTED_ALGORITHM = "token_unsupported_algorithm"
     TOKEN_UNKNOWN_KEY = "token_unknown_key"
     TOKEN_KEY_RETIRED = "token_key_retired"
+    TOKEN_KEY_REVOKED = "token_key_revoked"
+    TOKEN_HMAC_NOT_ALLOWED = "token_hmac_not_allowed"
     TOKEN_BAD_SIGNATURE = "token_bad_signature"
     TOKEN_EXPIRED = "token_expired"
     TOKEN_NOT_YET_VALID = "token_not_yet_valid"

@@ -1,16 +1,20 @@
-"""Caller identity: compact HMAC-SHA256 tokens binding a caller to a tenant and its queues.
+"""Caller identity: compact signed tokens binding a caller to a tenant and its queues.
 
 Wire format (JWS compact serialisation, so standard tooling can read it)::
 
-    base64url(header) "." base64url(claims) "." base64url(HMAC-SHA256(key, header "." claims))
+    base64url(header) "." base64url(claims) "." base64url(signature over header "." claims)
 
-with header `{"alg": "HS256", "kid": ..., "typ": "batchyard+jwt"}`. HMAC rather than
-Ed25519 because `cryptography` is not a dependency (ADR-worthy: see docs/admission.md).
+with header `{"alg": "EdDSA" | "HS256", "kid": ..., "typ": "batchyard+jwt"}`.
 
-With a symmetric key whoever can verify can also sign, so every key is *scoped*: a key
-for team `acme/vision` can only vouch for `acme/vision`; an org key for any team of its
-org; only a platform key (no org) for anyone. A team holding its own key therefore cannot
-mint a token that runs as another team (`TOKEN_KEY_SCOPE`).
+- **EdDSA** (Ed25519, RFC 8037): the signer holds the private key, admission only the public
+  key, so whoever reads admission's keyring still cannot mint a token (ADR 0012).
+- **HS256** (HMAC-SHA256, deprecated): whoever verifies can also sign. Accepted only for the
+  tenants a keyring lists in `hmac_tenants` (None: any, the library default).
+
+A key's algorithm is fixed by the keyring, never by the token: a token whose `alg` is not its
+key's is refused, so no algorithm confusion (an HS256 MAC keyed with a public key) is possible.
+Every key is *scoped*: a key for team `acme/vision` can only vouch for `acme/vision`; an org key
+for any team of its org; only a platform key (no org) for anyone (`TOKEN_KEY_SCOPE`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import Field, Strict, ValidationError
 
 from .codec import b64decode, b64encode, canonical_json, json_object
@@ -29,9 +36,12 @@ from .reasons import ReasonCode, Rejection, echo
 from .replay import ReplayCache
 from .spec import Name, _Frozen
 
-ALGORITHM = "HS256"
+EDDSA, HS256 = "EdDSA", "HS256"
+ALGORITHMS = (EDDSA, HS256)
+ALGORITHM = EDDSA  # what new keys use
 TOKEN_TYPE = "batchyard+jwt"
 MIN_SECRET_BYTES = 32
+ED25519_KEY_BYTES = 32
 
 _Epoch = Annotated[int, Strict(), Field(ge=0, le=100_000_000_000)]
 
@@ -50,26 +60,66 @@ class Claims(_Frozen):
 
 
 class _Header(_Frozen):
-    alg: Literal["HS256"]
+    alg: Literal["EdDSA", "HS256"]
     kid: Annotated[str, Strict(), Field(min_length=1, max_length=128)]
     typ: Literal["batchyard+jwt"]  # refuses tokens minted for other protocols under a shared key
 
 
 @dataclass(frozen=True, slots=True)
 class SigningKey:
-    """One HMAC key of the keyring, with the tenants it may vouch for."""
+    """One key of the keyring, with the tenants it may vouch for.
+
+    EdDSA: ``public_key`` verifies; ``secret`` (the 32-byte private seed) signs and is empty where only
+    verification happens (admission). HS256 (deprecated): ``secret`` both signs and verifies.
+    """
 
     kid: str  # key id, carried in the token header
-    secret: bytes = field(repr=False)  # the HMAC secret; never logged
+    secret: bytes = field(default=b"", repr=False)  # HMAC secret or Ed25519 private seed; never logged
     org: str | None = None  # org the key may vouch for; None = platform key (any tenant)
     team: str | None = None  # team within `org`; None = any team of `org`
     retired_at: int | None = None  # Unix seconds after which tokens under this key are refused
+    algorithm: str = HS256  # EdDSA or HS256: the only alg a token under this key may declare
+    public_key: bytes = b""  # Ed25519 public key (32 bytes raw); derived from `secret` if empty
+    revoked: bool = False  # compromised: every token under it is refused, whenever it was signed
 
     def __post_init__(self) -> None:
-        if len(self.secret) < MIN_SECRET_BYTES:
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"key {self.kid!r}: algorithm must be one of {', '.join(ALGORITHMS)}")
+        if self.algorithm == HS256 and len(self.secret) < MIN_SECRET_BYTES:
             raise ValueError(f"key {self.kid!r}: HMAC secret must be at least {MIN_SECRET_BYTES} bytes")
+        if self.algorithm == EDDSA:
+            self._check_ed25519()
         if self.team is not None and self.org is None:
             raise ValueError(f"key {self.kid!r}: a team-scoped key needs an org")
+
+    def _check_ed25519(self) -> None:
+        if self.secret and len(self.secret) != ED25519_KEY_BYTES:
+            raise ValueError(f"key {self.kid!r}: an Ed25519 private key is {ED25519_KEY_BYTES} bytes")
+        derived = _public_of(self.secret) if self.secret else b""
+        if self.public_key and derived and self.public_key != derived:
+            raise ValueError(f"key {self.kid!r}: the public key does not belong to the private key")
+        if not (self.public_key or derived):
+            raise ValueError(f"key {self.kid!r}: an Ed25519 key needs a public or a private key")
+        if self.public_key and len(self.public_key) != ED25519_KEY_BYTES:
+            raise ValueError(f"key {self.kid!r}: an Ed25519 public key is {ED25519_KEY_BYTES} bytes")
+        if not self.public_key:
+            object.__setattr__(self, "public_key", derived)
+
+    @classmethod
+    def ed25519(cls, kid: str, private: bytes = b"", public: bytes = b"", **scope) -> SigningKey:
+        """Returns an Ed25519 key from its 32-byte private seed (signers) or public key (verifiers)."""
+        return cls(kid, private, algorithm=EDDSA, public_key=public, **scope)
+
+    @property
+    def can_sign(self) -> bool:
+        """Whether this key holds what signing needs (an HMAC secret or an Ed25519 private key)."""
+        return bool(self.secret)
+
+    def public(self) -> SigningKey:
+        """Returns this key as a verifier holds it: an Ed25519 key without its private half."""
+        if self.algorithm != EDDSA:
+            return self
+        return SigningKey(self.kid, b"", self.org, self.team, self.retired_at, EDDSA, self.public_key, self.revoked)
 
     def covers(self, org: str, team: str) -> bool:
         """Returns whether this key may vouch for tenant `org/team`."""
@@ -84,9 +134,15 @@ class Keyring:
     leeway_s: int = 30  # clock skew tolerated on exp / nbf
     max_lifetime_s: int = 24 * 3600  # longest exp - iat accepted
     max_token_chars: int = 8192  # longer tokens are refused before any decoding
+    # Tenants ("org" or "org/team") for which HS256 (deprecated) tokens are still accepted; None = any.
+    hmac_tenants: frozenset[str] | None = None
+
+    def hmac_allowed(self, org: str, team: str) -> bool:
+        """Returns whether an HS256 token may vouch for ``org/team``."""
+        return self.hmac_tenants is None or org in self.hmac_tenants or f"{org}/{team}" in self.hmac_tenants
 
     @classmethod
-    def of(cls, *keys: SigningKey, **options: int) -> Keyring:
+    def of(cls, *keys: SigningKey, **options) -> Keyring:
         """Returns a keyring of `keys`; key ids must be unique."""
         by_kid = {k.kid: k for k in keys}
         if len(by_kid) != len(keys):
@@ -119,10 +175,16 @@ def sign(claims: Claims, key: SigningKey) -> str:
     """Returns the compact token for `claims`, signed with `key`."""
     if not key.covers(claims.org, claims.team):
         raise ValueError(f"key {key.kid!r} may not vouch for {claims.org}/{claims.team}")
-    header = b64encode(canonical_json({"alg": ALGORITHM, "kid": key.kid, "typ": TOKEN_TYPE}))
+    if not key.can_sign:
+        raise ValueError(f"key {key.kid!r} holds no private key: it can verify, not sign")
+    header = b64encode(canonical_json({"alg": key.algorithm, "kid": key.kid, "typ": TOKEN_TYPE}))
     payload = b64encode(canonical_json(claims.model_dump(mode="json", exclude_none=True)))
     signing_input = f"{header}.{payload}"
-    return f"{signing_input}.{b64encode(_mac(key, signing_input))}"
+    if key.algorithm == EDDSA:
+        signature = _private_key(key.secret).sign(signing_input.encode("ascii"))
+    else:
+        signature = _mac(key, signing_input)
+    return f"{signing_input}.{b64encode(signature)}"
 
 
 def verify(
@@ -165,7 +227,7 @@ def authenticate(token: object, keyring: Keyring, now: datetime) -> Identity | R
     signature = b64decode(signature_b64)
     if signature is None:
         return _malformed("the signature is not base64url")
-    if not hmac.compare_digest(_mac(key, f"{header_b64}.{payload_b64}"), signature):
+    if not _signature_matches(key, f"{header_b64}.{payload_b64}", signature):
         return Rejection.of(
             ReasonCode.TOKEN_BAD_SIGNATURE,
             f"token signature does not match key {echo(key.kid)}; the token is forged or altered",
@@ -173,7 +235,18 @@ def authenticate(token: object, keyring: Keyring, now: datetime) -> Identity | R
     claims = _claims(payload_b64)
     if isinstance(claims, Rejection):
         return claims
-    return _check_time(claims, keyring, epoch_seconds(now)) or _check_scope(claims, key) or _identity(claims, key)
+    return (_check_time(claims, keyring, epoch_seconds(now)) or _check_scope(claims, key)
+            or _check_hmac(claims, key, keyring) or _identity(claims, key))
+
+
+def _signature_matches(key: SigningKey, signing_input: str, signature: bytes) -> bool:
+    if key.algorithm == HS256:
+        return hmac.compare_digest(_mac(key, signing_input), signature)
+    try:
+        _public_key(key.public_key).verify(signature, signing_input.encode("ascii"))
+    except InvalidSignature:
+        return False
+    return True
 
 
 def _split(token: object, max_chars: int) -> tuple[str, str, str] | Rejection:
@@ -205,6 +278,15 @@ def _key_for(header_b64: str, keyring: Keyring, now: int) -> SigningKey | Reject
             ReasonCode.TOKEN_UNKNOWN_KEY,
             f"key id {echo(header.kid)} is not in the keyring; the token is forged or its key was removed",
         )
+    if header.alg != key.algorithm:  # the keyring fixes each key's algorithm, never the token
+        return Rejection.of(
+            ReasonCode.TOKEN_UNSUPPORTED_ALGORITHM,
+            f"key {echo(key.kid)} signs with {key.algorithm}; a token declaring {header.alg} under it is refused",
+        )
+    if key.revoked:
+        return Rejection.of(
+            ReasonCode.TOKEN_KEY_REVOKED, f"key {echo(key.kid)} was revoked; every token signed with it is refused"
+        )
     if key.retired_at is not None and now >= key.retired_at:
         return Rejection.of(
             ReasonCode.TOKEN_KEY_RETIRED, f"key {echo(key.kid)} was retired; sign a new token with a current key"
@@ -224,7 +306,7 @@ def _header(header_b64: str) -> _Header | Rejection:
         return Rejection.of(
             ReasonCode.TOKEN_UNSIGNED, "the identity token declares alg 'none'; unsigned tokens are never accepted"
         )
-    if isinstance(alg, str) and alg != ALGORITHM:
+    if isinstance(alg, str) and alg not in ALGORITHMS:
         return Rejection.of(
             ReasonCode.TOKEN_UNSUPPORTED_ALGORITHM, f"algorithm {echo(alg)} is not accepted; use {ALGORITHM}"
         )
@@ -277,6 +359,16 @@ def _check_scope(claims: Claims, key: SigningKey) -> Rejection | None:
     )
 
 
+def _check_hmac(claims: Claims, key: SigningKey, keyring: Keyring) -> Rejection | None:
+    if key.algorithm != HS256 or keyring.hmac_allowed(claims.org, claims.team):
+        return None
+    return Rejection.of(
+        ReasonCode.TOKEN_HMAC_NOT_ALLOWED,
+        f"HS256 tokens are no longer accepted for {claims.org}/{claims.team}; sign with an Ed25519 key "
+        "(batchyard audit keygen)",
+    )
+
+
 def _identity(claims: Claims, key: SigningKey) -> Identity:
     return Identity(
         subject=claims.sub, org=claims.org, team=claims.team, queues=frozenset(claims.queues),
@@ -290,6 +382,26 @@ def _malformed(why: str) -> Rejection:
 
 def _mac(key: SigningKey, signing_input: str) -> bytes:
     return hmac.new(key.secret, signing_input.encode("ascii"), hashlib.sha256).digest()
+
+
+@lru_cache(maxsize=256)
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+@lru_cache(maxsize=256)
+def _private_key(seed: bytes) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def _public_of(seed: bytes) -> bytes:
+    return _private_key(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def new_ed25519_seed() -> bytes:
+    """Returns a fresh Ed25519 private key (its 32-byte seed)."""
+    from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
+    return Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
 
 def _iso(ts: int) -> str:

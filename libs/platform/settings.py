@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=0, ge=0, le=65535, description="Serve Prometheus /metrics here (0: off).")
     spans_file: str = Field(default="", description="Append finished spans as JSON to this file (empty: off).")
     admission_keyring: str = Field(default="deploy/admission/keyring.yaml",
-                                   description="Admission: YAML keyring of trusted HMAC keys (hot-reloaded).")
+                                   description="Admission: YAML keyring of trusted public keys (hot-reloaded).")
     admission_policy: str = Field(default="deploy/admission/policy.yaml",
                                   description="Admission: per-tenant policy YAML (hot-reloaded).")
     admission_reload_s: float = Field(default=2.0, ge=0, description="Admission: how often to check the "

@@ -12,7 +12,7 @@ from libs.platform.service import create_app as create_service_app
 from libs.platform.settings import Settings
 from libs.platform.unit_of_work import Router
 from services.admission.handlers import AdmissionHandlers
-from services.admission.keyring import load_keyring
+from services.admission.keyring import load_verifier_keyring
 from services.admission.policy import load_service_policy
 from services.admission.reload import HotFile
 
@@ -30,7 +30,7 @@ def build_handlers(settings: Settings) -> AdmissionHandlers:
     """Returns the handlers with the keyring and policy files loaded (raises if either is invalid)."""
     interval = settings.admission_reload_s
     return AdmissionHandlers(
-        keyring=HotFile(config_path(settings.admission_keyring), load_keyring, interval_s=interval),
+        keyring=HotFile(config_path(settings.admission_keyring), load_verifier_keyring, interval_s=interval),
         policy=HotFile(config_path(settings.admission_policy), load_service_policy, interval_s=interval))
 
 

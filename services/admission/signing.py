@@ -18,7 +18,8 @@ from libs.events import WorkloadSubmitted
 from services.admission.keyring import KeyEntry, load_keyring
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_KEYRING = REPO / "deploy" / "admission" / "keyring.yaml"
+DEMO_KEYRING = REPO / "deploy" / "admission" / "keyring.yaml"  # what admission trusts (public keys)
+DEMO_SIGNING_KEYS = REPO / "deploy" / "admission" / "demo-signing-keys.yaml"  # their private halves
 DEFAULT_TTL_S = 600  # short-lived: a token is a bearer credential until spent
 
 
@@ -45,7 +46,7 @@ class TokenSigner:
     def key_for(self, org: str, team: str) -> KeyEntry:
         """Returns the most specific current key that may vouch for ``org/team``."""
         now = epoch_seconds(self.clock())
-        usable = [e for e in self.entries if e.key.covers(org, team)
+        usable = [e for e in self.entries if e.key.covers(org, team) and e.key.can_sign and not e.key.revoked
                   and (e.key.retired_at is None or now < e.key.retired_at)]
         if not usable:
             raise SigningError(f"no current key may sign for {org}/{team}")
@@ -71,5 +72,6 @@ def signer_from_file(path: str | Path, *, subject: str, ttl_s: int = DEFAULT_TTL
 
 
 def demo_signer(subject: str = "demo@batchyard") -> TokenSigner:
-    """Returns a signer over the demo keyring (deploy/admission/keyring.yaml): demo and tests only."""
-    return signer_from_file(DEMO_KEYRING, subject=subject)
+    """Returns a signer over the demo's private keys (deploy/admission/demo-signing-keys.yaml): demo and tests
+    only."""
+    return signer_from_file(DEMO_SIGNING_KEYS, subject=subject)

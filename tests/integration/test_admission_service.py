@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import shutil
 from datetime import datetime, timedelta, timezone
@@ -13,6 +14,8 @@ import pytest
 import yaml
 
 from libs.admission import SigningKey
+from libs.admission.codec import b64encode
+from libs.admission.token import new_ed25519_seed
 from libs.events import PodSet, Tenant, WorkloadSpec, WorkloadSubmitted
 from libs.platform.observer import FlowObserver
 from libs.platform.publisher import EventPublisher
@@ -36,13 +39,14 @@ def signed(event: WorkloadSubmitted, token: str | None) -> WorkloadSubmitted:
     return event.model_copy(update={"token": token})
 
 
-def key_entry(kid: str, secret: bytes, org: str | None, team: str | None = None) -> KeyEntry:
-    return KeyEntry(key=SigningKey(kid=kid, secret=secret, org=org, team=team), queues=("default",))
+def key_entry(kid: str, private: bytes, org: str | None, team: str | None = None) -> KeyEntry:
+    return KeyEntry(key=SigningKey.ed25519(kid, private, org=org, team=team), queues=("default",))
 
 
 def demo_key(kid: str, **scope) -> KeyEntry:
     [entry] = [e for e in demo_signer().entries if e.key.kid == kid]
-    return KeyEntry(key=SigningKey(kid=kid, secret=entry.key.secret, **scope), queues=entry.queues)
+    scope = {"org": None, "team": None, **scope}  # the scope the signer believes; admission knows the real one
+    return KeyEntry(key=dataclasses.replace(entry.key, retired_at=None, **scope), queues=entry.queues)
 
 
 @pytest.fixture
@@ -163,12 +167,14 @@ async def test_a_redelivered_submission_is_decided_once(settings):
 async def test_keys_rotate_without_a_restart(settings, tmp_path: Path):
     keyring = tmp_path / "keyring.yaml"
     document = yaml.safe_load(DEMO_KEYRING.read_text())
-    old = {"kid": "vision-old", "secret": "A" * 43, "org": "acme", "team": "vision"}
-    new = {"kid": "vision-new", "secret": "B" * 43, "org": "acme", "team": "vision"}
+    old_key, new_key = (SigningKey.ed25519(kid, new_ed25519_seed(), org="acme", team="vision")
+                        for kid in ("vision-old", "vision-new"))
+    old, new = ({"kid": k.kid, "public_key": b64encode(k.public_key), "org": "acme", "team": "vision"}
+                for k in (old_key, new_key))  # admission holds the public halves only
     document["keys"] = [old]
     keyring.write_text(yaml.safe_dump(document))
-    new_signer = TokenSigner([key_entry("vision-new", _b64(new["secret"]), "acme", "vision")], subject="ci")
-    old_signer = TokenSigner([key_entry("vision-old", _b64(old["secret"]), "acme", "vision")], subject="ci")
+    new_signer = TokenSigner([KeyEntry(new_key, ("default",))], subject="ci")
+    old_signer = TokenSigner([KeyEntry(old_key, ("default",))], subject="ci")
     app = create_app(settings.model_copy(update={"admission_keyring": str(keyring)}), DEFINITION)
     async with app:
         pool = app.runtime.pool
@@ -191,11 +197,6 @@ async def test_keys_rotate_without_a_restart(settings, tmp_path: Path):
                        "k-3": ("accepted", None), "k-4": ("accepted", None),
                        "k-5": ("accepted", None), "k-6": ("rejected", "token_key_retired"),
                        "k-7": ("accepted", None)}
-
-
-def _b64(text: str) -> bytes:
-    from services.admission.keyring import decode_secret
-    return decode_secret(text)
 
 
 def _replace(path: Path, document: dict) -> None:

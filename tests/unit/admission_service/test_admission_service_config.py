@@ -12,10 +12,10 @@ from cli.submit import SubmitError, signed_submission, signer_from_env
 from libs.admission import InMemoryReplayCache, Identity, PolicyError, authenticate, decide
 from libs.events import PodSet, Resources, Tenant, WorkloadSpec, WorkloadSubmitted
 from libs.fleet.mix import workload_mix
-from services.admission.keyring import KeyringError, load_keyring, parse_keyring
+from services.admission.keyring import KeyringError, load_keyring, load_verifier_keyring, parse_keyring
 from services.admission.policy import load_service_policy, parse_service_policy
 from services.admission.reload import HotFile
-from services.admission.signing import DEMO_KEYRING, demo_signer
+from services.admission.signing import DEMO_KEYRING, DEMO_SIGNING_KEYS, demo_signer
 from services.admission.translate import job_document, with_defaults
 
 REPO = Path(__file__).resolve().parents[3]
@@ -55,6 +55,19 @@ def test_the_demo_keyring_loads_with_scopes_and_a_retired_key():
         "acme", "nlp")
     assert keys["demo-acme-ci-2026"].covers("acme", "nlp") and keys["demo-acme-vision-2025"].retired_at
     assert keyring.keyring.leeway_s == 30
+
+
+def test_admissions_keyring_holds_public_keys_only_and_hmac_only_for_listed_tenants(caplog):
+    loaded = load_verifier_keyring(DEMO_KEYRING)  # what admission loads
+    assert not any(e.key.can_sign for e in loaded.entries if e.key.algorithm == "EdDSA")
+    assert loaded.deprecated == ("demo-kube-connector-2026",) and "deprecated" in caplog.text
+    with pytest.raises(KeyringError, match="public keys only"):
+        load_keyring(DEMO_SIGNING_KEYS, public_only=True)
+    team_hmac = keyring_yaml("{kid: h, secret: " + SECRET + ", org: acme, team: vision}")
+    with pytest.raises(KeyringError, match="not in hmac_tenants"):
+        parse_keyring(team_hmac, env={}, public_only=True)
+    allowed = parse_keyring(team_hmac + "hmac_tenants: [acme/vision]\n", env={}, public_only=True)
+    assert allowed.keyring.hmac_allowed("acme", "vision") and not allowed.keyring.hmac_allowed("acme", "nlp")
 
 
 def test_secrets_come_from_the_environment_or_a_file(tmp_path):
@@ -125,11 +138,11 @@ def test_the_signer_prefers_the_team_key_and_skips_retired_keys():
 
 
 def test_the_cli_signs_with_a_key_from_the_environment_and_lists_the_jobs_queue():
-    secret = "jA6v3nSSUPHU7bPJ5vxZ4gU8h3ptPU49EAZFr0qJRgo"  # the demo key's, as a user would export it
+    private = "uBx-POrAjX8vOeFgYBau3f6c0KYv1NLP7jfLqaEkIcQ"  # the demo key's, as a user would export it
     inline = signer_from_env(org="acme", team="vision", subject="ci",
-                             env={"BATCHYARD_SIGNING_KEY": f"demo-acme-vision-2026:{secret}"})
+                             env={"BATCHYARD_SIGNING_KEY": f"demo-acme-vision-2026:ed25519:{private}"})
     assert isinstance(authenticate(inline.token("acme", "vision"), load_keyring(DEMO_KEYRING).keyring, now()), Identity)
-    signer = signer_from_env(org="acme", team="vision", env={"BATCHYARD_SIGNING_KEY_FILE": str(DEMO_KEYRING)},
+    signer = signer_from_env(org="acme", team="vision", env={"BATCHYARD_SIGNING_KEY_FILE": str(DEMO_SIGNING_KEYS)},
                              subject="me")
     event = signed_submission(WorkloadSpec(name="j", queue="gpu", pod_sets=(PodSet(name="m", count=1),)),
                               org="acme", team="vision", signer=signer)
