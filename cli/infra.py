@@ -24,20 +24,22 @@ def _state() -> Path:
     return _var() / "infra.json"
 
 
-def up(*, kubernetes: bool = False) -> None:
+def up(*, kubernetes: bool = False, secure: bool = False) -> None:
     if _state().exists() and _running(state := json.loads(_state().read_text())):
         typer.echo("already running:")
         _print_env(state)
         return
     root = _var() / "infra"
     shutil.rmtree(root, ignore_errors=True)
-    kafka = KafkaServer(root.resolve() / "kafka").start(progress=typer.echo)
+    kafka = _kafka(root.resolve() / "kafka", secure).start(progress=typer.echo)
     started = [kafka.stop]
     try:
         postgres = PostgresServer(root.resolve() / "postgres").start(progress=typer.echo)
         started.append(postgres.stop)
         state = {"kafka": {"pid": kafka.pid, "port": kafka.port, "bootstrap": kafka.bootstrap},
                  "postgres": {"pid": postgres.pid, "port": postgres.port, "dsn": postgres.dsn}}
+        if secure:
+            state["kafka"]["principals"] = _secure_bus(kafka, ("onprem-dc1",) if kubernetes else ())
         if kubernetes:
             state["kubernetes"] = _kubernetes(root.resolve() / "kubernetes", started)
     except Exception:
@@ -49,6 +51,43 @@ def up(*, kubernetes: bool = False) -> None:
     (_var() / "infra.env").write_text(_env_lines(state))
     typer.echo("Kafka, PostgreSQL and Kubernetes are up:" if kubernetes else "Kafka and PostgreSQL are up:")
     _print_env(state)
+
+
+def _kafka(workdir: Path, secure: bool) -> KafkaServer:
+    """Returns the Kafka to start: plain, or (``--secure``) SASL_SSL with ACLs and one SCRAM user per principal."""
+    if not secure:
+        return KafkaServer(workdir)
+    import secrets
+
+    from libs.localinfra.kafka_authz import AuthorizingKafkaServer
+    from libs.platform.acls import principals
+    users = {name: secrets.token_urlsafe(18) for name in (*principals(("onprem-dc1",)), "admin")}
+    return AuthorizingKafkaServer(workdir, scram_users=users)
+
+
+def _secure_bus(kafka, kube_clusters: tuple[str, ...]) -> dict[str, str]:
+    """Creates the topics and applies the catalog's ACLs as the admin; writes one env file per principal
+    (var/principals/<name>.env) and returns name -> file."""
+    from libs.localinfra._proc import run_coroutine
+    from libs.platform import kafka_acls
+    from libs.platform.topics_admin import ensure_topics
+
+    admin = kafka.client_options("admin")
+    run_coroutine(lambda: ensure_topics(kafka.bootstrap, **admin))
+    run_coroutine(lambda: kafka_acls.apply(kafka.bootstrap, "", kube_clusters, **admin))
+    directory = _var().resolve() / "principals"
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name, password in kafka.scram_users.items():
+        path = directory / f"{name}.env"
+        path.write_text(f"BATCHYARD_KAFKA_SECURITY_PROTOCOL=SASL_SSL\nBATCHYARD_KAFKA_SASL_MECHANISM=SCRAM-SHA-512\n"
+                        f"BATCHYARD_KAFKA_SASL_USERNAME={name}\nBATCHYARD_KAFKA_SASL_PASSWORD={password}\n"
+                        f"BATCHYARD_KAFKA_SSL_CAFILE={kafka.ca_file}\n"
+                        + ("" if name in ("admin", "producer", "ops", "finance") else "BATCHYARD_ENSURE_TOPICS=false\n"))
+        path.chmod(0o600)
+        files[name] = str(path)
+    typer.echo(f"Kafka authorizes (SASL_SSL, ACLs from the topic catalog): one env file per principal in {directory}")
+    return files
 
 
 def _kubernetes(workdir: Path, started: list) -> dict:
@@ -104,6 +143,8 @@ def _running(state: dict) -> bool:
 def _env_lines(state: dict) -> str:
     lines = (f"BATCHYARD_KAFKA_BOOTSTRAP={state['kafka']['bootstrap']}\n"
              f"BATCHYARD_DATABASE_URL={state['postgres']['dsn']}\n")
+    if "principals" in state["kafka"]:  # the admin's credentials; each service sources its own file
+        lines += Path(state["kafka"]["principals"]["admin"]).read_text()
     if "kubernetes" in state:
         lines += f"BATCHYARD_KUBECONFIG={state['kubernetes']['kubeconfig']}\n"
     return lines

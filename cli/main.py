@@ -43,7 +43,7 @@ def _options(show_version: bool = typer.Option(False, "--version", is_eager=True
     """batchyard: a Kafka-native platform for batch and ML workloads."""
 
 # Command groups that live in their own modules: each module defines ``app`` (a typer.Typer) and ``NAME``.
-COMMAND_GROUPS = ("cli.cost", "cli.nodes", "cli.audit", "cli.queues", "cli.replay", "cli.roles")
+COMMAND_GROUPS = ("cli.cost", "cli.nodes", "cli.audit", "cli.queues", "cli.replay", "cli.roles", "cli.kafka")
 for _module in COMMAND_GROUPS:
     try:
         _group = importlib.import_module(_module)
@@ -124,10 +124,14 @@ def schemas() -> None:
 @infra.command("up")
 def infra_up(kubernetes: bool = typer.Option(False, "--kubernetes", help="Also start a Kubernetes control plane "
                                              "(etcd, kube-apiserver, kube-controller-manager, kwok) with batchyard's "
-                                             "CRDs and the demo fleet's on-prem nodes.")) -> None:
+                                             "CRDs and the demo fleet's on-prem nodes."),
+             secure: bool = typer.Option(False, "--secure", help="Kafka with SASL_SSL (SCRAM-SHA-512) and the "
+                                         "StandardAuthorizer: one principal per service, producers, ops, finance and "
+                                         "admin, with the catalog's ACLs applied (env files in var/principals/).")
+             ) -> None:
     """Start Kafka and PostgreSQL (and optionally Kubernetes) in the background; prints the environment to use them."""
     from cli.infra import up
-    up(kubernetes=kubernetes)
+    up(kubernetes=kubernetes, secure=secure)
 
 
 @infra.command("down")

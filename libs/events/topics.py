@@ -1,4 +1,5 @@
-"""The topic catalog: every topic's name, partitions, key, retention, compaction and the events it carries."""
+"""The topic catalog: every topic's name, partitions, key, retention, compaction, the events it carries, and who
+may write and read it (the Kafka ACLs are generated from this: libs/platform/acls.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ from libs.events.envelope import Event
 
 DAY_MS = 24 * 3600 * 1000
 
+# Principals of the bus (Kafka users). A service's principal is its name; a Kubernetes connector's is
+# ``kube-connector-<cluster>`` (KUBE_CONNECTOR stands for every one of them). Producers are the tenants' CI and
+# CLIs; ops and finance only read.
+PRODUCER, OPS, FINANCE = "producer", "ops", "finance"
+ADMISSION_SVC, QUOTA_SVC, SCHEDULER_SVC = "admission", "quota", "scheduler"
+NODE_REPAIR_SVC, COST_SVC, SIM_FLEET_SVC, KUBE_CONNECTOR = "node-repair", "cost-reporting", "sim-fleet", "kube-connector"
+CONSUMING_SERVICES = (ADMISSION_SVC, QUOTA_SVC, SCHEDULER_SVC, NODE_REPAIR_SVC, COST_SVC, SIM_FLEET_SVC,
+                      KUBE_CONNECTOR)
+
 
 @dataclass(frozen=True)
 class Topic:
@@ -24,6 +34,8 @@ class Topic:
     retention_ms: int = 7 * DAY_MS
     compacted: bool = False
     description: str = ""
+    writers: tuple[str, ...] = ()  # principals that may produce to it (nobody else can)
+    readers: tuple[str, ...] = ()  # principals that may consume it (nobody else can)
 
     @property
     def event_names(self) -> frozenset[str]:
@@ -43,30 +55,39 @@ class Topic:
 
 
 SUBMITTED = Topic("batchyard.workload.submitted", 6, "workload_id", (w.WorkloadSubmitted,),
-                  description="Producers submit workloads here.")
+                  description="Producers submit workloads here.",
+                  writers=(PRODUCER, KUBE_CONNECTOR), readers=(ADMISSION_SVC,))
 ADMISSION = Topic("batchyard.workload.admission", 6, "workload_id", (w.WorkloadAccepted, w.WorkloadRejected),
-                  description="Admission's verdicts.")
+                  description="Admission's verdicts.", writers=(ADMISSION_SVC,), readers=(QUOTA_SVC, KUBE_CONNECTOR))
 QUOTA = Topic("batchyard.workload.quota", 6, "workload_id",
               (w.QuotaReserved, w.QuotaReleased, w.WorkloadPending, w.PreemptionRequested),
-              description="Quota reservations, releases, pending reasons and quota-level preemption.")
+              description="Quota reservations, releases, pending reasons and quota-level preemption.",
+              writers=(QUOTA_SVC,), readers=(SCHEDULER_SVC, SIM_FLEET_SVC, KUBE_CONNECTOR))
 PLACEMENT = Topic("batchyard.workload.placement", 6, "workload_id",
                   (w.WorkloadPlaced, w.WorkloadUnschedulable, w.PreemptionRequested),
-                  description="Scheduler decisions.")
+                  description="Scheduler decisions.", writers=(SCHEDULER_SVC,),
+                  readers=(QUOTA_SVC, COST_SVC, SIM_FLEET_SVC, KUBE_CONNECTOR))
 LIFECYCLE = Topic("batchyard.workload.lifecycle", 6, "workload_id",
                   (w.WorkloadRunning, w.WorkloadSucceeded, w.WorkloadFailed, w.WorkloadEvicted),
-                  description="Pod phases reported by the cluster connectors.")
+                  description="Pod phases reported by the cluster connectors.", writers=(SIM_FLEET_SVC, KUBE_CONNECTOR),
+                  readers=(ADMISSION_SVC, QUOTA_SVC, SCHEDULER_SVC, COST_SVC))
 NODE_INVENTORY = Topic("batchyard.node.inventory", 6, "node_id", (n.NodeInventoried,), retention_ms=-1,
-                       compacted=True, description="Latest description of every node (compacted).")
+                       compacted=True, description="Latest description of every node (compacted).",
+                       writers=(SIM_FLEET_SVC, KUBE_CONNECTOR), readers=(SCHEDULER_SVC, NODE_REPAIR_SVC, COST_SVC))
 NODE_HEALTH = Topic("batchyard.node.health", 6, "node_id", (n.NodeHealthReported,), retention_ms=3 * DAY_MS,
-                    description="Health signals for ops and node repair.")
+                    description="Health signals for ops and node repair.", writers=(SIM_FLEET_SVC, KUBE_CONNECTOR),
+                    readers=(NODE_REPAIR_SVC, OPS))
 NODE_REPAIR = Topic("batchyard.node.repair", 6, "node_id", (n.NodeRepairTransitioned,), retention_ms=30 * DAY_MS,
-                    description="Every node-repair state transition, with evidence.")
+                    description="Every node-repair state transition, with evidence.", writers=(NODE_REPAIR_SVC,),
+                    readers=(SCHEDULER_SVC, SIM_FLEET_SVC, KUBE_CONNECTOR, OPS))
 COST_ACCRUALS = Topic("batchyard.cost.accruals", 6, "workload_id", (c.CostAccrued,), retention_ms=90 * DAY_MS,
-                      description="Per-workload cost accruals for finance.")
+                      description="Per-workload cost accruals for finance.", writers=(COST_SVC,), readers=(FINANCE,))
 COST_ROLLUPS = Topic("batchyard.cost.rollups", 3, "event_id", (c.CostRolledUp,), retention_ms=400 * DAY_MS,
-                     description="Daily cost rollups per org, team, queue, cluster and GPU model.")
+                     description="Daily cost rollups per org, team, queue, cluster and GPU model.", writers=(COST_SVC,),
+                     readers=(FINANCE,))
 DEAD_LETTER = Topic("batchyard.deadletter", 3, "event_id", (d.MessageDeadLettered,), retention_ms=30 * DAY_MS,
-                    description="Messages a consumer could not handle, with the error and original bytes.")
+                    description="Messages a consumer could not handle, with the error and original bytes.",
+                    writers=CONSUMING_SERVICES, readers=(OPS,))
 
 CATALOG: tuple[Topic, ...] = (SUBMITTED, ADMISSION, QUOTA, PLACEMENT, LIFECYCLE, NODE_INVENTORY, NODE_HEALTH,
                               NODE_REPAIR, COST_ACCRUALS, COST_ROLLUPS, DEAD_LETTER)

@@ -65,6 +65,16 @@ class ThrowawayCA:
                   self.key, "-out", self.cert, "-days", str(days), "-subj", "/CN=batchyard throwaway CA"])
         self.key.chmod(0o600)
 
+    @classmethod
+    def existing(cls, directory: Path, *, days: int = 2) -> "ThrowawayCA":
+        """Returns the CA already made in ``directory`` (e.g. by make_tls_files), to sign more certificates."""
+        ca = cls.__new__(cls)
+        ca.directory, ca.days, ca.config = directory, days, directory / "openssl.cnf"
+        ca.cert, ca.key = directory / "ca.crt", directory / "ca.key"
+        if not (ca.cert.exists() and ca.key.exists() and ca.config.exists()):
+            raise InfraError(f"no throwaway CA in {directory}")
+        return ca
+
     def server(self, name: str, common_name: str = "localhost") -> tuple[Path, Path]:
         """Returns (certificate, key) of a server certificate for the CA's server names."""
         return self._sign(name, f"/CN={common_name}", "server")

@@ -1,0 +1,56 @@
+"""A local Kafka that authorizes: SASL_SSL (SCRAM-SHA-512) with the KRaft StandardAuthorizer, and optionally
+mutual TLS. For the isolation tests, the secured benchmark and ``batchyard infra up --secure``.
+
+Every principal may do only what an ACL allows (``allow.everyone.if.no.acl.found=false``); the admins and the
+broker itself are super users. The KRaft controller listener stays PLAINTEXT on 127.0.0.1, and its anonymous
+principal (the broker talking to its own controller) is a super user too: reachable from this host only. A
+multi-host cluster puts that listener on TLS with client certificates (docs/security.md, threat model).
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from libs.localinfra.kafka import BROKER_USER, KafkaServer
+from libs.localinfra.tls import ThrowawayCA
+
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+
+@dataclass
+class AuthorizingKafkaServer(KafkaServer):
+    """``KafkaServer`` with SCRAM users (``scram_users``, required), ACLs enforced and ``admins`` as super users.
+
+    ``client_certificates``: the SASL_SSL listener also requires a client certificate signed by the broker's
+    throwaway CA (mutual TLS); ``client_certificate(name)`` makes one.
+    """
+
+    admins: tuple[str, ...] = ("admin",)
+    client_certificates: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.scram_users or not set(self.admins) <= set(self.scram_users):
+            raise ValueError("an authorizing Kafka needs scram_users, the admins among them")
+
+    def _security_config(self) -> list[str]:
+        lines = [line for line in super()._security_config() if not line.startswith("ssl.client.auth=")]
+        supers = ";".join(f"User:{name}" for name in (BROKER_USER, *self.admins, "ANONYMOUS"))
+        self._broker_client_cert = self.client_certificate(BROKER_USER) if self.client_certificates else None
+        return [*lines, f"authorizer.class.name={AUTHORIZER}", f"super.users={supers}",
+                "allow.everyone.if.no.acl.found=false",
+                f"ssl.client.auth={'required' if self.client_certificates else 'none'}"]
+
+    def client_certificate(self, name: str) -> tuple[Path, Path]:
+        """Returns (certificate, key) of a client certificate for ``name``, signed by the broker's CA."""
+        return ThrowawayCA.existing(self.workdir / "tls").client(f"client-{name}", name)
+
+    def client_options(self, username: str, password: str | None = None) -> dict:
+        options = super().client_options(username, password)
+        if self.client_certificates:  # the probe and the tests' clients present a certificate of their own
+            cert, key = self.client_certificate(username)
+            context: ssl.SSLContext = options["ssl_context"]
+            context.load_cert_chain(str(cert), str(key))
+        return options
