@@ -38,10 +38,14 @@ class AuthorizingKafkaServer(KafkaServer):
     def _security_config(self) -> list[str]:
         lines = [line for line in super()._security_config() if not line.startswith("ssl.client.auth=")]
         supers = ";".join(f"User:{name}" for name in (BROKER_USER, *self.admins, "ANONYMOUS"))
-        self._broker_client_cert = self.client_certificate(BROKER_USER) if self.client_certificates else None
+        if self.client_certificates:  # the broker checks its own certificate as a client's too
+            cert, key = ThrowawayCA.existing(self.workdir / "tls").peer("broker-peer", "localhost")
+            keystore = self.workdir / "tls" / "server-keystore.pem"
+            keystore.write_text(key.read_text() + cert.read_text() + (self.workdir / "tls" / "ca.crt").read_text())
         return [*lines, f"authorizer.class.name={AUTHORIZER}", f"super.users={supers}",
                 "allow.everyone.if.no.acl.found=false",
-                f"ssl.client.auth={'required' if self.client_certificates else 'none'}"]
+                # a SASL_SSL listener honours client authentication only when set per listener (KIP-684)
+                f"listener.name.sasl_ssl.ssl.client.auth={'required' if self.client_certificates else 'none'}"]
 
     def client_certificate(self, name: str) -> tuple[Path, Path]:
         """Returns (certificate, key) of a client certificate for ``name``, signed by the broker's CA."""

@@ -45,6 +45,13 @@ keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
+[peer]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth,clientAuth
+subjectAltName = {sans}
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
 """
 _NEW_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 LOOPBACK_SANS = ("IP:127.0.0.1", "DNS:localhost")
@@ -78,6 +85,11 @@ class ThrowawayCA:
     def server(self, name: str, common_name: str = "localhost") -> tuple[Path, Path]:
         """Returns (certificate, key) of a server certificate for the CA's server names."""
         return self._sign(name, f"/CN={common_name}", "server")
+
+    def peer(self, name: str, common_name: str) -> tuple[Path, Path]:
+        """Returns (certificate, key) valid both as a server's and as a client's, for the CA's server names (a
+        broker that requires client certificates checks its own against itself)."""
+        return self._sign(name, f"/CN={common_name}", "peer")
 
     def client(self, name: str, user: str, groups: tuple[str, ...] = ()) -> tuple[Path, Path]:
         """Returns (certificate, key) of a client certificate: CN is the user, each O a group (as Kubernetes
