@@ -17,6 +17,11 @@ process, and ``decide()`` alone on the same submissions.
 
 ``--team-limits`` gives every team per-team maxima, so every decision also locks and reads its team's usage.
 
+``--secure`` measures the cost of security in one run: the same submissions on a plaintext broker and on an
+authorizing one (SASL_SSL with SCRAM-SHA-512, the StandardAuthorizer and the catalog's ACLs: admission as its
+own principal, submissions written by ``producer``), ``--processes`` processes each, alternating, twice each;
+writes admission_kafka_secure.json. Always starts its own throwaway brokers.
+
 Uses the Kafka and PostgreSQL named by BATCHYARD_KAFKA_BOOTSTRAP / BATCHYARD_DATABASE_URL (``export $(cat
 var/infra.env)``), else starts throwaway ones on 127.0.0.1.
 """
@@ -132,11 +137,25 @@ def infra_pids() -> dict[str, list[int]]:
     return found
 
 
-async def fresh_settings(bootstrap: str, database_url: str) -> Settings:
-    """Returns settings on a fresh database and topic namespace."""
+@dataclass(frozen=True)
+class Bus:
+    """How the benchmark reaches Kafka: as the admin, as the producer, and the admission processes' environment."""
+
+    bootstrap: str
+    admin: dict = field(default_factory=dict)  # aiokafka options of a super user (topics, ACLs, group state)
+    producer: dict = field(default_factory=dict)  # aiokafka options of the submitting tenant
+    service_env: dict = field(default_factory=dict)  # BATCHYARD_KAFKA_* of the admission principal
+    acls: bool = False  # apply the catalog's ACLs in each fresh namespace
+
+
+async def fresh_settings(bus: Bus, database_url: str) -> Settings:
+    """Returns settings on a fresh database and topic namespace (its ACLs applied on an authorizing bus)."""
     namespace = f"bench{uuid.uuid4().hex[:6]}"
-    await ensure_topics(bootstrap, namespace)
-    return Settings(kafka_bootstrap=bootstrap, database_url=await create_database(database_url),
+    await ensure_topics(bus.bootstrap, namespace, **bus.admin)
+    if bus.acls:
+        from libs.platform import kafka_acls
+        await kafka_acls.apply(bus.bootstrap, namespace, **bus.admin)
+    return Settings(kafka_bootstrap=bus.bootstrap, database_url=await create_database(database_url),
                     topic_namespace=namespace, service="admission")
 
 
@@ -186,26 +205,29 @@ def signal_all(procs: list[ServiceProcess], sig: signal.Signals) -> None:
         os.killpg(proc.proc.pid, sig)
 
 
-async def timed_run(events, bootstrap: str, database_url: str, processes: int, log_root: Path,
+async def timed_run(events, bus: Bus | str, database_url: str, processes: int, log_root: Path,
                     policy: Path | None = None) -> Run:
     """Starts the processes, pauses them once their group is stable, queues every submission, resumes them,
     and samples progress until every verdict is published. The pause keeps the publishing out of the timing."""
-    settings = await fresh_settings(bootstrap, database_url)
+    bus = Bus(bus) if isinstance(bus, str) else bus
+    bootstrap = bus.bootstrap
+    settings = await fresh_settings(bus, database_url)
     env = {**os.environ, "BATCHYARD_KAFKA_BOOTSTRAP": bootstrap, "BATCHYARD_DATABASE_URL": settings.database_url,
-           "BATCHYARD_TOPIC_NAMESPACE": settings.topic_namespace, "PYTHONUNBUFFERED": "1",
+           "BATCHYARD_TOPIC_NAMESPACE": settings.topic_namespace, "PYTHONUNBUFFERED": "1", **bus.service_env,
            **({"BATCHYARD_ADMISSION_POLICY": str(policy)} if policy else {})}
     run, procs = Run(processes, len(events)), []
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **bus.admin)
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
     await admin.start()
     try:
         for i in range(processes):
-            (log_root / f"p{processes}-{i}").mkdir(parents=True)
-            procs.append(ServiceProcess("admission", env, log_root / f"p{processes}-{i}").start())
+            folder = log_root / f"{settings.topic_namespace}-p{processes}-{i}"
+            folder.mkdir(parents=True)
+            procs.append(ServiceProcess("admission", env, folder).start())
         await wait_stable(admin, settings.group_id, procs)
         signal_all(procs, signal.SIGSTOP)  # well inside the session timeout: the group stays as it is
         try:
-            async with EventPublisher(bootstrap, settings.topic_namespace) as publisher:
+            async with EventPublisher(bootstrap, settings.topic_namespace, **bus.producer) as publisher:
                 await publisher.publish(events)
         finally:
             signal_all(procs, signal.SIGCONT)
@@ -248,7 +270,7 @@ async def run(count: int, processes: int, team_limits: bool) -> dict:
     with servers(progress=lambda m: print(m, flush=True)) as infra, tempfile.TemporaryDirectory() as logs:
         policy = team_limits_policy(Path(logs)) if team_limits else None
         for n in sorted({1, processes}):
-            results[n] = (await timed_run(events, infra.bootstrap, infra.database_url, n, Path(logs),
+            results[n] = (await timed_run(events, Bus(infra.bootstrap), infra.database_url, n, Path(logs),
                                           policy)).summary()
             print(f"{n} process(es): {results[n]}", flush=True)
     head, base = results[processes], results[1]
@@ -260,9 +282,69 @@ async def run(count: int, processes: int, team_limits: bool) -> dict:
         "baseline_desc": "one admission process, same run", "ratio": round(head["end_to_end_per_s"] / TARGET, 3),
         "loadavg_1m_at_end": round(os.getloadavg()[0], 2), "team_limits": team_limits,
         "notes": f"{processes} admission process(es) in one consumer group over 6 partitions; one Postgres "
-                 "transaction per poll batch; HMAC verified on every message; value counts each decision until "
+                 "transaction per poll batch; Ed25519 verified on every message; value counts each decision until "
                  "its verdict is published to Kafka, from the moment the paused processes resume",
     }
+
+
+def secure_bus(kafka) -> Bus:
+    """Returns the authorizing broker as the benchmark reaches it: admin, producer, and admission's principal."""
+    from libs.platform.acls import principals
+    assert set(principals()) <= set(kafka.scram_users)
+    env = {"BATCHYARD_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "BATCHYARD_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+           "BATCHYARD_KAFKA_SASL_USERNAME": "admission",
+           "BATCHYARD_KAFKA_SASL_PASSWORD": kafka.scram_users["admission"],
+           "BATCHYARD_KAFKA_SSL_CAFILE": str(kafka.ca_file), "BATCHYARD_ENSURE_TOPICS": "false"}
+    return Bus(kafka.bootstrap, admin=kafka.client_options("admin"), producer=kafka.client_options("producer"),
+               service_env=env, acls=True)
+
+
+async def run_secure(count: int, processes: int) -> dict:
+    """Returns the cost of SASL_SSL and ACLs: plaintext and authorizing brokers, alternating, twice each."""
+    import secrets
+
+    from libs.localinfra import KafkaServer, PostgresServer
+    from libs.localinfra.kafka_authz import AuthorizingKafkaServer
+    from libs.localinfra.session import throwaway
+    from libs.platform.acls import principals
+
+    events = list(workload_mix(count, seed=3, prefix="bench", signer=demo_signer("bench@batchyard")))
+    users = {name: secrets.token_urlsafe(12).replace("-", "x") for name in (*principals(), "admin")}
+    runs: dict[str, list[dict]] = {"plain": [], "secure": []}
+    with tempfile.TemporaryDirectory() as root, tempfile.TemporaryDirectory() as logs, \
+            throwaway(KafkaServer, "bench-kafka-") as plain, throwaway(PostgresServer, "bench-pg-") as postgres:
+        secure = AuthorizingKafkaServer(Path(root) / "kafka", scram_users=users).start(progress=print)
+        try:
+            buses = {"plain": Bus(plain.bootstrap), "secure": secure_bus(secure)}
+            for round_ in range(2):
+                for mode in ("plain", "secure"):
+                    summary = (await timed_run(events, buses[mode], postgres.dsn, processes, Path(logs))).summary()
+                    runs[mode].append(summary)
+                    print(f"round {round_ + 1}, {mode}: {summary}", flush=True)
+        finally:
+            secure.stop()
+    best = {mode: max(r["end_to_end_per_s"] for r in found) for mode, found in runs.items()}
+    cpu = {mode: min(r["cpu_us_per_decision"] for r in found) for mode, found in runs.items()}
+    return {
+        "value": best["secure"], "plain_per_s": best["plain"], "processes": processes, "submissions": count,
+        "secure_to_plain": round(best["secure"] / best["plain"], 3),
+        "cpu_us_per_decision": cpu["secure"], "plain_cpu_us_per_decision": cpu["plain"],
+        "cpu_cost_of_security": round(cpu["secure"] / cpu["plain"], 3), "runs": runs,
+        "baseline": best["plain"], "baseline_desc": "plaintext broker, no authorizer, same run",
+        "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
+        "notes": f"{processes} admission process(es); SASL_SSL (SCRAM-SHA-512, TLS) and the StandardAuthorizer with "
+                 "the catalog's ACLs, admission as its own principal and submissions written by 'producer'; "
+                 "alternating plain/secure runs, best of two each; Ed25519 verified on every message",
+    }
+
+
+def main_secure(count: int, processes: int) -> None:
+    result = asyncio.run(run_secure(count, processes))
+    secure = result.pop("value")
+    write_result("admission_kafka_secure", secure, "decisions/s", True, TARGET, f"{COMMAND} --secure", **result)
+    print(f"admission with SASL_SSL + ACLs: {secure:,}/s vs plaintext {result['plain_per_s']:,}/s "
+          f"({result['secure_to_plain']:.2f}); admission CPU per decision x{result['cpu_cost_of_security']:.2f}; "
+          f"load {result['loadavg_1m_at_end']}")
 
 
 def main() -> None:
@@ -272,11 +354,16 @@ def main() -> None:
     parser.add_argument("--team-limits", action="store_true",
                         help="give every team per-team maxima (decisions lock and read team usage); "
                              "writes admission_kafka_team_limits.json")
+    parser.add_argument("--secure", action="store_true", help="plaintext vs SASL_SSL + ACLs in one run; writes "
+                        "admission_kafka_secure.json")
     args = parser.parse_args()
     if args.count < 1 or not 1 <= args.processes <= 6:
         parser.error("--count must be positive and --processes between 1 and 6 (the topic has 6 partitions)")
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    if args.secure:
+        main_secure(args.count, args.processes)
+        sys.exit(0)
     result = asyncio.run(run(args.count, args.processes, args.team_limits))
     name = "admission_kafka_team_limits" if args.team_limits else "admission_kafka"
     command = f"{COMMAND} --team-limits" if args.team_limits else COMMAND
