@@ -119,7 +119,48 @@ async def connect(schema: str, what: str, dsn: str | None = None):
     import asyncpg
 
     from libs.platform.settings import Settings
+    scope = caller_scope()  # before connecting: a refused token is bad input, whatever the database
     try:
-        return await asyncpg.connect(dsn or Settings().database_url, server_settings={"search_path": f'"{schema}"'})
+        conn = await asyncpg.connect(dsn or Settings().database_url, server_settings={"search_path": f'"{schema}"'})
     except Exception as exc:  # noqa: BLE001 - any connection failure is reported the same way
         fail(f"cannot reach the {what} database: {one_line(exc)}", code=1)
+    if scope is not None:
+        try:
+            await conn.execute(f'set role "{scope}"')
+        except asyncpg.PostgresError as exc:
+            await conn.close()
+            fail(f"this database login may not read as {scope} ({one_line(exc)}); BATCHYARD_TOKEN needs the reader "
+                 "role (batchyard db roles --tenant ...)", code=1)
+    return conn
+
+
+def caller_scope() -> str | None:
+    """Returns the scope role the caller's token (``BATCHYARD_TOKEN``) names, or None without a token (the login's
+    own role decides, e.g. an admin, ops or finance role).
+
+    The token is verified against admission's keyring (public keys, ``BATCHYARD_ADMISSION_KEYRING``): a team key
+    reads as its team, an org key as its org. A refused token fails with its reason code (exit 2). The rows are
+    then picked by PostgreSQL's row-level security for that role, not here.
+    """
+    token = os.environ.get("BATCHYARD_TOKEN")
+    if not token:
+        return None
+    from datetime import datetime, timezone
+
+    from cli.roles import scope_role
+    from libs.admission import Rejection, authenticate
+    from libs.platform.settings import Settings
+    from services.admission.app import config_path
+    from services.admission.keyring import KeyringError, load_verifier_keyring
+    try:
+        keyring = load_verifier_keyring(config_path(Settings().admission_keyring)).keyring
+    except KeyringError as exc:
+        fail(f"cannot verify BATCHYARD_TOKEN: {exc}", code=1)
+    identity = authenticate(token.strip(), keyring, datetime.now(timezone.utc))
+    if isinstance(identity, Rejection):
+        fail(f"BATCHYARD_TOKEN refused ({identity.code.value}): {identity.message}")
+    key = keyring.keys[identity.kid]
+    if key.org is None:
+        fail(f"BATCHYARD_TOKEN is signed by platform key {identity.kid}, which scopes no tenant; read as an admin role "
+             "instead")
+    return scope_role(identity.org if key.team is None else f"{identity.org}/{identity.team}")

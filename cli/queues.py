@@ -88,10 +88,11 @@ def list_() -> None:
 async def _pending(conn, queue: str | None):
     if queue is not None:
         await _check_queue(conn, queue)
+    # pending_positions numbers every team's workloads but returns only the rows the caller may see (row-level
+    # security, quota migration 003): a team sees its own workloads at their true positions
     return await conn.fetch(
-        "select workload_id, team, local_queue, cluster_queue, priority, pending_reason, pending_message, "
-        "row_number() over (partition by cluster_queue order by priority desc, created_at, workload_id) as pos "
-        "from workloads where state = 'pending' and ($1::text is null or cluster_queue = $1 or local_queue = $1) "
+        "select workload_id, team, local_queue, cluster_queue, priority, pending_reason, pending_message, pos "
+        "from pending_positions where $1::text is null or cluster_queue = $1 or local_queue = $1 "
         "order by cluster_queue nulls first, pos", queue)
 
 
@@ -124,14 +125,10 @@ def pending(queue: Optional[str] = typer.Option(None, "--queue", help="A cluster
 
 
 async def _why(conn, workload_id: str):
-    row = await conn.fetchrow("select * from workloads where workload_id = $1", workload_id)
+    row = await conn.fetchrow("select * from workloads where workload_id = $1", workload_id)  # the caller's rows
     if row is None or row["state"] != "pending":
         return row, None
-    pos = await conn.fetchval(
-        "select count(*) from workloads where state = 'pending' and cluster_queue is not distinct from $1 and "
-        "(priority > $2 or (priority = $2 and (created_at < $3 or (created_at = $3 and workload_id <= $4))))",
-        row["cluster_queue"], row["priority"], row["created_at"], workload_id)
-    return row, pos
+    return row, await conn.fetchval("select pos from pending_positions where workload_id = $1", workload_id)
 
 
 @app.command("why")
