@@ -2,9 +2,9 @@
 mutual TLS. For the isolation tests, the secured benchmark and ``batchyard infra up --secure``.
 
 Every principal may do only what an ACL allows (``allow.everyone.if.no.acl.found=false``); the admins and the
-broker itself are super users. The KRaft controller listener stays PLAINTEXT on 127.0.0.1, and its anonymous
-principal (the broker talking to its own controller) is a super user too: reachable from this host only. A
-multi-host cluster puts that listener on TLS with client certificates (docs/security.md, threat model).
+broker itself are super users. The KRaft controller listener speaks mutual TLS: only a client with a
+certificate from the broker's CA gets in, as the principal its CN names (the broker's own, ``broker``), so no
+anonymous principal exists anywhere.
 """
 
 from __future__ import annotations
@@ -37,15 +37,29 @@ class AuthorizingKafkaServer(KafkaServer):
 
     def _security_config(self) -> list[str]:
         lines = [line for line in super()._security_config() if not line.startswith("ssl.client.auth=")]
-        supers = ";".join(f"User:{name}" for name in (BROKER_USER, *self.admins, "ANONYMOUS"))
-        if self.client_certificates:  # the broker checks its own certificate as a client's too
-            cert, key = ThrowawayCA.existing(self.workdir / "tls").peer("broker-peer", "localhost")
-            keystore = self.workdir / "tls" / "server-keystore.pem"
-            keystore.write_text(key.read_text() + cert.read_text() + (self.workdir / "tls" / "ca.crt").read_text())
+        supers = ";".join(f"User:{name}" for name in (BROKER_USER, *self.admins))
+        tls = self.workdir / "tls"
+        # the broker's certificate for its controller listener, and for the SASL_SSL one when that requires client
+        # certificates: valid as a server's and as a client's, since the broker checks it against itself
+        cert, key = ThrowawayCA.existing(tls).peer("broker-peer", BROKER_USER)
+        peer_store = tls / "peer-keystore.pem"
+        peer_store.write_text(key.read_text() + cert.read_text() + (tls / "ca.crt").read_text())
+        peer_store.chmod(0o600)
+        if self.client_certificates:
+            lines = [f"ssl.keystore.location={peer_store}" if line.startswith("ssl.keystore.location=") else line
+                     for line in lines]
         return [*lines, f"authorizer.class.name={AUTHORIZER}", f"super.users={supers}",
                 "allow.everyone.if.no.acl.found=false",
                 # a SASL_SSL listener honours client authentication only when set per listener (KIP-684)
-                f"listener.name.sasl_ssl.ssl.client.auth={'required' if self.client_certificates else 'none'}"]
+                f"listener.name.sasl_ssl.ssl.client.auth={'required' if self.client_certificates else 'none'}",
+                # the controller listener: mutual TLS, its principal the certificate's CN (the broker's own)
+                "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL",
+                "listener.name.controller.ssl.client.auth=required",
+                "listener.name.controller.ssl.keystore.type=PEM",
+                f"listener.name.controller.ssl.keystore.location={peer_store}",
+                "listener.name.controller.ssl.truststore.type=PEM",
+                f"listener.name.controller.ssl.truststore.location={tls / 'ca.crt'}",
+                "listener.name.controller.ssl.principal.mapping.rules=RULE:^CN=([A-Za-z0-9._-]+)$/$1/,DEFAULT"]
 
     def client_certificate(self, name: str) -> tuple[Path, Path]:
         """Returns (certificate, key) of a client certificate for ``name``, signed by the broker's CA."""

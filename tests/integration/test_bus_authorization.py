@@ -193,3 +193,19 @@ async def test_acls_apply_idempotently_and_check_reports_drift(kafka, namespace)
     assert (found.missing, found.extra) == ((removed,), (too_much,))
     await kafka_acls.apply(kafka.bootstrap, namespace, CLUSTERS, **admin)
     assert (await kafka_acls.check(kafka.bootstrap, namespace, CLUSTERS, **admin)).clean
+
+
+@pytest.mark.parametrize("protocol", ["PLAINTEXT", "SSL"])
+async def test_the_controller_listener_admits_no_client_without_the_brokers_certificate(kafka, protocol):
+    """No anonymous back door: the KRaft controller listener speaks mutual TLS (a plaintext client, or a TLS one
+    without a certificate, is refused), so ACLs cannot be changed there."""
+    import ssl as ssl_module
+
+    from aiokafka.errors import KafkaConnectionError
+    options = {"security_protocol": "SSL", "ssl_context": ssl_module.create_default_context(
+        cafile=str(kafka.ca_file))} if protocol == "SSL" else {}
+    admin = AIOKafkaAdminClient(bootstrap_servers=f"127.0.0.1:{kafka.controller_port}", request_timeout_ms=5000,
+                                **options)
+    with pytest.raises(KafkaConnectionError):
+        await admin.start()
+    await admin.close()
