@@ -131,6 +131,9 @@ async def connect(schema: str, what: str, dsn: str | None = None):
             await conn.close()
             fail(f"this database login may not read as {scope} ({one_line(exc)}); BATCHYARD_TOKEN needs the reader "
                  "role (batchyard db roles --tenant ...)", code=1)
+        if not await conn.fetchval("select has_schema_privilege($1, 'USAGE')", schema):
+            await conn.close()  # said here: otherwise its tables would look as if they did not exist yet
+            fail(f"permission denied: {scope} may not read the {what} tables (ops and admins only)", code=1)
     return conn
 
 

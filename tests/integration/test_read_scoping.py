@@ -143,6 +143,10 @@ def test_the_cli_reads_as_the_team_its_signed_token_names(scoped_db):
     audit = run_cli(scoped_db, token, "audit", "list", "--json")
     assert [json.loads(line)["workload_id"] for line in audit.output.splitlines()] == ["vision-1"]
     assert run_cli(scoped_db, token, "queues", "why", "nlp-1").exit_code == 1  # another team's: not seen
+    costs = run_cli(scoped_db, token, "cost", "report", "--by", "team", "--day", "2026-11-24")
+    assert costs.exit_code == 0 and [line.split()[0] for line in costs.output.splitlines()[1:]] == ["vision", "total"]
+    nodes = run_cli(scoped_db, token, "nodes", "list")
+    assert nodes.exit_code == 1 and "permission denied" in nodes.output  # nodes are ops' only
     org_token = demo_signer("ci@acme").token("acme", "platform")  # the acme org key: acme's org admins' scope
     org_view = run_cli(scoped_db, org_token, "queues", "pending")
     assert "nlp-1" in org_view.output and "vision-1" in org_view.output and "globex-1" not in org_view.output
