@@ -94,11 +94,11 @@ async def read_as(kafka: AuthorizingKafkaServer, name: str, topic, namespace: st
     """Polls ``topic`` as principal ``name`` (in ``group`` if given); raises what the broker answered."""
     consumer = AIOKafkaConsumer(topic.qualified(namespace), bootstrap_servers=kafka.bootstrap, group_id=group,
                                 auto_offset_reset="earliest", **kafka.client_options(name))
-    await consumer.start()
     try:
+        await consumer.start()
         return await consumer.getmany(timeout_ms=2000)
     finally:
-        await consumer.stop()
+        await consumer.stop()  # also when start() was refused: the client is closed either way
 
 
 async def test_a_tenant_cannot_forge_internal_events_and_admission_still_decides(bus, namespace, database_url):
