@@ -100,7 +100,7 @@ async def stop(runtime: Runtime) -> None:
 DEFINITION = ServiceDefinition(
     name="kube-connector", consumes=(ADMISSION, QUOTA, PLACEMENT, NODE_REPAIR),
     produces=(SUBMITTED, NODE_INVENTORY, NODE_HEALTH, LIFECYCLE), service_dir=Path(__file__).parent,
-    start=start, stop=stop,
+    start=start, stop=stop, batch=True,  # a poll batch of events per transaction: its handlers only write rows
     description="The cluster side on Kubernetes: BatchJobs and queue-labelled Jobs, RayJobs, SparkApplications and "
                 "PyTorchJobs in as submissions; pods created and bound where the scheduler placed them; pod phases, "
                 "Nodes and their health out; cordons, drains and evictions carried out; status written back.")
