@@ -42,3 +42,21 @@ async def supervised(run: Callable[[], Awaitable[object]], *, name: str, max_bac
             log.error("%s failed: %r; starting it again in %.1fs", name, exc, backoff, exc_info=True)
         await asyncio.sleep(backoff)
         backoff = min(backoff * 2, max_backoff_s)
+
+
+async def woken(wake: asyncio.Event, timeout_s: float) -> None:
+    """Waits until ``wake`` is set or ``timeout_s`` passes, then clears it: a loop's 'until there is news, or it is
+    time anyway'."""
+    try:
+        await asyncio.wait_for(wake.wait(), timeout=timeout_s)
+    except asyncio.TimeoutError:
+        pass
+    wake.clear()
+
+
+def spawn(tasks: set[asyncio.Task], work: Awaitable[object]) -> asyncio.Task:
+    """Starts ``work`` as a task kept in ``tasks`` until it ends (so it is neither collected early nor leaked)."""
+    task = asyncio.ensure_future(work)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    return task

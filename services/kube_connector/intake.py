@@ -20,6 +20,7 @@ import asyncpg
 from libs.events import Tenant, WorkloadFailed, WorkloadSubmitted
 from libs.platform import telemetry
 from libs.platform.clock import SimClock
+from libs.platform.periodic import spawn
 from libs.platform.unit_of_work import UnitOfWork
 from services.admission.signing import SigningError, TokenSigner
 from services.kube_connector import repository as repo
@@ -116,9 +117,7 @@ class Intake:
             self.latest[uid] = (kind, change, obj)
             if uid not in self.busy:
                 self.busy.add(uid)
-                task = asyncio.create_task(self._work(uid))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                spawn(self._tasks, self._work(uid))
 
     async def _work(self, uid: str) -> None:
         try:

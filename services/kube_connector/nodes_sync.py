@@ -21,6 +21,7 @@ import asyncpg
 
 from libs.events import Event, NodeHealthReported
 from libs.platform.clock import SimClock
+from libs.platform.periodic import woken
 from libs.platform.unit_of_work import UnitOfWork
 from services.kube_connector import nodes as mapping
 from services.kube_connector import repository as repo
@@ -73,11 +74,7 @@ class NodeSync:
         period = min(1.0, self.config.heartbeat_interval_s)
         last_full = 0.0
         while True:
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=period)
-            except asyncio.TimeoutError:
-                pass
-            self.wake.clear()
+            await woken(self.wake, period)
             if time.monotonic() - last_full >= period:  # however busy: heartbeats, deadlines, repairs come due
                 last_full = time.monotonic()
                 self.dirty.update(self.nodes)

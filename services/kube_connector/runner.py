@@ -18,6 +18,7 @@ import asyncpg
 
 from libs.events import Event, Tenant, WorkloadEvicted, WorkloadFailed, WorkloadRunning, WorkloadSucceeded
 from libs.platform.clock import SimClock
+from libs.platform.periodic import spawn, woken
 from libs.platform.unit_of_work import UnitOfWork
 from services.kube_connector import repository as repo
 from services.kube_connector import status
@@ -58,20 +59,14 @@ class WorkloadRunner:
     async def run(self) -> None:
         last_resync = 0.0
         while True:
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=self.resync_s)
-            except asyncio.TimeoutError:
-                pass
-            self.wake.clear()
+            await woken(self.wake, self.resync_s)
             if time.monotonic() - last_resync >= self.resync_s:  # however busy, every workload is looked at again
                 last_resync = time.monotonic()
                 await self._resync()
             for wid in self.dirty - self.in_flight:  # pipelined: a slow workload holds up no other
                 self.dirty.discard(wid)
                 self.in_flight.add(wid)
-                task = asyncio.create_task(self._one(wid))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                spawn(self._tasks, self._one(wid))
 
     async def _one(self, workload_id: str) -> None:
         try:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import asyncpg
 
+from libs.platform.periodic import woken
 from services.kube_connector import repository as repo
 from services.kube_connector.api import KubeApi, KubeError, objects_path, q
 from services.kube_connector.handlers import utc_now
@@ -37,11 +38,7 @@ class StatusWriter:
 
     async def run(self) -> None:
         while True:
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=self.period_s)
-            except asyncio.TimeoutError:
-                pass
-            self.wake.clear()
+            await woken(self.wake, self.period_s)
             try:
                 await self.write_pending()
             except (OSError, asyncpg.PostgresError) as exc:
