@@ -8,7 +8,7 @@ API server never stalls a partition, and a redelivered event changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from libs.events import (
     NodeRepairTransitioned,
@@ -25,12 +25,8 @@ from libs.platform.clock import SimClock
 from libs.platform.unit_of_work import Router, UnitOfWork
 from services.kube_connector import repository as repo
 from services.kube_connector import status
+from services.kube_connector.status import utc_now
 from services.kube_connector.pods import node_name
-
-
-def utc_now() -> str:
-    """Returns now as Kubernetes writes times (RFC 3339, seconds, Z)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ConnectorHandlers:

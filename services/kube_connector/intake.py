@@ -27,7 +27,7 @@ from services.kube_connector import repository as repo
 from services.kube_connector import status
 from services.kube_connector.api import KubeApi, KubeError, objects_path, q
 from services.kube_connector.config import ConnectorConfig
-from services.kube_connector.handlers import utc_now
+from services.kube_connector.status import utc_now
 from services.kube_connector.informer import DELETED, Informer
 from services.kube_connector.kinds import KINDS, JobKind
 from services.kube_connector.pods import batchjob_pod

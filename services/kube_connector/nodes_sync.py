@@ -27,7 +27,7 @@ from services.kube_connector import nodes as mapping
 from services.kube_connector import repository as repo
 from services.kube_connector.api import KubeApi, KubeError, q
 from services.kube_connector.config import ConnectorConfig
-from services.kube_connector.handlers import utc_now
+from services.kube_connector.status import utc_now
 from services.kube_connector.informer import DELETED
 from services.kube_connector.pod_index import PodIndex, owners_of
 

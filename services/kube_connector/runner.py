@@ -23,7 +23,7 @@ from libs.platform.unit_of_work import UnitOfWork
 from services.kube_connector import repository as repo
 from services.kube_connector import status
 from services.kube_connector.api import KubeApi, KubeError, objects_path, q
-from services.kube_connector.handlers import utc_now
+from services.kube_connector.status import utc_now
 from services.kube_connector.intake import PRODUCER, Intake
 from services.kube_connector.kinds import KINDS
 from services.kube_connector.kinds.batchjob import ATTEMPT_LABEL

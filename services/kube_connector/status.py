@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 STATE_ANNOTATION, REASON_ANNOTATION, MESSAGE_ANNOTATION, WORKLOAD_ANNOTATION = (
     "batchyard.dev/state", "batchyard.dev/reason", "batchyard.dev/message", "batchyard.dev/workload-id")
 MAX_MESSAGE = 2000
 CONDITIONS = ("QuotaReserved", "Admitted", "Running", "Finished", "Evicted")
 WARNING_STATES = frozenset({"Refused", "Invalid", "Failed", "Evicted"})
+
+
+def utc_now() -> str:
+    """Returns now as Kubernetes writes times (RFC 3339, seconds, Z)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def camel(reason: str) -> str:

@@ -19,7 +19,7 @@ import asyncpg
 from libs.platform.periodic import woken
 from services.kube_connector import repository as repo
 from services.kube_connector.api import KubeApi, KubeError, objects_path, q
-from services.kube_connector.handlers import utc_now
+from services.kube_connector.status import utc_now
 from services.kube_connector.kinds import KINDS
 from services.kube_connector.status import annotations_of
 
