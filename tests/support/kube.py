@@ -10,7 +10,9 @@ from pathlib import Path
 from libs.fleet.spec import FleetSpec, PoolSpec
 from libs.localinfra.kube_fleet import set_up
 from libs.localinfra.kube_session import KubeCluster
-from libs.localinfra.processes import CORE_SERVICES, Platform
+from libs.localinfra.processes import Platform
+
+PLACING = ("admission", "quota", "scheduler")  # the services between a submission and its placement
 
 IMAGE = "registry.batchyard.dev/batch/runner:1"
 JOB_KINDS = ("batchjobs.batchyard.dev,jobs.batch,rayjobs.ray.io,pytorchjobs.kubeflow.org,"
@@ -89,11 +91,13 @@ class KubePlatform:
     connector_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, platform: Platform, fleet: FleetSpec, clusters: dict[str, KubeCluster], workdir: Path,
-              **options) -> "KubePlatform":
+    def start(cls, platform: Platform, fleet: FleetSpec, clusters: dict[str, KubeCluster], workdir: Path, *,
+              services: tuple[str, ...] = PLACING, **options) -> "KubePlatform":
+        """Starts ``services`` (by default those that decide where work runs; add node-repair or cost-reporting
+        where a test needs them: every process costs the two cores seconds of start-up) and the connectors."""
         used = {c: clusters[c] for c in dict.fromkeys(p.cluster for p in fleet.pools)}
         env = set_up(fleet, used, workdir, **options)
-        platform.start(CORE_SERVICES)
+        platform.start(services)
         run = cls(platform, used, env)
         for name in used:
             run.start_connector(name)

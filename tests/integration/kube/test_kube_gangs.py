@@ -10,7 +10,9 @@ import pytest
 
 from libs.fleet.spec import FaultSpec
 from libs.platform.observer import FlowObserver
-from tests.support.kube import KubePlatform, batchjob, get, gpu_pool, pod_set, pod_template, pods, small_fleet, state
+from tests.support.kube import (
+    PLACING, KubePlatform, batchjob, get, gpu_pool, pod_set, pod_template, pods, small_fleet, state,
+)
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -85,7 +87,7 @@ async def test_node_repair_cordons_and_drains_a_sick_node_and_the_gang_lands_els
     # take a simulated day (over two minutes), so the node is still out when the gang is placed again
     fleet = small_fleet(gpu_pool(nodes=2)).model_copy(
         update={"faults": FaultSpec(reboot_s=86400, reimage_s=86400, replace_s=86400)})
-    run = KubePlatform.start(services, fleet, kube, tmp_path, time_scale=600)
+    run = KubePlatform.start(services, fleet, kube, tmp_path, time_scale=600, services=(*PLACING, "node-repair"))
     cluster = kube["onprem-dc1"]
     job = batchjob("long", "vision", [pod_set("w", 1, pod_template(cpu="8", gpus=8, run_s=20))])
     cluster.apply(stdin=json.dumps(job))

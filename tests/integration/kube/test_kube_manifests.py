@@ -33,12 +33,18 @@ def test_the_manifests_found_cover_the_kinds_we_ship():
             "deploy/kube/kwok/stages.yaml", "deploy/quota/demo.yaml", "deploy/quota/onprem.yaml"} <= names
 
 
-@pytest.mark.parametrize("path", manifests(), ids=str)
-def test_every_manifest_passes_a_server_side_dry_run(kube_session, path):
+@pytest.fixture(scope="module")
+def cluster(kube_session):
+    """The on-prem cluster, with Kueue's and kwok's CRDs too (our Kueue-shaped quota files and kwok stages)."""
     cluster = kube_session["onprem-dc1"]
     cluster.apply(*kueue_crd_files(), *kwok_crd_files())
     cluster.kubectl("wait", "--for", "condition=established", "--timeout", "60s", "crd",
                     "clusterqueues.kueue.x-k8s.io", "stages.kwok.x-k8s.io")
+    return cluster
+
+
+@pytest.mark.parametrize("path", manifests(), ids=str)
+def test_every_manifest_passes_a_server_side_dry_run(cluster, path):
     docs = [d for d in yaml.safe_load_all(path.read_text())
             if isinstance(d, dict) and d.get("apiVersion") not in NOT_API_OBJECTS]
     text = yaml.safe_dump_all(docs)
