@@ -71,8 +71,8 @@ class ConnectorConfig(Strict):
     prices: tuple[NodePrice, ...] = ()
     pool_labels: tuple[str, ...] = DEFAULT_POOL_LABELS
     topology: TopologyLabels = TopologyLabels()
-    kinds: tuple[Literal["BatchJob", "Job", "RayJob", "SparkApplication", "PyTorchJob"], ...] = (
-        "BatchJob", "Job", "RayJob", "SparkApplication", "PyTorchJob")
+    kinds: tuple[Literal["BatchJob", "Job", "RayJob", "SparkApplication", "PyTorchJob", "Pod"], ...] = (
+        "BatchJob", "Job", "RayJob", "SparkApplication", "PyTorchJob", "Pod")
     heartbeat_interval_s: float = Field(default=10.0, gt=0, description="Wall seconds between node health reports "
                                         "while a node's lease is fresh.")
     lease_timeout_s: float = Field(default=40.0, gt=0, description="A lease older than this: no heartbeat.")

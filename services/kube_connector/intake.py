@@ -30,6 +30,7 @@ from services.kube_connector.config import ConnectorConfig
 from services.kube_connector.status import utc_now
 from services.kube_connector.informer import DELETED, Informer
 from services.kube_connector.kinds import KINDS, JobKind
+from services.kube_connector.kinds.pod import PodGroups
 from services.kube_connector.pods import batchjob_pod
 from services.kube_connector.podsets import Invalid
 from services.kube_connector.translate import Submission, translate, workload_id
@@ -88,8 +89,17 @@ class Intake:
                             "every %.0fs", kind.kind, kind.api_version, recheck_s)
                 told = True
             await asyncio.sleep(recheck_s)
-        informer = Informer(self.api, objects_path(kind.group, kind.version, kind.plural),
-                            lambda change, obj: self._seen(kind, change, obj), name=f"{kind.kind} informer")
+        def seen(change: str, obj: dict) -> None:
+            self._seen(kind, change, obj)
+
+        if kind.kind == "Pod":  # pods are gathered into their groups first: a group is the object
+            groups = PodGroups()
+
+            def seen(change: str, pod: dict) -> None:  # noqa: F811 - the Pod kind's own callback
+                if (group := groups.changed(change, pod)) is not None:
+                    self._seen(kind, *group)
+        informer = Informer(self.api, objects_path(kind.group, kind.version, kind.plural), seen,
+                            name=f"{kind.kind} informer", query=kind.watch_query)
         self.informers[kind.kind] = informer
         await informer.run()
 
@@ -145,7 +155,7 @@ class Intake:
     async def submit(self, kind: JobKind, obj: dict) -> None:
         """Suspends, translates, validates and submits one new object (or records why it cannot run)."""
         meta = obj["metadata"]
-        if not kind.creates_pods and not kind.suspended(obj):
+        if kind.suspendable and not kind.suspended(obj):
             await self.api.patch(f"{objects_path(kind.group, kind.version, kind.plural, meta['namespace'])}/"
                                  f"{q(meta['name'])}", kind.suspend_patch(True))
         try:

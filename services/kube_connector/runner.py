@@ -135,7 +135,7 @@ class WorkloadRunner:
     async def _resume(self, row: repo.WorkloadRow) -> None:
         kind = KINDS[row.kind]
         obj = self.intake.find(row.kind, row.namespace, row.name)
-        if obj is not None and kind.suspended(obj):
+        if kind.suspendable and obj is not None and kind.suspended(obj):
             await self.api.patch(f"{objects_path(kind.group, kind.version, kind.plural, row.namespace)}/"
                                  f"{q(row.name)}", kind.suspend_patch(False))
 
@@ -154,7 +154,7 @@ class WorkloadRunner:
         phases = [(p.get("status") or {}).get("phase") for p in pods if p["spec"].get("nodeName")]
         wanted = len(row.assignments)
         outcome = None
-        if kind.creates_pods:
+        if kind.outcome_from_pods:
             failed = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
             if failed:
                 outcome = ("failed", _failure(failed[0]))
@@ -196,7 +196,7 @@ class WorkloadRunner:
         left, reports the workload evicted (quota requeues it)."""
         kind = KINDS[row.kind]
         obj = self.intake.find(row.kind, row.namespace, row.name)
-        if not kind.creates_pods and obj is not None and not kind.suspended(obj):
+        if kind.suspendable and obj is not None and not kind.suspended(obj):
             await self.api.patch(f"{objects_path(kind.group, kind.version, kind.plural, row.namespace)}/"
                                  f"{q(row.name)}", kind.suspend_patch(True))
         remaining = [p for p in self.pods.of(row.namespace, row.name, kind) if live(p)]
@@ -212,6 +212,10 @@ class WorkloadRunner:
             return  # done once the watch shows them gone
         reason, message = row.evict_reason or "preempted", row.evict_message or "evicted"
         nodes = sorted({node_name(a["node_id"]) for a in row.assignments})
+        if not kind.requeue_after_eviction:  # its pods are gone for good: the workload is over, not requeued
+            await self._emit(row, WorkloadFailed(cluster=self.cluster, reason="evicted", message=message[:2000]),
+                             status.finished(False, f"evicted ({reason}): {message}"), "failed", ("evicting",))
+            return
         await self._emit(row, WorkloadEvicted(cluster=self.cluster, reason=reason, message=message[:2000]),
                          status.evicted(reason, f"{message} (was on {', '.join(nodes[:8])})"), "evicted",
                          ("evicting",))

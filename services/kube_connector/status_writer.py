@@ -62,8 +62,12 @@ class StatusWriter:
         kind = KINDS[row["kind"]]
         status, notices = json.loads(row["status"]), json.loads(row["notices"])
         path = f"{objects_path(kind.group, kind.version, kind.plural, row['namespace'])}/{q(row['name'])}"
+        if not kind.writes_status:  # only warnings, as Events on the object's first pod
+            notices = [n for n in notices if n["type"] == "Warning"]
         try:
-            if kind.creates_pods:
+            if not kind.writes_status:
+                pass
+            elif kind.creates_pods:
                 await self.api.patch(f"{path}/status", {"metadata": {"uid": row["uid"]}, "status": status},
                                      background=True)
             else:

@@ -38,6 +38,11 @@ class JobKind:
     creates_pods: ClassVar[bool] = False  # True: batchyard creates the pods (BatchJob); else the kind's controller
     suspend_path: ClassVar[tuple[str, ...]] = ("spec", "suspend")
     names_scheduler: ClassVar[bool] = True  # its pod templates carry schedulerName (checked before submitting)
+    suspendable: ClassVar[bool] = True  # it holds its pods back while suspended (its controller honours suspend)
+    outcome_from_pods: ClassVar[bool] = False  # how it ended is read from its pods, not from its own status
+    requeue_after_eviction: ClassVar[bool] = True  # evicted, it waits in its queue again (else it is over)
+    writes_status: ClassVar[bool] = True  # batchyard writes its state onto the object (status or annotations)
+    watch_query: ClassVar[dict] = {}  # narrows the watch of this kind (e.g. to queue-labelled objects)
 
     @property
     def api_version(self) -> str:

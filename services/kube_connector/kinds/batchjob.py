@@ -21,6 +21,8 @@ class BatchJobKind(JobKind):
     version: ClassVar[str] = "v1alpha1"
     plural: ClassVar[str] = "batchjobs"
     creates_pods: ClassVar[bool] = True
+    suspendable: ClassVar[bool] = False  # batchyard makes its pods only once it is placed
+    outcome_from_pods: ClassVar[bool] = True
 
     def managed(self, obj: dict) -> bool:
         return True

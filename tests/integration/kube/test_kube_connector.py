@@ -117,3 +117,35 @@ async def test_bad_objects_get_a_reason_and_an_event_and_good_ones_still_run(kub
     run.platform.assert_alive()
     assert not [p for p in pods(cluster, "vision") if p["metadata"]["labels"].get("batchyard.dev/batchjob")
                 in {"no-limits", "no-containers", "root", "too-big", "bad-queue"}], "no pod for a bad object"
+
+
+async def test_plain_queue_labelled_pods_and_a_pod_group_are_bound_by_batchyard(kube, services, tmp_path):
+    run = KubePlatform.start(services, small_fleet(cpu_pool(nodes=2)), kube, tmp_path)
+    cluster = kube["onprem-dc1"]
+
+    def plain(name: str, group: str | None = None, total: int = 1) -> dict:
+        template = pod_template(cpu="2", run_s=3)
+        labels = {"batchyard.dev/queue": "default", **({"batchyard.dev/pod-group": group} if group else {})}
+        annotations = {**template["metadata"]["annotations"],
+                       **({"batchyard.dev/pod-group-total-count": str(total)} if group else {})}
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": "research", "labels": labels, "annotations": annotations},
+                "spec": {**template["spec"], "schedulerName": "batchyard"}}
+
+    items = [plain("solo"), *(plain(f"ring-{i}", "ring", 4) for i in range(3))]
+    cluster.apply(stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+
+    def phases() -> dict:
+        return {p["metadata"]["name"]: (p["status"].get("phase"), p["spec"].get("nodeName"))
+                for p in pods(cluster, "research")}
+
+    async def solo_done():
+        return phases().get("solo", (None,))[0] == "Succeeded"
+    assert await eventually(solo_done, timeout=90, interval=0.5), run.platform.logs()
+    assert all(node is None for name, (_, node) in phases().items() if name.startswith("ring")), \
+        "three pods of a group of four wait, unbound"
+    cluster.apply(stdin=json.dumps(plain("ring-3", "ring", 4)))
+
+    async def ring_done():
+        return sum(1 for n, (phase, _) in phases().items() if n.startswith("ring") and phase == "Succeeded") == 4
+    assert await eventually(ring_done, timeout=90, interval=0.5), run.platform.logs()

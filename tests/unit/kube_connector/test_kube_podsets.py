@@ -167,3 +167,29 @@ def test_whatever_an_object_holds_translation_answers_a_spec_or_a_reason(kind, s
     else:
         assert got.spec.pod_sets and got.workload_id.startswith("c1.nlp.")
         assert all(ps.node_selector["batchyard.dev/cluster"] == "c1" for ps in got.spec.pod_sets), "pinned home"
+
+
+def plain_pod(name: str, uid: str, group: str | None = None, total: int | None = None, created: str = "t1") -> dict:
+    labels = {"batchyard.dev/queue": "default", **({"batchyard.dev/pod-group": group} if group else {})}
+    annotations = {"batchyard.dev/pod-group-total-count": str(total)} if total else {}
+    return {"metadata": {"name": name, "namespace": "nlp", "uid": uid, "labels": labels, "annotations": annotations,
+                         "creationTimestamp": created}, "spec": TEMPLATE["spec"]}
+
+
+def test_plain_pods_are_workloads_of_one_and_a_group_is_one_gang_once_whole():
+    from services.kube_connector.kinds.pod import PodGroups
+    groups = PodGroups()
+    single = groups.changed("ADDED", plain_pod("solo", "u0"))
+    assert single[1]["metadata"]["name"] == "solo" and single[1]["metadata"]["uid"] == "u0"
+    assert groups.changed("ADDED", plain_pod("g-1", "u2", "g", 3, "t2")) is None
+    assert groups.changed("ADDED", plain_pod("g-0", "u1", "g", 3, "t1")) is None
+    change, whole = groups.changed("ADDED", plain_pod("g-2", "u3", "g", 3, "t3"))
+    assert [p["metadata"]["name"] for p in whole["pods"]] == ["g-0", "g-1", "g-2"]
+    assert whole["metadata"]["uid"] == "u1", "the oldest pod's uid names the group"
+    got = translate(KINDS["Pod"], whole, CONFIG)
+    assert [(ps.name, ps.count) for ps in got.spec.pod_sets] == [("main", 3)]
+    assert groups.changed("DELETED", plain_pod("g-0", "u1", "g", 3)) is None, "the group lives while a pod does"
+    groups.changed("DELETED", plain_pod("g-1", "u2", "g", 3))
+    change, gone = groups.changed("DELETED", plain_pod("g-2", "u3", "g", 3))
+    assert change == "DELETED" and gone["metadata"]["uid"] == "u1"
+    assert KINDS["Pod"].owner_of(plain_pod("g-2", "u3", "g", 3)) == "g" and not KINDS["Pod"].suspendable
