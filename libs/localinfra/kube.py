@@ -69,7 +69,7 @@ class KubeControlPlane:
         return self
 
     def stop(self) -> None:
-        for name in ("kwok", "kube-controller-manager", "kube-apiserver", "etcd"):
+        for name in ("kube-scheduler", "kwok", "kube-controller-manager", "kube-apiserver", "etcd"):
             if pid := self.pids.pop(name, None):
                 stop_group(pid, timeout=10)
 
@@ -82,6 +82,22 @@ class KubeControlPlane:
         proc = self._start("kube-apiserver", self._apiserver_args())
         wait_until(lambda: self._get("/readyz") == "ok", timeout=timeout, what="kube-apiserver", proc=proc,
                    log=self._log("kube-apiserver"))
+
+    def start_scheduler(self, *, qps: float = 50, burst: int = 100) -> None:
+        """Starts kube-scheduler (the default scheduler, for benchmarks against it), with this client QPS and burst
+        (its own defaults are 50 and 100)."""
+        config = self.workdir / "kube-scheduler.yaml"
+        config.write_text(f"""apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+clientConnection: {{kubeconfig: "{self.kubeconfig}", qps: {qps}, burst: {burst}}}
+leaderElection: {{leaderElect: false}}
+""")
+        self._start("kube-scheduler", ["--config", str(config), "--bind-address", "127.0.0.1",
+                                       "--secure-port", str(free_port())])
+
+    def stop_scheduler(self) -> None:
+        if pid := self.pids.pop("kube-scheduler", None):
+            stop_group(pid, timeout=10)
 
     def user_kubeconfig(self, user: str, groups: tuple[str, ...] = (), *, name: str | None = None) -> Path:
         """Returns a kubeconfig for ``user`` in ``groups`` (a client certificate signed by the cluster's CA)."""

@@ -92,8 +92,10 @@ class Intake:
         def seen(change: str, obj: dict) -> None:
             self._seen(kind, change, obj)
 
+        exists = (lambda namespace, name: (kind.kind, namespace, name) in self.by_name)
         if kind.kind == "Pod":  # pods are gathered into their groups first: a group is the object
             groups = PodGroups()
+            exists = (lambda namespace, name: bool(groups.pods.get((namespace, name))))
 
             def seen(change: str, pod: dict) -> None:  # noqa: F811 - the Pod kind's own callback
                 if (group := groups.changed(change, pod)) is not None:
@@ -101,7 +103,26 @@ class Intake:
         informer = Informer(self.api, objects_path(kind.group, kind.version, kind.plural), seen,
                             name=f"{kind.kind} informer", query=kind.watch_query)
         self.informers[kind.kind] = informer
-        await informer.run()
+        sweep = asyncio.create_task(self._sweep(kind, informer, exists))
+        try:
+            await informer.run()
+        finally:
+            sweep.cancel()
+
+    async def _sweep(self, kind: JobKind, informer: Informer, exists: Callable[[str, str], bool]) -> None:
+        """Once the first list is in: ends the workloads whose objects were deleted while no connector watched
+        (their DELETED events were never seen)."""
+        await informer.synced.wait()
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch("select namespace, name, uid from workloads where kind = $1 and "
+                                    "phase <> all($2::text[])", kind.kind, list(repo.ENDED))
+        gone = [r for r in rows if not exists(r["namespace"], r["name"])]
+        for r in gone:
+            meta = {"namespace": r["namespace"], "name": r["name"], "uid": r["uid"]}
+            self.queue.put_nowait((kind, DELETED, {"metadata": meta}))
+        if gone:
+            log.info("%s: %d workloads' objects were deleted while the connector was away; ending them",
+                     kind.kind, len(gone))
 
     async def _served(self, kind: JobKind) -> bool:
         """Returns whether the API server serves ``kind``; waits while it cannot be asked."""

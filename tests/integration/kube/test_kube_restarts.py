@@ -38,13 +38,18 @@ async def test_a_connector_sigkill_and_an_apiserver_restart_lose_nothing_and_bin
     cluster, connector = kube["onprem-dc1"], run.platform.services[run.connector("onprem-dc1")]
     observer = await FlowObserver(kafka_bootstrap, namespace).start()
     work = jobs(24)
-    for obj in work[:12]:
+    doomed = batchjob("doomed", "vision", [pod_set("w", 1, pod_template(run_s=None))])  # runs until deleted
+    for obj in [doomed, *work[:12]]:
         cluster.apply(stdin=json.dumps(obj))
 
     async def some_running():
         return states(cluster)["Running"] + states(cluster)["Succeeded"] >= 3
     assert await eventually(some_running, timeout=120, interval=0.3), run.platform.logs()
+    async def doomed_runs():
+        return (get(cluster, "batchjob", "doomed", "-n", "vision").get("status") or {}).get("state") == "Running"
+    assert await eventually(doomed_runs, timeout=120, interval=0.3), run.platform.logs()
     connector.kill()  # SIGKILL: mid-binding, mid-status, mid-outbox, wherever it was
+    cluster.kubectl("delete", "batchjob", "doomed", "-n", "vision")  # deleted while no connector watches
     for obj in work[12:18]:
         cluster.apply(stdin=json.dumps(obj))  # created while no connector watches
     cluster.control_plane.stop_apiserver()
@@ -59,14 +64,19 @@ async def test_a_connector_sigkill_and_an_apiserver_restart_lose_nothing_and_bin
         return states(cluster)["Succeeded"] == len(work)
     try:
         assert await eventually(all_done, timeout=240, interval=1), f"{states(cluster)}\n{run.platform.logs()}"
+        assert await observer.wait_for(lambda o: o.counts["WorkloadFailed"] == 1, timeout=60), \
+            "the job deleted while the connector was down is given up once it is back"
         await asyncio.sleep(2)  # let any duplicate that would follow reach the observer
     finally:
         await observer.stop()
     run.platform.assert_alive()
-    assert observer.counts["WorkloadSubmitted"] == len(work), "each object submitted exactly once"
-    assert observer.counts["WorkloadPlaced"] == len(work) and observer.counts["WorkloadSucceeded"] == len(work)
-    assert observer.counts["WorkloadRunning"] == len(work) and not observer.counts["WorkloadEvicted"]
-    pods = get(cluster, "pods", "-A", "--field-selector", "spec.schedulerName=batchyard")["items"]
+    assert observer.counts["WorkloadSubmitted"] == len(work) + 1, "each object submitted exactly once"
+    assert observer.counts["WorkloadPlaced"] == len(work) + 1 and observer.counts["WorkloadSucceeded"] == len(work)
+    assert observer.counts["WorkloadRunning"] == len(work) + 1 and not observer.counts["WorkloadEvicted"]
+    [failed] = [k for k, v in observer.workloads.items() if v.state == "failed"]
+    assert ".vision.doomed." in failed
+    pods = [p for p in get(cluster, "pods", "-A", "--field-selector", "spec.schedulerName=batchyard")["items"]
+            if p["metadata"]["labels"]["batchyard.dev/batchjob"] != "doomed"]
     by_job = Counter(p["metadata"]["labels"]["batchyard.dev/batchjob"] for p in pods)
     assert by_job == Counter({o["metadata"]["name"]: o["spec"]["podSets"][0]["count"] for o in work}), \
         "exactly one pod per placed pod: none created twice, none lost"
