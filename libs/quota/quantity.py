@@ -18,6 +18,9 @@ _DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), ""
 #: Resources whose canonical unit is a thousandth of the base unit.
 MILLI_RESOURCES = frozenset({"cpu"})
 
+#: The largest amount a Kubernetes quantity holds (an int64 of its canonical unit).
+MAX_AMOUNT = 2**63 - 1
+
 
 class QuantityError(ValueError):
     """Raised when a quantity string cannot be parsed."""
@@ -41,10 +44,14 @@ def parse_quantity(resource: str, value: str | int | float) -> int:
         amount = _to_decimal(text)
     except (InvalidOperation, ValueError) as exc:
         raise QuantityError(f"{resource}: {value!r} is not a Kubernetes quantity") from exc
+    if not amount.is_finite():
+        raise QuantityError(f"{resource}: {value!r} is not a finite quantity")
     if amount < 0:
         raise QuantityError(f"{resource}: {value!r} is negative")
     if resource in MILLI_RESOURCES:
         amount *= 1000
+    if amount > MAX_AMOUNT:  # checked before ceil: 1e999999999 would otherwise build a billion-digit int
+        raise QuantityError(f"{resource}: {value!r} is larger than a Kubernetes quantity can be")
     return int(math.ceil(amount))
 
 

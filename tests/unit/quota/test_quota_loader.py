@@ -7,6 +7,7 @@ import pytest
 from libs.quota import (AdmissionFairSharing, PreemptionPolicy, QueueingStrategy, QuotaEngine, ResourceQuota, Timing,
                         parse_quantity)
 from libs.quota.loader import ConfigError, load_config, parse_duration
+from libs.quota.quantity import QuantityError
 
 EXAMPLE = Path(__file__).parents[3] / "deploy" / "quota" / "example.yaml"
 
@@ -108,6 +109,16 @@ def test_lending_limit_above_nominal_is_refused():
 ])
 def test_quantities(resource, text, amount):
     assert parse_quantity(resource, text) == amount
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("NaN", "not a finite"), ("Infinity", "not a finite"), ("-inf", "not a finite"), ("1e999999999", "larger than"),
+    ("10E", "larger than"), ("-1", "negative"), ("4 GPUs", "not a Kubernetes quantity"),
+])
+def test_quantities_that_are_not_resources_are_refused(text, why):
+    """Not a crash (OverflowError) nor a hang building a billion-digit integer: a clear refusal."""
+    with pytest.raises(QuantityError, match=why):
+        parse_quantity("memory", text)
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("5m", 300), ("1h30m", 5400), (45, 45), ("10s", 10)])
