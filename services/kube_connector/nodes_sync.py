@@ -22,7 +22,7 @@ import asyncpg
 from libs.events import Event, NodeHealthReported
 from libs.platform.clock import SimClock
 from libs.platform.periodic import woken
-from libs.platform.unit_of_work import UnitOfWork
+from libs.platform.unit_of_work import OUTBOX_INSERT, UnitOfWork
 from services.kube_connector import nodes as mapping
 from services.kube_connector import repository as repo
 from services.kube_connector.api import KubeApi, KubeError, q
@@ -78,31 +78,52 @@ class NodeSync:
             if time.monotonic() - last_full >= period:  # however busy: heartbeats, deadlines, repairs come due
                 last_full = time.monotonic()
                 self.dirty.update(self.nodes)
-            batch, self.dirty = self.dirty, set()
-            for name in sorted(batch):
-                try:
-                    await self.sync(name)
-                except (KubeError, OSError, asyncpg.PostgresError) as exc:
-                    log.warning("node %s: %s; retrying", name, exc)
-                    self.dirty.add(name)
+            batch, self.dirty = sorted(self.dirty), set()
+            try:
+                await self.sync(batch)
+            except (KubeError, OSError, asyncpg.PostgresError) as exc:
+                log.warning("nodes: %s; retrying", exc)
+                self.dirty.update(batch)
 
-    async def sync(self, name: str) -> None:
-        node = self.nodes.get(name)
+    async def sync(self, names: list[str]) -> None:
+        """Reports what changed or came due of ``names`` (in one transaction, however many: a fleet of thousands
+        starts in one go), then carries out node repair's instructions for them one by one."""
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow("select * from nodes where name = $1", name)
-        if node is None:
-            if name in self.removed and row is not None and row["inventory_digest"] != "removed":
-                await self._removed(name)
-            return
-        emitted = await self._report(node, row)
-        if row is not None and row["repair_state"]:
-            emitted += await self._carry_out(node, row)
-        if emitted:
+            rows = {r["name"]: r for r in await conn.fetch("select * from nodes where name = any($1)", names)}
+        reports = [(name, self._report(self.nodes[name], rows.get(name))) for name in names if name in self.nodes]
+        reports = [(name, report) for name, report in reports if report[3]]
+        if reports:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.executemany(
+                    "insert into nodes(name, inventory_digest, health_digest, reported_wall) values ($1, $2, $3, $4) "
+                    "on conflict (name) do update set inventory_digest = $2, health_digest = $3, "
+                    "reported_wall = case when $5 then $4 else nodes.reported_wall end",
+                    [(name, digest, health, now, any(isinstance(e, NodeHealthReported) for e in events))
+                     for name, (digest, health, now, events) in reports])
+                outbox: list[tuple] = []  # the outbox rows, inserted in one round trip
+                uow = UnitOfWork(conn=conn, producer=PRODUCER, namespace=self.namespace, outbox_rows=outbox)
+                for _, (_, _, _, events) in reports:
+                    for event in events:
+                        await uow.emit(event)
+                await conn.executemany(OUTBOX_INSERT, outbox)
             self.on_emitted()
+        for name in names:
+            row = rows.get(name)
+            try:
+                if name not in self.nodes:
+                    if name in self.removed and row is not None and row["inventory_digest"] != "removed":
+                        await self._removed(name)
+                elif row is not None and row["repair_state"] and await self._carry_out(self.nodes[name], row):
+                    self.on_emitted()
+            except (KubeError, OSError, asyncpg.PostgresError) as exc:
+                log.warning("node %s: %s; retrying", name, exc)
+                self.dirty.add(name)
 
     # -- what the node says ----------------------------------------------------------------------------------
 
-    async def _report(self, node: dict, row) -> int:
+    def _report(self, node: dict, row) -> tuple[str, str, float, list[Event]]:
+        """Returns (inventory digest, health digest, now, events to publish) for one node: its inventory if it
+        changed, its health if it changed or a heartbeat is due."""
         name, now = node["metadata"]["name"], self.now()
         inv = mapping.inventory(node, self.config, self.clock.sim_at(now))
         if not inv.priced and inv.event.instance_type not in self.unpriced:
@@ -123,18 +144,7 @@ class NodeSync:
             events.append(mapping.health_report(
                 inv.event.node_id, signals, heartbeat=fresh, at=self.clock.sim_at(now), to_event_time=self._event_time,
                 with_faults=changed, running_pods=None if draining else len(self.pods.on(name))))
-        if not events:
-            return 0
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "insert into nodes(name, inventory_digest, health_digest, reported_wall) values ($1, $2, $3, $4) "
-                "on conflict (name) do update set inventory_digest = $2, health_digest = $3, "
-                "reported_wall = case when $5 then $4 else nodes.reported_wall end",
-                name, digest, signals.digest(), now, len(events) > 1 or isinstance(events[-1], NodeHealthReported))
-            uow = UnitOfWork(conn=conn, producer=PRODUCER, namespace=self.namespace)
-            for event in events:
-                await uow.emit(event)
-        return len(events)
+        return digest, signals.digest(), now, events
 
     def _event_time(self, wall: datetime) -> datetime:
         return self.clock.sim_at(wall.timestamp())
