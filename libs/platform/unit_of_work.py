@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -74,7 +75,7 @@ class UnitOfWork:
 async def _run_all(hooks) -> None:
     for hook in hooks:
         result = hook()
-        if result is not None:
+        if inspect.isawaitable(result):  # a plain callable may return anything (a lambda's tuple, say): not awaited
             await result
 
 

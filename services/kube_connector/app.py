@@ -84,8 +84,10 @@ async def start(runtime: Runtime) -> Router:
     loops += [(type(part).__name__, part.run) for part in (c.runner, c.writer, c.nodes)]
     c.tasks = [asyncio.create_task(supervised(run, name=name), name=name) for name, run in loops]
     runtime.extras["connector"] = c
-    handlers = ConnectorHandlers(config.cluster, clock, touch=lambda wid: (c.runner.touch(wid), c.writer.touch()),
-                                 touch_node=c.nodes.touch, now=time.time)
+    def touch(workload_id: str) -> None:
+        c.runner.touch(workload_id)
+        c.writer.touch()
+    handlers = ConnectorHandlers(config.cluster, clock, touch=touch, touch_node=c.nodes.touch, now=time.time)
     return handlers.router()
 
 
