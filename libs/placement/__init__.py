@@ -6,7 +6,6 @@ the same functions on a ``Snapshot`` and get plain data back.
 
 from .cycle import CycleDecision, run_cycle
 from .fgd import TypicalPod, typical_pods
-from .gang import place
 from .multicluster import place_across_clusters
 from .model import (
     GPU_MILLI,
@@ -22,11 +21,13 @@ from .model import (
     TopologyLevel,
     TopologyMode,
     TopologyRequest,
+    Victim,
     Workload,
     gpu_models_from_spec,
 )
 from .outcomes import NodeDiagnosis, PlacementOutcome, PlacementResult, PodAssignment, PodSetFailure, Reason
-from .preemption import PreemptionOutcome, PreemptionPlan, Victim, find_preemption_targets
+from .placer import place
+from .preemption import PreemptionOutcome, PreemptionPlan, find_preemption_targets
 from .scoring import PlacementPolicy, Strategy
 from .snapshot import Snapshot
 

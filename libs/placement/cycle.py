@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .gang import as_policy, place
+from .gang import as_policy
 from .model import Workload
 from .outcomes import PlacementResult
+from .placer import place
 from .preemption import PreemptionOutcome, PreemptionPlan, find_preemption_targets
 from .scoring import PlacementPolicy, Strategy
 from .snapshot import Snapshot

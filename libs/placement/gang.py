@@ -34,18 +34,14 @@ def as_policy(policy: PlacementPolicy | Strategy) -> PlacementPolicy:
     return PlacementPolicy(default=policy) if isinstance(policy, Strategy) else policy
 
 
-def place(snapshot: Snapshot, workload: Workload, policy: PlacementPolicy | Strategy = Strategy.BINPACK,
-          *, now: float = 0.0, commit: bool = True, clusters: tuple[str, ...] | None = None) -> PlacementResult:
-    """Place a whole workload as one gang and return assignments or the reasons it does not fit.
+def place_gang(snapshot: Snapshot, workload: Workload, policy: PlacementPolicy | Strategy = Strategy.BINPACK,
+               *, now: float = 0.0, commit: bool = True, clusters: tuple[str, ...] | None = None) -> PlacementResult:
+    """Place a whole workload as one gang and return assignments or the reasons it does not fit. The caller has
+    chosen the cluster (``clusters`` narrows the flavor's), or the flavor has one: ``placer.place`` chooses.
 
     With ``commit=False`` this is a dry run: the snapshot is left exactly as it was.
-    ``clusters`` narrows the flavor's clusters (used when choosing among clusters).
     """
     policy = as_policy(policy)
-    if clusters is None and len(snapshot.cluster_names(workload.clusters)) > 1:
-        from .multicluster import place_across_clusters  # a gang never spans clusters
-
-        return place_across_clusters(snapshot, workload, policy, now=now, commit=commit)
     scorer = scorer_for(snapshot, policy.strategy_for(workload), policy)
     token = snapshot.checkpoint()
     assignments: list[PodAssignment] = []

@@ -190,3 +190,12 @@ def gpu_models_from_spec(spec: str | None) -> tuple[str, ...]:
     if not spec or spec == "nan":
         return ()
     return tuple(sorted(m.strip() for m in spec.split("|") if m.strip()))
+
+
+@dataclass(frozen=True)
+class Victim:
+    """A whole gang to evict."""
+
+    workload_id: str
+    priority: int
+    pods: tuple[str, ...]

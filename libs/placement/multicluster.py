@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .gang import as_policy, place
+from .gang import as_policy, place_gang
 from .model import GPU_MILLI, Workload
 from .outcomes import PlacementOutcome, PlacementResult
 from .scoring import PlacementPolicy, Strategy
@@ -47,7 +47,7 @@ def cluster_options(snap: Snapshot, workload: Workload, policy: PlacementPolicy,
     for cluster in clusters:
         token = snap.checkpoint()
         try:
-            result = place(snap, workload, policy, now=now, clusters=(cluster,))
+            result = place_gang(snap, workload, policy, now=now, clusters=(cluster,))
             price = placement_price(snap, result)
         finally:
             snap.rollback(token)
@@ -68,4 +68,4 @@ def place_across_clusters(snap: Snapshot, workload: Workload,
     rank = {c: i for i, c in enumerate(workload.preferred_clusters)}
     best = min(fitting, key=lambda o: (-int(o.result.outcome), round(o.hourly_price, 6),
                                        rank.get(o.cluster, len(rank)), o.cluster))
-    return place(snap, workload, policy, now=now, commit=commit, clusters=(best.cluster,))
+    return place_gang(snap, workload, policy, now=now, commit=commit, clusters=(best.cluster,))

@@ -20,9 +20,10 @@ from enum import IntEnum
 import numpy as np
 
 from .filters import shape_of, static_key, static_mask
-from .gang import as_policy, place
-from .model import BoundPod, Workload
+from .gang import as_policy
+from .model import BoundPod, Victim, Workload
 from .outcomes import PlacementResult
+from .placer import place
 from .preemption_gain import GainModel
 from .scoring import PlacementPolicy, Strategy
 from .snapshot import Snapshot
@@ -34,15 +35,6 @@ class PreemptionOutcome(IntEnum):
     NO_VICTIMS = 0  # even evicting every eligible victim would not make room
     NOT_NEEDED = 1  # the workload fits without evicting anything
     FOUND = 2  # evicting ``victims`` makes the workload fit
-
-
-@dataclass(frozen=True)
-class Victim:
-    """A whole gang to evict."""
-
-    workload_id: str
-    priority: int
-    pods: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from .equivalence import capacity_copies
 from .filters import Shape
-from .model import GPU_MILLI
+from .model import GPU_MILLI, Victim
 from .snapshot import Snapshot
-
-if TYPE_CHECKING:
-    from .preemption import Victim
 
 
 class GainModel:
@@ -56,7 +51,7 @@ class GainModel:
         """Return whether the eligible nodes could hold all pods (necessary, not sufficient)."""
         return int(self.exact[self.eligible].sum()) >= self.need
 
-    def gains(self, victims: list["Victim"]) -> np.ndarray:
+    def gains(self, victims: list[Victim]) -> np.ndarray:
         """Return ``gain`` of every victim at once (vectorised over victim-node pairs)."""
         snap, freed = self.snap, {}
         for i, v in enumerate(victims):
@@ -76,6 +71,6 @@ class GainModel:
         delta = np.minimum(after, self.ceiling[slots]) - self.now[slots]
         return np.bincount(owner, weights=delta, minlength=len(victims))
 
-    def gain(self, victim: "Victim") -> float:
+    def gain(self, victim: Victim) -> float:
         """Return the fractional pods evicting ``victim`` would add on eligible nodes."""
         return float(self.gains([victim])[0])
