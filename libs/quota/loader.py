@@ -46,6 +46,7 @@ def _settings(ctx: Ctx, doc: dict) -> tuple[bool, tuple[FairPreemptionStrategy, 
                        for s in fair.get("preemptionStrategies") or [])
     ready = doc.get("waitForPodsReady") or {}
     requeue = ready.get("requeuingStrategy") or {}
+    _refuse_unhonoured(ctx, ready, requeue)
     try:
         timing = Timing(
             backoff_base_seconds=float(requeue.get("backoffBaseSeconds", 10)),
@@ -57,6 +58,27 @@ def _settings(ctx: Ctx, doc: dict) -> tuple[bool, tuple[FairPreemptionStrategy, 
         ctx.bad(str(exc))
         timing = Timing()
     return bool(fair.get("enable")), tuple(s for s in strategies if s is not None), timing
+
+
+_READY_FIELDS = {"enable", "timeout", "blockAdmission", "recoveryTimeout", "requeuingStrategy"}
+_REQUEUE_FIELDS = {"timestamp", "backoffBaseSeconds", "backoffMaxSeconds", "backoffLimitCount"}
+
+
+def _refuse_unhonoured(ctx: Ctx, ready: dict, requeue: dict) -> None:
+    """Kueue's waitForPodsReady fields that batchyard does not honour are refused, not silently ignored."""
+    for name in sorted(set(ready) - _READY_FIELDS):
+        ctx.bad(f"waitForPodsReady.{name}: not a Kueue field")
+    for name in sorted(set(requeue) - _REQUEUE_FIELDS):
+        ctx.bad(f"waitForPodsReady.requeuingStrategy.{name}: not a Kueue field")
+    if ready.get("blockAdmission"):
+        ctx.bad("waitForPodsReady.blockAdmission: not supported (batchyard admits while earlier workloads' pods "
+                "start; set it false or leave it out)")
+    if ready.get("recoveryTimeout") is not None:
+        ctx.bad("waitForPodsReady.recoveryTimeout: not supported (a workload whose pods stop being ready is not "
+                "evicted by quota)")
+    if requeue.get("backoffLimitCount") is not None:
+        ctx.bad("waitForPodsReady.requeuingStrategy.backoffLimitCount: not supported (a timed-out workload is "
+                "requeued with backoff without limit)")
 
 
 def _requeue_timestamp(ctx: Ctx, value: str) -> bool:

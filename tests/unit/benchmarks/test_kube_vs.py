@@ -1,0 +1,39 @@
+"""benchmarks.kube_vs's own arithmetic and the pods it asks each scheduler for."""
+
+from __future__ import annotations
+
+from benchmarks.kube_vs import RACK, basic_pods, gang_pods, stranded
+
+
+def test_stranded_counts_pods_left_in_gangs_bound_in_part():
+    result = {"bound": 80, "gang_bound": {"g000": 32, "g001": 32, "g002": 16}}
+    assert stranded(result, 32) == {"bound": 80, "gangs_whole": 2, "gangs_partial": 1,
+                                    "pods_stranded_in_partial_gangs": 16}
+    assert "gang_bound" in result  # the caller's result is left as it was
+
+
+def test_kube_scheduler_gangs_are_pods_that_must_share_a_rack():
+    pods = gang_pods(3, 4, batchyard=False)
+    assert len(pods) == 12
+    first = pods[0]
+    assert first["spec"]["schedulerName"] == "default-scheduler"
+    term = first["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    assert term == {"labelSelector": {"matchLabels": {"gang": "g000"}}, "topologyKey": RACK}
+
+
+def test_batchyard_gangs_are_pod_groups_with_a_required_rack():
+    pods = gang_pods(2, 32, batchyard=True)
+    first = pods[0]["metadata"]
+    assert pods[0]["spec"]["schedulerName"] == "batchyard"
+    assert first["labels"] == {"batchyard.dev/queue": "default", "batchyard.dev/pod-group": "g000"}
+    assert first["annotations"] == {"batchyard.dev/pod-group-total-count": "32",
+                                    "kueue.x-k8s.io/podset-required-topology": RACK}
+    assert {p["metadata"]["labels"]["batchyard.dev/pod-group"] for p in pods} == {"g000", "g001"}
+
+
+def test_basic_pods_are_scheduler_perf_shaped_and_only_batchyards_are_queued():
+    ours, theirs = basic_pods(3, True), basic_pods(3, False)
+    assert [p["spec"]["containers"][0]["resources"]["requests"] for p in ours] == \
+        [{"cpu": "100m", "memory": "500Mi"}] * 3
+    assert ours[0]["metadata"]["labels"] == {"batchyard.dev/queue": "default"}
+    assert theirs[0]["metadata"]["labels"] == {} and theirs[0]["spec"]["schedulerName"] == "default-scheduler"
