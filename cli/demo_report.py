@@ -55,6 +55,19 @@ def summary(observer: FlowObserver, wall_s: float, time_scale: float, *, prefix:
     refused = [(k, v.reason) for k, v in sorted(observer.workloads.items()) if v.state == "rejected"]
     lines += [Text(f"rejected {k}: {reason}") for k, reason in refused]
     lines += [Text(f"dead-lettered by {d.service}: {d.reason}: {d.error[:120]}") for d in observer.dead_letters]
+    lines += cluster_choices(observer, prefix)
     lines.append(Text(f"node repair transitions: {observer.counts['NodeRepairTransitioned']}; "
                       f"health signals: {observer.counts['NodeHealthReported']}"))
     return Group(table, *lines)
+
+
+def cluster_choices(observer: FlowObserver, prefix: str = "demo") -> list[Text]:
+    """Returns where workloads on flavors spanning clusters went, and the scheduler's reason for the first."""
+    chosen = [(k, v.cluster_choice) for k, v in sorted(observer.workloads.items())
+              if k.startswith(prefix) and v.cluster_choice]
+    if not chosen:
+        return []
+    counts = Counter(cluster for _, (cluster, _) in chosen)
+    first, (_, why) = chosen[0]
+    return [Text("placed on a flavor spanning clusters: " + ", ".join(f"{c} {n}" for c, n in sorted(counts.items()))
+                 + f"; e.g. {first}: {why}")]

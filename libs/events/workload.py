@@ -169,6 +169,9 @@ class WorkloadPlaced(Event):
     assignments: tuple[PodAssignment, ...]
     spec: WorkloadSpec
     cluster_queue: str | None = None
+    cluster_reason: str | None = Field(default=None, max_length=2000, description=(
+        "When the flavor spans clusters: why this cluster (fit, then price, then locality), and the others' "
+        "standing."))
 
 
 class WorkloadUnschedulable(Event):

@@ -7,7 +7,7 @@ workload's preferred-cluster order, then the cluster name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .gang import as_policy, place_gang
 from .model import GPU_MILLI, Workload
@@ -42,7 +42,7 @@ def placement_price(snap: Snapshot, result: PlacementResult) -> float:
 
 def cluster_options(snap: Snapshot, workload: Workload, policy: PlacementPolicy, now: float) -> list[ClusterOption]:
     """Return a dry-run option per candidate cluster (the flavor's, or every cluster known)."""
-    clusters = snap.cluster_names(workload.clusters)
+    clusters = snap.cluster_names(workload.clusters, workload.pools)
     options = []
     for cluster in clusters:
         token = snap.checkpoint()
@@ -68,4 +68,24 @@ def place_across_clusters(snap: Snapshot, workload: Workload,
     rank = {c: i for i, c in enumerate(workload.preferred_clusters)}
     best = min(fitting, key=lambda o: (-int(o.result.outcome), round(o.hourly_price, 6),
                                        rank.get(o.cluster, len(rank)), o.cluster))
-    return place_gang(snap, workload, policy, now=now, commit=commit, clusters=(best.cluster,))
+    result = place_gang(snap, workload, policy, now=now, commit=commit, clusters=(best.cluster,))
+    return replace(result, why_cluster=why_cluster(best, options, rank))
+
+
+def why_cluster(best: ClusterOption, options: list[ClusterOption], rank: dict[str, int]) -> str:
+    """Says why ``best`` won: what decided it (fit, price or locality), then every other candidate's standing."""
+    others = [o for o in options if o.cluster != best.cluster]
+    fitting = [o for o in others if o.result.placed]
+    if not fitting:
+        decided = "the only cluster where it fits"
+    elif any(int(o.result.outcome) < int(best.result.outcome) for o in fitting):
+        decided = "the only cluster where it fits whole"
+    elif any(round(o.hourly_price, 6) > round(best.hourly_price, 6) for o in fitting):
+        decided = "the cheapest cluster where it fits"
+    elif best.cluster in rank:
+        decided = "the workload's preferred cluster among equally priced fits"
+    else:
+        decided = "first by name among equally priced fits"
+    standing = [f"{o.cluster} ${o.hourly_price:,.2f}/h" if o.result.placed else
+                f"{o.cluster} does not fit ({o.result.message})" for o in others]
+    return f"{best.cluster} (${best.hourly_price:,.2f}/h): {decided}" + (f"; {'; '.join(standing)}" if standing else "")

@@ -95,6 +95,7 @@ class PlacementResult:
     assignments: tuple[PodAssignment, ...] = ()
     failures: tuple[PodSetFailure, ...] = ()
     cluster: str | None = None
+    why_cluster: str = ""  # when the flavor spans clusters: why this one (fit, then price, then locality)
 
     @property
     def placed(self) -> bool:

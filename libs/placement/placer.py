@@ -18,6 +18,6 @@ def place(snapshot: Snapshot, workload: Workload, policy: PlacementPolicy | Stra
     With ``commit=False`` this is a dry run: the snapshot is left exactly as it was.
     """
     policy = as_policy(policy)
-    if len(snapshot.cluster_names(workload.clusters)) > 1:
+    if len(snapshot.cluster_names(workload.clusters, workload.pools)) > 1:
         return place_across_clusters(snapshot, workload, policy, now=now, commit=commit)
     return place_gang(snapshot, workload, policy, now=now, commit=commit)

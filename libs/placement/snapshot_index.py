@@ -27,6 +27,8 @@ class SnapshotIndex:
         self._taintset_ids: dict[tuple[Taint, ...], int] = {(): 0}
         self._label_cols: dict[str, np.ndarray] = {}  # label key -> value id per slot (-1 absent)
         self._label_epoch = -1  # static_epoch the label columns were built at
+        self._clusters_of: dict[tuple, tuple[str, ...]] = {}  # (among, pools) -> clusters, at _clusters_epoch
+        self._clusters_epoch = -1
 
     def intern(self, kind: str, name: str) -> int:
         """Return the stable small integer for ``name`` within ``kind``."""
@@ -40,15 +42,22 @@ class SnapshotIndex:
         """Return the id of ``name`` or -2 (matches no node) if it was never seen."""
         return self._names[kind].get(name, -2)
 
-    def cluster_names(self, among: tuple[str, ...] = ()) -> tuple[str, ...]:
-        """Return the clusters that have live nodes (only those in ``among``, if given)."""
+    def cluster_names(self, among: tuple[str, ...] = (), pools: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """Return the clusters that have live nodes (only those in ``among``, if given; only those with a node of
+        one of ``pools``, if given: a flavor naming a pool but no cluster spans the clusters that have it)."""
         table = self._names["cluster"]
         if len(table) <= 1:
             return tuple(c for c in table if not among or c in among)
         if len(among) == 1:
             return among
-        live = {spec.cluster for spec in self.specs if spec is not None}
-        return tuple(sorted(c for c in live if not among or c in among))
+        if self._clusters_epoch != self.static_epoch:
+            self._clusters_of, self._clusters_epoch = {}, self.static_epoch
+        key = (among, pools)
+        found = self._clusters_of.get(key)
+        if found is None:
+            live = {spec.cluster for spec in self.specs if spec is not None and (not pools or spec.pool in pools)}
+            found = self._clusters_of[key] = tuple(sorted(c for c in live if not among or c in among))
+        return found
 
     def intern_model(self, model: str) -> int:
         """Return the id of a GPU model (0 = no GPU model)."""

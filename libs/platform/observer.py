@@ -24,6 +24,7 @@ class WorkloadView:
     placed_ids: set = field(default_factory=set)  # distinct WorkloadPlaced event ids
     evicted_ids: set = field(default_factory=set)  # distinct WorkloadEvicted event ids (each is requeued)
     reserved_flavors: list = field(default_factory=list)  # flavor of each distinct QuotaReserved, in arrival order
+    cluster_choice: tuple[str, str] | None = None  # (cluster, why) of its latest placement on a multi-cluster flavor
     accrual_ids: set = field(default_factory=set)  # distinct CostAccrued event ids
     cost_micros: int = 0
     trace_ids: set = field(default_factory=set)
@@ -114,6 +115,8 @@ class FlowObserver:
             return
         if event.type == "WorkloadPlaced":
             view.placed_ids.add(event.event_id)
+            if event.cluster_reason:
+                view.cluster_choice = (event.cluster, event.cluster_reason)
         if event.type == "WorkloadEvicted":
             view.evicted_ids.add(event.event_id)
         if event.type == "QuotaReserved":

@@ -18,17 +18,38 @@ def test_cluster_that_fits_wins_over_a_cheaper_one_that_does_not() -> None:
     w = workload("w").clusters("aws", "gcp", "onprem").pods("p", 2, gpus=4).build()
     result = place_across_clusters(fleet(), w)
     assert result.cluster == "gcp"
+    assert result.why_cluster.startswith("gcp ($20.00/h): the cheapest cluster where it fits; aws $30.00/h; "
+                                         "onprem does not fit ("), result.why_cluster
 
 
 def test_cheapest_fitting_cluster_wins() -> None:
     w = workload("w").clusters("aws", "gcp", "onprem").prefer("aws").pods("p", 1, gpus=4).build()
-    assert place_across_clusters(fleet(), w).cluster == "onprem"
+    result = place_across_clusters(fleet(), w)
+    assert result.cluster == "onprem"
+    assert result.why_cluster == "onprem ($5.00/h): the cheapest cluster where it fits; aws $15.00/h; gcp $10.00/h"
 
 
 def test_locality_breaks_a_price_tie() -> None:
     snap = snapshot(node("a").cluster("east").gpus(8).price(10.0), node("b").cluster("west").gpus(8).price(10.0))
     w = workload("w").clusters("east", "west").prefer("west").pods("p", 1, gpus=8).build()
-    assert place_across_clusters(snap, w).cluster == "west"
+    result = place_across_clusters(snap, w)
+    assert result.cluster == "west"
+    assert result.why_cluster == ("west ($10.00/h): the workload's preferred cluster among equally priced fits; "
+                                  "east $10.00/h")
+
+
+def test_a_single_cluster_flavor_has_nothing_to_explain() -> None:
+    from libs.placement import place
+    snap = snapshot(node("a").cluster("east").gpus(8))
+    result = place(snap, workload("w").pods("p", 1, gpus=8).build())
+    assert result.cluster == "east" and result.why_cluster == ""
+
+
+def test_the_only_fitting_cluster_says_so() -> None:
+    w = workload("w").clusters("aws", "onprem").pods("p", 2, gpus=4).build()
+    result = place_across_clusters(fleet(), w)
+    assert result.cluster == "aws" and result.why_cluster.startswith(
+        "aws ($30.00/h): the only cluster where it fits; onprem does not fit ("), result.why_cluster
 
 
 def test_gang_never_spans_clusters() -> None:
@@ -45,3 +66,13 @@ def test_place_without_a_cluster_still_keeps_the_gang_in_one_cluster() -> None:
     assert place(snap, workload("w").pods("p", 2, gpus=8).build()).outcome == PlacementOutcome.NO_FIT
     result = place(snap, workload("v").pods("p", 2, gpus=4).build())
     assert result.placed and len({a.node for a in result.assignments}) == 1
+
+
+def test_a_flavor_naming_a_pool_but_no_cluster_spans_the_clusters_that_have_the_pool() -> None:
+    snap = snapshot(node("aws-1").cluster("aws").pool("cpu-spot").cpu(32).price(0.65),
+                    node("gcp-1").cluster("gcp").pool("cpu-spot").cpu(32).price(0.38),
+                    node("onprem-1").cluster("onprem").pool("cpu").cpu(64).price(0.90))
+    w = workload("w").pools("cpu-spot").pods("p", 1, cpu=16).build()
+    result = place_across_clusters(snap, w)
+    assert result.cluster == "gcp"
+    assert result.why_cluster == "gcp ($0.19/h): the cheapest cluster where it fits; aws $0.33/h"  # onprem: no pool

@@ -72,6 +72,15 @@ def test_a_flavor_with_no_known_node_waits_instead_of_never_fitting() -> None:
     assert placed.kind == DecisionKind.PLACED and placed.pods[0].node == "h1"
 
 
+def test_a_flavor_spanning_clouds_goes_to_the_cheaper_one_and_says_why() -> None:
+    p = placer_with(inventoried("aws-1", cluster="aws", pool="cpu-spot", gpus=0, price_micros=650_000),
+                    inventoried("gcp-1", cluster="gcp", pool="cpu-spot", gpus=0, price_micros=420_000))
+    builder = reserved("w").flavor(None, "cpu-spot").pods("p", 2, cpu=8000)
+    [d] = submit(p, builder)
+    assert d.kind == DecisionKind.PLACED and d.placement.cluster == "gcp"
+    assert d.placement.why_cluster == "gcp ($0.10/h): the cheapest cluster where it fits; aws $0.16/h"
+
+
 def test_freed_capacity_goes_to_the_highest_priority_pending_workload_first() -> None:
     p = placer_with(inventoried("n1"), preemption=False)
     submit(p, reserved("running").pods("p", 1, gpu=8))
