@@ -4,20 +4,24 @@ HA) applied with ``kubectl apply --dry-run=server`` to a real API server, in a n
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from libs.localinfra.helm_build import ensure_helm
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 CHART = Path("deploy/helm/batchyard")
 PROFILES = ("minimal", "ha")
 PLATFORM = ("admission", "quota", "scheduler", "node-repair", "cost-reporting", "kube-connector")
-LEADER_ELECTED = ("scheduler",)  # the services that elect a leader, so run a warm standby in HA
+LEADER_ELECTED = ("scheduler", "quota")  # the services that elect a leader, so run a warm standby in HA
 
 
 class RenderError(Exception):
@@ -111,7 +115,7 @@ def test_ha_runs_a_standby_and_a_disruption_budget_where_a_leader_is_elected(ren
         assert pdb["spec"]["minAvailable"] == 1
         assert pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == service
     # the rest have no leader election: one replica, never two at once in a rollout, and no budget to block drains
-    for service in set(PLATFORM) - {*LEADER_ELECTED, "admission"}:
+    for service in sorted(set(PLATFORM) - {*LEADER_ELECTED, "admission"}):
         deployment = find(ha, "Deployment", f"by-ha-{service}")[0]
         assert (deployment["spec"]["replicas"], deployment["spec"]["strategy"]["type"]) == (1, "Recreate")
     assert not find(minimal, "PodDisruptionBudget")
@@ -185,7 +189,7 @@ def test_the_default_connector_config_loads(tmp_path):
 
 
 @pytest.mark.parametrize("setting, message", [
-    ("services.quota.replicas=2", "quota elects no leader"),
+    ("services.node-repair.replicas=2", "node-repair elects no leader"),
     ("services.schedular.enabled=true", "services.schedular: no such service"),
     ("services.quota.configFiles.quota_yaml=x", "name a BATCHYARD_ setting"),
 ], ids=["replicas-without-leader", "unknown-service", "config-not-a-setting"])
@@ -208,3 +212,28 @@ def test_an_object_the_api_server_refuses_fails_the_dry_run(kube_session, helm, 
     template.write_text(template.read_text().replace("minAvailable:", "minimumAvailable:"))
     done = dry_run(kube_session["onprem-dc1"], "by-refused", render(helm, "by-refused", "values-ha.yaml", chart=chart))
     assert done.returncode != 0 and "minimumAvailable" in done.stderr, done.stdout + done.stderr
+
+
+async def test_the_probe_answers_once_the_service_runs(helm, services):
+    """The rendered probe command, run as the kubelet would inside the container (with this venv's python), fails
+    while nothing serves the metrics port and succeeds once `batchyard run admission` serves it."""
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        port = probe_socket.getsockname()[1]
+    docs = objects(render(helm, "by-probe", "values-minimal.yaml", sets=(f"metrics.port={port}",)))
+    (container,) = find(docs, "Deployment", "by-probe-admission")[0]["spec"]["template"]["spec"]["containers"]
+    command = [sys.executable, *container["readinessProbe"]["exec"]["command"][1:]]
+    assert container["livenessProbe"]["exec"]["command"] == container["readinessProbe"]["exec"]["command"]
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    assert env["BATCHYARD_METRICS_PORT"] == str(port)
+
+    def answers() -> bool:
+        return subprocess.run(command, capture_output=True, timeout=30).returncode == 0
+
+    assert not answers()
+    services.start_as("admission", "admission", {"BATCHYARD_METRICS_PORT": env["BATCHYARD_METRICS_PORT"]})
+
+    async def ready() -> bool:
+        return await asyncio.to_thread(answers)
+
+    assert await eventually(ready, timeout=60), services.logs()
