@@ -192,7 +192,8 @@ def test_the_default_connector_config_loads(tmp_path):
     ("services.node-repair.replicas=2", "node-repair elects no leader"),
     ("services.schedular.enabled=true", "services.schedular: no such service"),
     ("services.quota.configFiles.quota_yaml=x", "name a BATCHYARD_ setting"),
-], ids=["replicas-without-leader", "unknown-service", "config-not-a-setting"])
+    ("services.kube-connector.configFiles=null", "the connector needs its config"),
+], ids=["replicas-without-leader", "unknown-service", "config-not-a-setting", "connector-without-config"])
 def test_values_the_chart_refuses(helm, setting, message):
     with pytest.raises(RenderError, match=message):
         render(helm, "by-bad", "values-minimal.yaml", sets=(setting,))
