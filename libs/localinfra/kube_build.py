@@ -90,7 +90,7 @@ def _build(target: Path, progress) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     cmd = [go, "build", "-v", "-trimpath", "-ldflags", _ldflags(), "-o", str(staging / "kube-control-plane"), "."]
-    _build_with_progress(cmd, env, total, started, progress)
+    build_with_progress(cmd, env, total, started, progress)
     for program in PROGRAMS:
         (staging / program).symlink_to("kube-control-plane")
     (staging / ".complete").write_text(KUBE_VERSION)
@@ -106,15 +106,18 @@ def _run(cmd: list[str], env: dict, what: str) -> str:
     return done.stdout
 
 
-def _build_with_progress(cmd: list[str], env: dict, total: int, started: float, progress) -> None:
-    """Runs ``go build -v`` (it names each package it compiles) and reports the count every 15 seconds."""
-    proc = subprocess.Popen(cmd, cwd=MODULE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def build_with_progress(cmd: list[str], env: dict, total: int | None, started: float, progress, *,
+                        cwd: Path = MODULE, what: str = "the Kubernetes control plane") -> None:
+    """Runs ``go build -v`` or ``go install -v`` (each names the packages it compiles) and reports the count
+    every 15 seconds; ``total`` is the most there can be, if known."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     done = threading.Event()
+    most = f" of at most {total}" if total else ""
 
     def report() -> None:
         while not done.wait(15):
-            progress(f"  compiled {len(lines)} packages of at most {total} "
+            progress(f"  compiled {len(lines)} packages{most} "
                      f"({time.monotonic() - started:.0f}s; cached packages are not counted)")
 
     reporter = threading.Thread(target=report, daemon=True)
@@ -124,4 +127,4 @@ def _build_with_progress(cmd: list[str], env: dict, total: int, started: float, 
     code = proc.wait()
     done.set()
     if code != 0:
-        raise InfraError("go build of the Kubernetes control plane failed:\n" + "\n".join(lines[-40:]))
+        raise InfraError(f"go build of {what} failed:\n" + "\n".join(lines[-40:]))

@@ -1,5 +1,7 @@
 """Composition root of the quota service: the Kueue-semantics core (libs/quota) behind Kafka and Postgres.
 
+One instance leads (a Postgres advisory lock, libs/platform/leader.py, as the scheduler's); a standby waits in
+start-up, its Kafka consumer not yet created, and every transaction of the leader is fenced by the lock.
 At start-up the stored config (or, the first time, ``Settings.quota_config``) and the stored workloads
 rebuild the engine; a timer task then runs cycles for backoff ends and waitForPodsReady expiry and
 picks up configs applied with ``batchyard queues apply``.
@@ -15,8 +17,9 @@ from pathlib import Path
 from faststream import FastStream
 
 from libs.events.topics import ADMISSION, LIFECYCLE, PLACEMENT, QUOTA
+from libs.platform.leader import LeaderLease, step_down
 from libs.platform.periodic import every
-from libs.platform.service import Runtime, ServiceDefinition
+from libs.platform.service import Runtime, ServiceDefinition, instance_name
 from libs.platform.service import create_app as create_service_app
 from libs.platform.settings import Settings
 from libs.platform.unit_of_work import Router
@@ -25,15 +28,20 @@ from services.quota.engine_handlers import QuotaService
 TICK_S = 1.0  # how often the timer looks for ended backoffs, expired reservations and new configs
 
 
-def make_start(clock: Callable[[], float] = time.time):
+def make_start(clock: Callable[[], float] = time.time, on_lost: Callable[[], None] = step_down):
     """Returns the start hook; ``clock`` (epoch seconds) drives backoff and waitForPodsReady."""
 
     async def start(runtime: Runtime) -> Router:
-        path = Path(runtime.settings.quota_config)
-        service = QuotaService(runtime.pool, clock=clock, metrics=runtime.metrics)
+        s = runtime.settings
+        path = Path(s.quota_config)
+        lease = LeaderLease(s.database_url, s.schema, s.instance_id or instance_name())
+        runtime.extras["leader"] = lease
+        await lease.acquire()  # a standby waits here, its consumer not yet created
+        service = QuotaService(runtime.pool, clock=clock, metrics=runtime.metrics, fence=lease.fence)
         await service.ensure_config(path.read_text(), source=str(path))
         runtime.extras["quota"] = service
         runtime.extras["quota_timer"] = asyncio.create_task(_timer(runtime, service), name="quota-timer")
+        runtime.extras["leader_watch"] = asyncio.create_task(lease.watch(on_lost), name="quota-leader-watch")
         return service.router()
 
     return start
@@ -46,13 +54,16 @@ async def _timer(runtime: Runtime, service: QuotaService) -> None:
 
 
 async def stop(runtime: Runtime) -> None:
-    if task := runtime.extras.get("quota_timer"):
-        task.cancel()
+    for name in ("quota_timer", "leader_watch"):
+        if task := runtime.extras.get(name):
+            task.cancel()
+    if lease := runtime.extras.get("leader"):
+        await lease.release()
 
 
 DEFINITION = ServiceDefinition(
     name="quota", consumes=(ADMISSION, LIFECYCLE, PLACEMENT), produces=(QUOTA,), service_dir=Path(__file__).parent,
-    start=make_start(), stop=stop,
+    start=make_start(), stop=stop, static_member=True,
     description="Kueue semantics: reserves quota per cluster queue and flavor (cohorts, borrowing, fair sharing, "
                 "preemption); releases and requeues it as workloads end or are evicted.")
 

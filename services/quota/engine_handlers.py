@@ -14,7 +14,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -37,10 +37,12 @@ PREEMPTION_RETRY_S = 5.0
 class QuotaService:
     """The quota engine, its workloads' details, and the handlers that feed them."""
 
-    def __init__(self, pool: asyncpg.Pool, clock: Callable[[], float] = time.time, metrics=None):
+    def __init__(self, pool: asyncpg.Pool, clock: Callable[[], float] = time.time, metrics=None,
+                 fence: Callable[[asyncpg.Connection], Awaitable[None]] | None = None):
         self.pool = pool
         self.clock = clock
         self.metrics = metrics
+        self.fence = fence  # raises inside a transaction unless this instance still holds the leader lock
         self.lock = asyncio.Lock()  # one writer of the engine at a time (handlers and the timer)
         self.engine: QuotaEngine | None = None  # None: stale, rebuild from Postgres before use
         self.known: dict[str, state.Known] = {}  # workload id → tenant, spec, trace (reserved and pending)
@@ -104,6 +106,8 @@ class QuotaService:
 
         uow.after_commit(release)
         uow.on_rollback(stale)
+        if self.fence is not None:
+            await self.fence(uow.conn)
         if self.engine is None:
             await self.rebuild(uow.conn)
         return self.engine
@@ -223,6 +227,8 @@ class QuotaService:
             uow = UnitOfWork(conn=conn, producer="quota", namespace=namespace)
             try:
                 async with conn.transaction():
+                    if self.fence is not None:
+                        await self.fence(conn)
                     touched: set[str] = set()
                     if self.engine is None:
                         await self.rebuild(conn)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,24 +14,19 @@ from pathlib import Path
 from faststream import FastStream
 
 from libs.events.topics import LIFECYCLE, NODE_INVENTORY, NODE_REPAIR, PLACEMENT, QUOTA
+from libs.platform.leader import LeaderLease, step_down
 from libs.platform.service import Runtime, ServiceDefinition, instance_name
 from libs.platform.service import create_app as create_service_app
 from libs.platform.settings import Settings
 from libs.platform.unit_of_work import Router
 from services.scheduler.handlers import SchedulerHandlers
-from services.scheduler.leader import LeaderLease
 from services.scheduler.policy import load_policy
 from services.scheduler.repository import load_placer
 
 log = logging.getLogger("batchyard.scheduler")
 
 
-def _step_down() -> None:
-    """Leaves gracefully (SIGTERM to ourselves): a process manager restarts us as a standby."""
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-def make_start(clock: Callable[[], float] = time.time, on_lost: Callable[[], None] = _step_down):
+def make_start(clock: Callable[[], float] = time.time, on_lost: Callable[[], None] = step_down):
     """Returns the start hook; ``clock`` stamps placements and ages preemption victims."""
 
     async def start(runtime: Runtime) -> Router:

@@ -95,8 +95,12 @@ async def test_standby_takes_over_after_the_leader_is_sigkilled(quiet_platform, 
     views = {k: v for k, v in observer.workloads.items() if k.startswith("fo")}
     # a workload evicted by a node drain is requeued and placed again: once per run, never more
     assert all(len(v.placed_ids) == 1 + len(v.evicted_ids) for v in views.values()), "a workload was placed twice"
+
+    async def old_leader_stands_by() -> bool:  # it may still be importing: seconds on a loaded machine
+        return "standing by" in platform.services["scheduler"].log_tail(100_000)
+
+    assert await eventually(old_leader_stands_by, timeout=60), platform.services["scheduler"].log_tail()
     assert (await leaders(database_url))[-1] == "standby", "the restarted primary must stay a standby"
-    assert "standing by" in platform.services["scheduler"].log_tail(100_000)
     assert await group_members(kafka_bootstrap, f"{namespace}.batchyard.scheduler") == 1
     assert "rebuilt from Postgres" in standby.log_tail(100_000)
 

@@ -16,7 +16,7 @@ from libs.placement import PlacementPolicy
 from libs.platform import store
 from libs.platform.unit_of_work import UnitOfWork
 from services.scheduler.handlers import SchedulerHandlers
-from services.scheduler.leader import LeaderLease, LeadershipLost
+from libs.platform.leader import LeaderLease, LeadershipLost
 from services.scheduler.repository import load_placer
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "scheduler_service"))

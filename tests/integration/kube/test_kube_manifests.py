@@ -14,12 +14,15 @@ pytestmark = pytest.mark.integration
 DEPLOY = Path("deploy")
 # Documents with an apiVersion that are not objects of any API server, and why.
 NOT_API_OBJECTS = {"config.kueue.x-k8s.io/v1beta1": "Kueue's controller configuration file, read by Kueue itself"}
+HELM = DEPLOY / "helm"  # Helm charts: templates, not manifests (test_helm_chart.py renders and checks them)
 
 
 def manifests() -> list[Path]:
     """Returns every YAML file under deploy/ holding at least one document with apiVersion and kind."""
     found = []
     for path in sorted(DEPLOY.rglob("*.yaml")):
+        if HELM in path.parents:
+            continue
         docs = [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
         if any("apiVersion" in d and "kind" in d and d["apiVersion"] not in NOT_API_OBJECTS for d in docs):
             found.append(path)

@@ -244,3 +244,12 @@ waitForPodsReady: {enable: true, timeout: 60s, requeuingStrategy: {backoffBaseSe
     assert [(e.type, getattr(e, "reason", None)) for e in events][0] == ("QuotaReleased", "PodsReadyTimeout")
     assert h.engine.where("w") == "pending"
     assert h.engine.pending_info("w", 100.0).reason is Reason.BACKOFF
+
+
+def test_quota_joins_its_group_as_one_static_member() -> None:
+    from libs.platform.settings import Settings
+    from services.quota.app import DEFINITION
+
+    settings = Settings(topic_namespace="ns").for_service("quota")
+    # leader and standbys share the instance id, as the scheduler's: a new leader takes over at once
+    assert DEFINITION.group_instance_id(settings) == "ns.batchyard.quota.leader"

@@ -1,4 +1,4 @@
-"""One active scheduler, warm standbys: leadership is a session-level Postgres advisory lock.
+"""One active instance, warm standbys (the scheduler, quota): leadership is a session-level Postgres advisory lock.
 
 The leader holds ``pg_advisory_lock`` on a dedicated connection for as long as it lives. A SIGKILL closes
 that connection, Postgres releases the lock, and a standby polling ``pg_try_advisory_lock`` takes it
@@ -12,15 +12,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
+import signal
 from collections.abc import Callable
 
 import asyncpg
 
-log = logging.getLogger("batchyard.scheduler.leader")
+log = logging.getLogger("batchyard.leader")
 
 # Server-side keepalives on the lock session: a leader host that vanishes without closing its socket
 # loses the lock in about idle + interval × count seconds.
 KEEPALIVES = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3"}
+
+
+def step_down() -> None:
+    """Leaves gracefully (SIGTERM to ourselves): a process manager restarts us as a standby."""
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 class LeadershipLost(ConnectionError):
@@ -33,7 +40,8 @@ def lock_key(schema: str) -> int:
 
 
 class LeaderLease:
-    """The leader lock of one service schema, held on its own connection."""
+    """The leader lock of one service schema, held on its own connection (the schema needs a ``leadership``
+    table: term bigserial, instance text, backend_pid integer, acquired_at timestamptz)."""
 
     def __init__(self, dsn: str, schema: str, instance: str, *, poll_s: float = 0.5) -> None:
         self.dsn, self.schema, self.instance, self.poll_s = dsn, schema, instance, poll_s
@@ -74,7 +82,7 @@ class LeaderLease:
             "and classid = (($2::bigint >> 32) & 4294967295)::oid and objid = ($2::bigint & 4294967295)::oid)",
             self.backend_pid, self.key)
         if not held:
-            raise LeadershipLost(f"{self.instance} lost the scheduler leadership (term {self.term})")
+            raise LeadershipLost(f"{self.instance} lost the {self.schema} leadership (term {self.term})")
 
     async def watch(self, on_lost: Callable[[], None], every_s: float = 1.0) -> None:
         """Pings the lock session; calls ``on_lost`` once if it is gone (the lock went with it)."""
