@@ -15,6 +15,7 @@ from libs.events import (
     PreemptionRequested,
     QuotaReserved,
     WorkloadAccepted,
+    WorkloadCancelled,
     WorkloadFailed,
     WorkloadPending,
     WorkloadPlaced,
@@ -85,6 +86,18 @@ class ConnectorHandlers:
                                  evict_message=event.message[:1000]):
             uow.after_commit(lambda: self.touch(event.workload_id))
 
+    async def handle_workload_cancelled(self, event: WorkloadCancelled, uow: UnitOfWork) -> None:
+        """Stops a cancelled workload: its pods are deleted and its object suspended (the runner's eviction, which
+        then reports it failed, reason cancelled, never requeued). Every copy (admission's, quota's, the
+        scheduler's) does the same, once: a placement that comes after the first finds the workload ended."""
+        who = event.cancelled_by or "its team"
+        message = f"cancelled by {who}" + (f": {event.reason}" if event.reason else "")
+        if await repo.transition(uow.conn, event.workload_id, None, now=utc_now(), phase="evicting",
+                                 only_from=("submitted", "pending", "reserved", "placed", "running", "evicting",
+                                            "evicted"),
+                                 evict_reason="cancelled", evict_message=message[:1000]):
+            uow.after_commit(lambda: self.touch(event.workload_id))
+
     async def handle_node_repair_transitioned(self, event: NodeRepairTransitioned, uow: UnitOfWork) -> None:
         """Records node repair's instruction for the node (cordon, drain by a deadline, repair, return)."""
         prefix = f"{self.cluster}/"
@@ -118,5 +131,6 @@ class ConnectorHandlers:
                       "WorkloadUnschedulable": self.handle_workload_unschedulable,
                       "WorkloadPlaced": self.handle_workload_placed,
                       "PreemptionRequested": self.handle_preemption_requested,
+                      "WorkloadCancelled": self.handle_workload_cancelled,
                       "NodeRepairTransitioned": self.handle_node_repair_transitioned},
-            ignored=frozenset({"QuotaReleased"}))
+            ignored=frozenset({"QuotaReleased", "WorkloadCancelRefused"}))
