@@ -5,13 +5,17 @@ cancels racing their own placements never leave a cancelled workload placed or r
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import asyncpg
 import pytest
+from typer.testing import CliRunner
 
+from cli.main import app
 from libs.events import PodSet, Resources, Tenant, WorkloadCancelRequested, WorkloadSpec, WorkloadSubmitted
-from libs.localinfra.processes import Platform
+from libs.events.topics import SUBMITTED
+from libs.localinfra.processes import Platform, REPO
 from libs.platform.observer import FlowObserver, WorkloadView
 from libs.platform.publisher import EventPublisher
 from libs.platform.topics_admin import ensure_topics
@@ -24,6 +28,7 @@ LONG = 5 * 24 * 3600  # simulated seconds: minutes of wall time at 1800x, so it 
 VISION, NLP = Tenant(org="acme", team="vision"), Tenant(org="acme", team="nlp")
 SIGNER = demo_signer("ci@acme")
 PLACEMENT, LIFECYCLE = "batchyard.workload.placement", "batchyard.workload.lifecycle"
+GARBLED = b'{"type": "WorkloadCancelRequested", "workload_id": "c", "tenant": {"org": "acme"}, "token": 7}'
 
 
 def submission(wid: str, gpus: int = 8, duration_s: float = LONG) -> WorkloadSubmitted:
@@ -49,6 +54,13 @@ async def platform(kafka_bootstrap, database_url, namespace, tmp_path):
     p.start()
     yield p
     p.stop()
+
+
+async def cli(kafka_bootstrap: str, namespace: str, *args: str):
+    """Runs ``batchyard ...`` as a user would (in a thread: the command runs its own event loop)."""
+    env = {"BATCHYARD_KAFKA_BOOTSTRAP": kafka_bootstrap, "BATCHYARD_TOPIC_NAMESPACE": namespace,
+           "BATCHYARD_SIGNING_KEY_FILE": str(REPO / "examples" / "signing-key.yaml"), "BATCHYARD_SUBJECT": "me@laptop"}
+    return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
 
 
 def by(view: WorkloadView, event_type: str, producer: str | None = None) -> list:
@@ -81,18 +93,22 @@ async def test_cancel_pending_and_running_twice_and_by_another_team(platform, ka
         await pub.publish([submission("b"), submission("c")])
         assert await o.wait_for(lambda o: [o.workloads[w].state for w in "bc"] == ["pending"] * 2, timeout=60)
 
-        # 2. b is cancelled while it waits: quota forgets it and says so to the scheduler, which forgets it too.
-        await pub.publish([cancel("b")])
+        # 2. b is cancelled while it waits (with the CLI): quota forgets it and tells the scheduler, which forgets it.
+        done = await cli(kafka_bootstrap, namespace, "cancel", "b", "--org", "acme", "--team", "vision",
+                         "--reason", "wrong data")
+        assert (done.exit_code, done.output) == (0, "cancel requested for b\n"), done.output
         assert await o.wait_for(lambda o: by(o.workloads["b"], "WorkloadCancelled", "scheduler"), timeout=60)
 
         # 3. a is cancelled while it runs: the fleet stops its pods; its quota goes to c (b, ahead of c, is gone).
         await pub.publish([cancel("a")])
         assert await o.wait_for(lambda o: o.workloads["c"].state == "running", timeout=120), platform.logs()
 
-        # 4. a cancelled again; c cancelled by nlp (its own token, or claiming to be vision): refused, c runs on.
+        # 4. a cancelled again; c cancelled by nlp (its own token, or claiming to be vision): refused, c runs on;
+        #    a garbled request is dead-lettered and stalls nothing.
         await pub.publish([cancel("a"), cancel("c", NLP, NLP), cancel("c", VISION, NLP)])
-        assert await o.wait_for(lambda o: len(refusals(o.workloads["c"])) == 2 and refusals(o.workloads["a"]),
-                                timeout=60)
+        await (await pub.send_raw(SUBMITTED, GARBLED, key=b"c"))
+        assert await o.wait_for(lambda o: len(refusals(o.workloads["c"])) == 2 and refusals(o.workloads["a"])
+                                and o.dead_letters, timeout=60)
     await o.stop()
     platform.assert_alive()
     a, b, c = (o.workloads[w] for w in "abc")
@@ -107,6 +123,8 @@ async def test_cancel_pending_and_running_twice_and_by_another_team(platform, ka
     assert (end.type, end.reason) == ("WorkloadFailed", "cancelled")
     assert [e.reason for e in by(a, "QuotaReleased")] == ["cancelled"]
     assert refusals(c) == ["tenant_mismatch", "tenant_mismatch"] and not by(c, "WorkloadCancelled")
+    assert [(d.service, d.reason) for d in o.dead_letters] == [("admission", "invalid")]
+    assert (b_copy.cancelled_by, b_copy.reason) == ("me@laptop", "wrong data")
     assert await rows(database_url, "select workload_id from sim_fleet.pods order by 1") == [("c",)]
     assert await rows(database_url, "select workload_id from scheduler.placements order by 1") == [("c",)]
     assert await rows(database_url, "select workload_id, state from quota.workloads order by 1") == [
@@ -116,7 +134,7 @@ async def test_cancel_pending_and_running_twice_and_by_another_team(platform, ka
         (end.occurred_at,)]
     audit = await rows(database_url, "select workload_id, outcome, reason, subject from admission.audit_log "
                        "where action = 'cancel' order by seq")
-    assert audit[:2] == [("b", "accepted", None, "ci@acme"), ("a", "accepted", None, "ci@acme")]
+    assert audit[:2] == [("b", "accepted", None, "me@laptop"), ("a", "accepted", None, "ci@acme")]
     assert sorted(audit[2:]) == [("a", "rejected", "workload_already_cancelled", "ci@acme"),
                                  ("c", "rejected", "tenant_mismatch", "ci@acme"),
                                  ("c", "rejected", "tenant_mismatch", "ci@acme")]
