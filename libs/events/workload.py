@@ -133,7 +133,7 @@ class WorkloadCancelRequested(Event):
 class WorkloadCancelled(Event):
     """Admission cancelled the workload: it is never placed again, and what runs of it is stopped.
 
-    Admission emits it once, on the admission topic; quota passes it on on the quota topic once it has released
+    Admission emits it once, on the admission topic; quota forwards it on the quota topic once it has released
     the workload, and the scheduler on the placement topic once it has forgotten it (``placed``: whether the
     scheduler had it placed). Each copy follows everything its emitter said before about the workload.
     """

@@ -161,7 +161,7 @@ class QuotaService:
 
     async def handle_workload_cancelled(self, event: WorkloadCancelled, uow: UnitOfWork) -> None:
         """Releases a cancelled workload's quota (reserved or pending), remembers it so it is never reserved again,
-        and passes the cancellation on on the quota topic: after every QuotaReserved of it, so the scheduler learns
+        and forwards the cancellation on the quota topic: after every QuotaReserved of it, so the scheduler learns
         of it in order. Once per workload: the scheduler's copy coming back on the placement topic changes nothing."""
         engine = await self._enter(uow)
         wid = event.workload_id

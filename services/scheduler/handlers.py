@@ -82,8 +82,8 @@ class SchedulerHandlers:
             await self.place_pending(uow)
 
     async def handle_workload_cancelled(self, event: WorkloadCancelled, uow: UnitOfWork) -> None:
-        """Forgets a cancelled workload waiting for placement (it is never placed), and passes the cancellation on
-        on the placement topic, after its WorkloadPlaced if it has one, so the connectors stop its pods; ``placed``
+        """Forgets a cancelled workload waiting for placement (it is never placed), and forwards the cancellation on
+        the placement topic, after its WorkloadPlaced if it has one, so the connectors stop its pods; ``placed``
         says whether it is bound. Its nodes are freed by the connector's report that the pods stopped."""
         await self._begin(uow)
         was_pending, placed = self.placer.forget(event.workload_id)
