@@ -71,6 +71,12 @@ class ConnectorHandlers:
                                           message="the object was deleted before its pods started"),
                            trace=row.trace)
             return
+        if row.phase == "failed" and row.evict_reason == "cancelled":
+            # placed before the scheduler heard of the cancel, and the cancel already ended here (perhaps even
+            # before the scheduler placed it, so that end freed nothing): give the nodes straight back
+            await uow.emit(WorkloadFailed(cluster=self.cluster, reason="cancelled", occurred_at=self._at(),
+                                          message="cancelled before its pods started"), trace=row.trace)
+            return
         if row.phase not in ("submitted", "pending", "reserved", "evicted"):
             return  # placed already: one placement at a time
         assignments = [a.model_dump(mode="json") for a in event.assignments]
@@ -89,9 +95,13 @@ class ConnectorHandlers:
     async def handle_workload_cancelled(self, event: WorkloadCancelled, uow: UnitOfWork) -> None:
         """Stops a cancelled workload: its pods are deleted and its object suspended (the runner's eviction, which
         then reports it failed, reason cancelled, never requeued). Every copy (admission's, quota's, the
-        scheduler's) does the same, once: a placement that comes after the first finds the workload ended."""
+        scheduler's) does the same, once. A placement that comes after the workload ended here binds nothing and
+        gives its nodes straight back (``handle_workload_placed``)."""
         who = event.cancelled_by or "its team"
         message = f"cancelled by {who}" + (f": {event.reason}" if event.reason else "")
+        row = await repo.get(uow.conn, event.workload_id, lock=True)
+        if row is None or (row.phase == "evicting" and row.evict_reason == "cancelled"):
+            return  # not ours, or an earlier copy is being carried out
         if await repo.transition(uow.conn, event.workload_id, None, now=utc_now(), phase="evicting",
                                  only_from=("submitted", "pending", "reserved", "placed", "running", "evicting",
                                             "evicted"),
