@@ -178,8 +178,9 @@ async def test_cancels_racing_their_own_placement_never_leave_a_cancelled_worklo
         [at] = [i for i, (t, _) in enumerate(placement) if t == "WorkloadCancelled"]
         before = [e for t, e in placement[:at] if t == "WorkloadPlaced"]
         assert [t for t, _ in placement[at:]] == ["WorkloadCancelled"], f"{wid} placed after its cancel"
-        assert placement[at][1].placed is bool(before), wid
         seen["placed, then stopped" if before else "never placed"] += 1
+        if placement[at][1].placed:  # the scheduler says it held nodes: only after a placement
+            assert before, wid
         if before:  # placed before the cancel reached the scheduler: the fleet stopped it (or it had ended)
             [end] = ends(v)
             assert end.type == "WorkloadSucceeded" or end.reason == "cancelled", (wid, end)
