@@ -114,6 +114,22 @@ def submit(path: Path = typer.Argument(..., exists=True, dir_okay=False, help="A
 
 
 @app.command()
+def cancel(workload: str = typer.Argument(..., help="The workload id `batchyard submit` printed."),
+           org: str = typer.Option(..., help="Your org."), team: str = typer.Option(..., help="Your team."),
+           reason: str = typer.Option("", help="Why, for the audit log and the workload's status.")) -> None:
+    """Ask to cancel one of your team's workloads: admission answers WorkloadCancelled, or a refusal with a reason
+    (`batchyard audit list --workload ID`)."""
+    from cli.cancel import cancel_workload
+    from cli.submit import SubmitError
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # an unreachable broker is reported once, in words
+    try:
+        asyncio.run(cancel_workload(workload, org=org, team=team, reason=reason))
+    except SubmitError as exc:
+        fail(str(exc))
+    typer.echo(f"cancel requested for {workload}")
+
+
+@app.command()
 def schemas() -> None:
     """Export every event's JSON Schema and every service's AsyncAPI document into schemas/."""
     from cli.schemas import export_all

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -118,6 +119,42 @@ class WorkloadRejected(Event):
     reason: str = Field(max_length=64)
     message: str = Field(max_length=2000)
     rule: str | None = Field(default=None, max_length=128)
+
+
+class WorkloadCancelRequested(Event):
+    """A producer asks batchyard to cancel one of its team's workloads. ``token`` binds the caller to its tenant,
+    exactly as for a submission; the envelope's ``tenant`` and ``workload_id`` name the workload."""
+
+    type: Literal["WorkloadCancelRequested"] = "WorkloadCancelRequested"
+    reason: str = Field(default="", max_length=500, description="Why, in the caller's words (audit, status).")
+    token: str | None = Field(default=None, max_length=4096)
+
+
+class WorkloadCancelled(Event):
+    """Admission cancelled the workload: it is never placed again, and what runs of it is stopped.
+
+    Admission emits it once, on the admission topic; quota forwards it on the quota topic once it has released
+    the workload, and the scheduler on the placement topic once it has forgotten it (``placed``: whether the
+    scheduler had it placed). Each copy follows everything its emitter said before about the workload.
+    """
+
+    type: Literal["WorkloadCancelled"] = "WorkloadCancelled"
+    reason: str = Field(default="", max_length=500, description="The caller's reason.")
+    cancelled_by: str | None = Field(default=None, max_length=256, description="The verified caller (token sub).")
+    cancelled_at: datetime = Field(description="When admission decided the cancellation (UTC).")
+    placed: bool | None = Field(default=None, description="Scheduler's copy: whether it had the workload placed; "
+                                "None from admission and quota, which do not know.")
+
+
+class WorkloadCancelRefused(Event):
+    """Admission refused a cancel request. ``reason`` is machine-readable, ``message`` is for people.
+
+    Not a WorkloadRejected: the workload itself stays as it was (admitted, running or finished).
+    """
+
+    type: Literal["WorkloadCancelRefused"] = "WorkloadCancelRefused"
+    reason: str = Field(max_length=64)
+    message: str = Field(max_length=2000)
 
 
 class FlavorAssignment(Frozen):

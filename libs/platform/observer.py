@@ -28,13 +28,17 @@ class WorkloadView:
     accrual_ids: set = field(default_factory=set)  # distinct CostAccrued event ids
     cost_micros: int = 0
     trace_ids: set = field(default_factory=set)
+    # topic (unqualified) → (event type, producer, event) in the order its partition carried them (no accruals)
+    log: dict = field(default_factory=lambda: defaultdict(list))
 
 
 STATE_OF = {"WorkloadSubmitted": "submitted", "WorkloadAccepted": "accepted", "WorkloadRejected": "rejected",
             "WorkloadPending": "pending", "QuotaReserved": "reserved", "WorkloadUnschedulable": "unschedulable",
             "WorkloadPlaced": "placed", "WorkloadRunning": "running", "WorkloadSucceeded": "succeeded",
-            "WorkloadFailed": "failed", "WorkloadEvicted": "evicted"}
+            "WorkloadFailed": "failed", "WorkloadEvicted": "evicted", "WorkloadCancelled": "cancelled",
+            "WorkloadCancelRefused": "cancel-refused"}
 ORDER = list(STATE_OF.values())
+TERMINAL = ("succeeded", "failed", "rejected", "cancelled")
 
 
 class FlowObserver:
@@ -97,9 +101,14 @@ class FlowObserver:
             return
         if event.type == "PreemptionRequested" and event.workload_id:
             self.preempted[event.workload_id] += 1
-        if not event.workload_id or (event.type not in STATE_OF and event.type != "CostAccrued"):
+        if not event.workload_id:
             return
         view = self.workloads[event.workload_id]
+        if event.type != "CostAccrued":  # many per workload, and counted below
+            topic = record.topic.removeprefix(f"{self.namespace}.") if self.namespace else record.topic
+            view.log[topic].append((event.type, event.producer, event))
+        if event.type not in STATE_OF and event.type != "CostAccrued":
+            return
         headers = dict(record.headers or [])
         if tp := headers.get("traceparent"):
             view.trace_ids.add(tp.decode().split("-")[1])
@@ -121,8 +130,11 @@ class FlowObserver:
             view.evicted_ids.add(event.event_id)
         if event.type == "QuotaReserved":
             view.reserved_flavors.append(event.flavors[0].flavor if event.flavors else None)
+        if event.type == "WorkloadCancelRefused":  # the workload stays as it was; only the reason is news
+            view.reason = event.message
+            return
         new = STATE_OF[event.type]
-        terminal = view.state in ("succeeded", "failed", "rejected")
+        terminal = view.state in TERMINAL
         requeued = view.state == "evicted"  # an evicted workload starts over: any later event moves it on
         if not terminal and (requeued or ORDER.index(new) >= ORDER.index(view.state)
                              or new in ("pending", "unschedulable")):

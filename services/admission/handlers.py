@@ -12,6 +12,10 @@ One submission, one transaction (the platform's inbox transaction):
 
 WorkloadSucceeded and WorkloadFailed end a workload and release its team usage (see ``usage``); the other
 lifecycle events are ignored.
+
+WorkloadCancelRequested (on the submissions topic, after its workload's submission) is decided by ``cancel``:
+the workload's row is ended (finished_by WorkloadCancelled) and its team usage released, and WorkloadCancelled is
+emitted once; any other answer is a WorkloadCancelRefused with a reason code. Both are audited (action cancel).
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from typing import Any
 
 from libs.admission import Decision, Keyring, decide
 from libs.admission.token import epoch_seconds
-from libs.events import Event, WorkloadAccepted, WorkloadRejected, WorkloadSubmitted
+from libs.events import (Event, WorkloadAccepted, WorkloadCancelled, WorkloadCancelRefused, WorkloadCancelRequested,
+                         WorkloadRejected, WorkloadSubmitted)
 from libs.platform.unit_of_work import Router, UnitOfWork
 from services.admission import repository as repo
-from services.admission import usage
+from services.admission import cancel, usage
 from services.admission.keyring import KeyringFile
 from services.admission.policy import ServicePolicy
 from services.admission.reload import HotFile
@@ -66,6 +71,7 @@ class AdmissionHandlers:
     def router(self) -> Router:
         ended, ended_batch = self.handle_workload_ended, self.handle_workload_ended_batch
         return Router(handlers={"WorkloadSubmitted": self.handle_workload_submitted,
+                                "WorkloadCancelRequested": self.handle_workload_cancel_requested,
                                 **{event_type: ended for event_type in usage.ENDING}},
                       ignored=frozenset(usage.NOT_ENDING),
                       batch_handlers={"WorkloadSubmitted": self.handle_workload_submitted_batch,
@@ -126,6 +132,31 @@ class AdmissionHandlers:
         released = await usage.release(uows[0].conn, events)
         if released:
             uows[0].after_commit(lambda: self._release(released))
+
+    async def handle_workload_cancel_requested(self, event: WorkloadCancelRequested, uow: UnitOfWork) -> None:
+        """Decides one cancel request: cancels the workload (once) or refuses with a reason; audits either way."""
+        now, keyring = self.clock(), self.keyring.current().keyring
+        row = await repo.held_workload(uow.conn, event.workload_id) if event.workload_id else None
+        held = cancel.Held(row["org"], row["team"], row["finished_by"]) if row else None
+        decision = cancel.decide_cancel(event, keyring, now, held)
+        if decision.cancelled:
+            who = decision.identity
+            if not await repo.claim_token(uow.conn, f"{who.org}/{who.team}/{who.jti}",
+                                          cancel.cancel_binding(event.workload_id),
+                                          who.expires_at + keyring.leeway_s, epoch_seconds(now)):
+                decision = cancel.replayed(decision)
+        if decision.cancelled:
+            cancelled = WorkloadCancelled(reason=event.reason, cancelled_by=decision.identity.subject,
+                                          cancelled_at=now, occurred_at=now, workload_id=event.workload_id,
+                                          tenant=event.tenant)
+            released = await usage.release(uow.conn, [cancelled])
+            if released:
+                uow.after_commit(lambda: self._release(released))
+            await uow.emit(cancelled)
+        else:
+            await uow.emit(WorkloadCancelRefused(reason=decision.code, message=decision.message[:2000]))
+        await repo.record_decision(uow.conn, cancel_audit_row(event, decision, now))
+        uow.after_commit(lambda: self._count(f"cancel:{decision.code or 'cancelled'}"))
 
     def _release(self, released: int) -> None:
         self.released += released
@@ -240,7 +271,21 @@ def audit_row(event: WorkloadSubmitted, decision: Decision, *, duplicate: bool =
                  (event.tenant.org, event.tenant.team) if event.tenant else (None, None))
     row = {**audit, "event_id": event.event_id, "decided_at": decision.audit.decided_at, "org": org, "team": team,
            "workload_id": audit["workload_id"] or event.workload_id, "producer": event.producer}
+    row["action"] = "submit"
     if duplicate:
         row.update(outcome="rejected", reason=DUPLICATE_REASON, rule=DUPLICATE_RULE,
                    message=f"workload {row['workload_id']} was already admitted; submit under a new workload id")
     return row
+
+
+def cancel_audit_row(event: WorkloadCancelRequested, decision: cancel.CancelDecision,
+                     now: datetime) -> dict[str, Any]:
+    """Returns the audit-log row of a cancel decision (action ``cancel``; outcome accepted = cancelled)."""
+    who, tenant = decision.identity, event.tenant
+    message = decision.message or f"cancelled{': ' + event.reason if event.reason else ''}"
+    return {"event_id": event.event_id, "decided_at": now, "action": "cancel",
+            "outcome": "accepted" if decision.cancelled else "rejected", "workload_id": event.workload_id,
+            "org": tenant.org if tenant else None, "team": tenant.team if tenant else None,
+            "subject": who.subject if who else None, "caller_tenant": f"{who.org}/{who.team}" if who else None,
+            "key_id": who.kid if who else None, "token_id": who.jti if who else None, "reason": decision.code,
+            "message": message[:2000], "violations": [], "defaulted": [], "producer": event.producer}

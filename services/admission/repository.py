@@ -43,7 +43,7 @@ async def already_admitted(conn: asyncpg.Connection, workload_id: str) -> bool:
 
 _AUDIT_COLUMNS = ("event_id", "decided_at", "outcome", "workload_id", "org", "team", "subject", "caller_tenant",
                   "key_id", "token_id", "queue", "priority_class", "reason", "rule", "message", "violations",
-                  "defaulted", "submission_digest", "producer")
+                  "defaulted", "submission_digest", "producer", "action")
 _AUDIT_INSERT = (f"insert into audit_log({', '.join(_AUDIT_COLUMNS)}) values "
                  f"({', '.join(f'${i + 1}' for i in range(len(_AUDIT_COLUMNS)))})")
 
@@ -67,6 +67,13 @@ async def list_decisions(conn: asyncpg.Connection, *, org: str | None = None, te
     where = f"where {' and '.join(clauses)} " if clauses else ""
     args.append(limit)
     return await conn.fetch(f"select * from audit_log {where}order by seq desc limit ${len(args)}", *args)
+
+
+async def held_workload(conn: asyncpg.Connection, workload_id: str) -> asyncpg.Record | None:
+    """Returns the admitted workload's tenant and what ended it (org, team, finished_by), its row locked for this
+    transaction (a terminal event handled meanwhile by another instance waits); None if never admitted."""
+    return await conn.fetchrow("select org, team, finished_by from admitted_workloads where workload_id = $1 "
+                               "for update", workload_id)
 
 
 # Batch forms of the statements above: one round trip each for a whole poll batch.

@@ -115,4 +115,6 @@ router = Router(
     handlers={"NodeInventoried": handle_node_inventoried, "WorkloadPlaced": handle_workload_placed,
               "WorkloadRunning": handle_workload_running, "WorkloadSucceeded": handle_workload_ended,
               "WorkloadFailed": handle_workload_ended, "WorkloadEvicted": handle_workload_ended},
-    ignored=frozenset({"WorkloadUnschedulable", "PreemptionRequested"}))
+    # WorkloadCancelled (the scheduler's copy): the accrual closes at the connector's end of the run (WorkloadFailed,
+    # reason cancelled), the instant its pods stopped on the connector's clock.
+    ignored=frozenset({"WorkloadUnschedulable", "PreemptionRequested", "WorkloadCancelled"}))

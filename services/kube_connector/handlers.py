@@ -15,6 +15,7 @@ from libs.events import (
     PreemptionRequested,
     QuotaReserved,
     WorkloadAccepted,
+    WorkloadCancelled,
     WorkloadFailed,
     WorkloadPending,
     WorkloadPlaced,
@@ -70,6 +71,12 @@ class ConnectorHandlers:
                                           message="the object was deleted before its pods started"),
                            trace=row.trace)
             return
+        if row.phase == "failed" and row.evict_reason == "cancelled":
+            # placed before the scheduler heard of the cancel, and the cancel already ended here (perhaps even
+            # before the scheduler placed it, so that end freed nothing): give the nodes straight back
+            await uow.emit(WorkloadFailed(cluster=self.cluster, reason="cancelled", occurred_at=self._at(),
+                                          message="cancelled before its pods started"), trace=row.trace)
+            return
         if row.phase not in ("submitted", "pending", "reserved", "evicted"):
             return  # placed already: one placement at a time
         assignments = [a.model_dump(mode="json") for a in event.assignments]
@@ -83,6 +90,22 @@ class ConnectorHandlers:
         if await repo.transition(uow.conn, event.workload_id, None, now=utc_now(), phase="evicting",
                                  only_from=("placed", "running"), evict_reason="preempted",
                                  evict_message=event.message[:1000]):
+            uow.after_commit(lambda: self.touch(event.workload_id))
+
+    async def handle_workload_cancelled(self, event: WorkloadCancelled, uow: UnitOfWork) -> None:
+        """Stops a cancelled workload: its pods are deleted and its object suspended (the runner's eviction, which
+        then reports it failed, reason cancelled, never requeued). Every copy (admission's, quota's, the
+        scheduler's) does the same, once. A placement that comes after the workload ended here binds nothing and
+        gives its nodes straight back (``handle_workload_placed``)."""
+        who = event.cancelled_by or "its team"
+        message = f"cancelled by {who}" + (f": {event.reason}" if event.reason else "")
+        row = await repo.get(uow.conn, event.workload_id, lock=True)
+        if row is None or (row.phase == "evicting" and row.evict_reason == "cancelled"):
+            return  # not ours, or an earlier copy is being carried out
+        if await repo.transition(uow.conn, event.workload_id, None, now=utc_now(), phase="evicting",
+                                 only_from=("submitted", "pending", "reserved", "placed", "running", "evicting",
+                                            "evicted"),
+                                 evict_reason="cancelled", evict_message=message[:1000]):
             uow.after_commit(lambda: self.touch(event.workload_id))
 
     async def handle_node_repair_transitioned(self, event: NodeRepairTransitioned, uow: UnitOfWork) -> None:
@@ -118,5 +141,6 @@ class ConnectorHandlers:
                       "WorkloadUnschedulable": self.handle_workload_unschedulable,
                       "WorkloadPlaced": self.handle_workload_placed,
                       "PreemptionRequested": self.handle_preemption_requested,
+                      "WorkloadCancelled": self.handle_workload_cancelled,
                       "NodeRepairTransitioned": self.handle_node_repair_transitioned},
-            ignored=frozenset({"QuotaReleased"}))
+            ignored=frozenset({"QuotaReleased", "WorkloadCancelRefused"}))

@@ -193,7 +193,11 @@ class WorkloadRunner:
 
     async def _evict(self, row: repo.WorkloadRow) -> None:
         """Suspends the object (so its controller makes no new pods) and evicts every live pod; once none is
-        left, reports the workload evicted (quota requeues it)."""
+        left, reports the workload evicted (quota requeues it). A cancelled workload's pods are deleted (no
+        disruption budget holds a cancel back) and it is reported failed, reason cancelled: it is over."""
+        if row.evict_reason == "cancelled":
+            await self._cancel(row)
+            return
         kind = KINDS[row.kind]
         obj = self.intake.find(row.kind, row.namespace, row.name)
         if kind.suspendable and obj is not None and not kind.suspended(obj):
@@ -219,6 +223,27 @@ class WorkloadRunner:
         await self._emit(row, WorkloadEvicted(cluster=self.cluster, reason=reason, message=message[:2000]),
                          status.evicted(reason, f"{message} (was on {', '.join(nodes[:8])})"), "evicted",
                          ("evicting",))
+
+    async def _cancel(self, row: repo.WorkloadRow) -> None:
+        kind = KINDS[row.kind]
+        obj = self.intake.find(row.kind, row.namespace, row.name)
+        if kind.suspendable and obj is not None and not kind.suspended(obj):
+            await self.api.patch(f"{objects_path(kind.group, kind.version, kind.plural, row.namespace)}/"
+                                 f"{q(row.name)}", kind.suspend_patch(True))
+        remaining = [p for p in self.pods.of(row.namespace, row.name, kind) if live(p)]
+        await asyncio.gather(*(self._delete_pod(row.namespace, p["metadata"]["name"]) for p in remaining))
+        if remaining:
+            return  # done once the watch shows them gone
+        message = row.evict_message or "cancelled"
+        await self._emit(row, WorkloadFailed(cluster=self.cluster, reason="cancelled", message=message[:2000]),
+                         status.cancelled(message), "failed", ("evicting",))
+
+    async def _delete_pod(self, namespace: str, name: str) -> None:
+        try:
+            await self.api.delete(f"/api/v1/namespaces/{q(namespace)}/pods/{q(name)}")
+        except KubeError as exc:
+            if not exc.not_found:
+                raise
 
     async def _emit(self, row: repo.WorkloadRow, event: Event, change: status.Change, phase: str,
                     only_from: tuple[str, ...]) -> None:

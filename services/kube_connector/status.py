@@ -110,6 +110,10 @@ def finished(succeeded: bool, message: str) -> Change:
     return Change(state, state, message, {"Finished": True, "Running": False})
 
 
+def cancelled(message: str) -> Change:
+    return Change("Failed", "Cancelled", message, {"Finished": True, "Running": False})
+
+
 def evicted(reason: str, message: str) -> Change:
     return Change("Evicted", reason, message, {"Evicted": True, "Running": False, "Admitted": False,
                                                "QuotaReserved": False})

@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from libs.events import (Event, PreemptionRequested, QuotaReleased, WorkloadAccepted, WorkloadEvicted, WorkloadPlaced,
-                         WorkloadUnschedulable)
+from libs.events import (Event, PreemptionRequested, QuotaReleased, WorkloadAccepted, WorkloadCancelled,
+                         WorkloadEvicted, WorkloadPlaced, WorkloadUnschedulable)
+from libs.events.topics import QUOTA
 from libs.platform.unit_of_work import Router, UnitOfWork
 from libs.quota import QuotaEngine, Reason, Why
 from libs.quota.loader import load_config
@@ -116,6 +117,8 @@ class QuotaService:
 
     async def handle_workload_accepted(self, event: WorkloadAccepted, uow: UnitOfWork) -> None:
         engine = await self._enter(uow)
+        if await state.was_cancelled(uow.conn, event.workload_id):
+            return  # cancelled before quota saw it: never reserved (admission's topic orders this, but be sure)
         team, queue, now = event.tenant.team, event.spec.queue or "default", self.clock()
         cq, _ = queue_flavors(engine.config, team, queue)
         created = event.occurred_at.timestamp()
@@ -159,6 +162,23 @@ class QuotaService:
         self.known.pop(event.workload_id, None)
         self.told.pop(event.workload_id, None)
         await self.cycle(uow, {event.workload_id}, {})
+
+    async def handle_workload_cancelled(self, event: WorkloadCancelled, uow: UnitOfWork) -> None:
+        """Releases a cancelled workload's quota (reserved or pending), remembers it so it is never reserved again,
+        and forwards the cancellation on the quota topic: after every QuotaReserved of it, so the scheduler learns
+        of it in order. Once per workload: the scheduler's copy coming back on the placement topic changes nothing."""
+        engine = await self._enter(uow)
+        wid = event.workload_id
+        reservation, had = engine.reservations.get(wid), engine.where(wid)
+        if not await state.remember_cancelled(uow.conn, wid, event.cancelled_at, had):
+            return
+        if engine.finish(wid) and reservation is not None:
+            await uow.emit(QuotaReleased(cluster_queue=reservation.admission.cluster_queue, reason="cancelled"))
+        self.known.pop(wid, None)
+        self.told.pop(wid, None)
+        self.asked.pop(wid, None)
+        await self.cycle(uow, {wid}, {})  # the freed quota may admit others
+        await uow.emit(event.model_copy(update={"event_id": uuid.uuid4()}), topic=QUOTA)
 
     async def handle_workload_evicted(self, event: WorkloadEvicted, uow: UnitOfWork) -> None:
         """Releases an evicted workload's quota and requeues it with backoff (preemption, drained node)."""
@@ -263,7 +283,8 @@ class QuotaService:
         finished = self.handle_workload_finished
         return Router(
             handlers={"WorkloadAccepted": self.handle_workload_accepted, "WorkloadSucceeded": finished,
+                      "WorkloadCancelled": self.handle_workload_cancelled,
                       "WorkloadFailed": finished, "WorkloadEvicted": self.handle_workload_evicted,
                       "WorkloadPlaced": self.handle_workload_placed,
                       "WorkloadUnschedulable": self.handle_workload_unschedulable},
-            ignored=frozenset({"WorkloadRejected", "WorkloadRunning", "PreemptionRequested"}))
+            ignored=frozenset({"WorkloadRejected", "WorkloadRunning", "PreemptionRequested", "WorkloadCancelRefused"}))

@@ -95,6 +95,16 @@ async def insert_workload(conn: asyncpg.Connection, *, workload_id: str, tenant:
         created_at))
 
 
+async def remember_cancelled(conn: asyncpg.Connection, workload_id: str, at, had: str | None) -> bool:
+    """Records that ``workload_id`` was cancelled; False if it was already (this cancellation was handled)."""
+    return bool(await conn.fetchval("insert into cancelled_workloads(workload_id, cancelled_at, had) "
+                                    "values ($1, $2, $3) on conflict do nothing returning true", workload_id, at, had))
+
+
+async def was_cancelled(conn: asyncpg.Connection, workload_id: str) -> bool:
+    return bool(await conn.fetchval("select true from cancelled_workloads where workload_id = $1", workload_id))
+
+
 async def exclude_flavor(conn: asyncpg.Connection, workload_id: str, flavor: str) -> None:
     await conn.execute("update workloads set excluded = array_append(excluded, $2) where workload_id = $1 "
                        "and not ($2 = any(excluded))", workload_id, flavor)

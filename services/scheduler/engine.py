@@ -128,6 +128,14 @@ class Placer:
             self.pending.pop(workload_id, None)
         return freed
 
+    def forget(self, workload_id: str) -> tuple[bool, bool]:
+        """Drops a cancelled workload's pending reservation; returns (it was pending, it is bound to nodes).
+
+        Its bound pods stay until the connector reports them stopped (as after an eviction), so their nodes are
+        never handed out while the pods still run.
+        """
+        return self.pending.pop(workload_id, None) is not None, workload_id in self.snapshot.workload_pods
+
     # -- the cycle ------------------------------------------------------------------------------
     def cycle(self, only: str | None = None) -> list[Decision]:
         """Decides for every pending workload (or just ``only``): highest priority first, then arrival."""

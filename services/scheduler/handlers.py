@@ -5,6 +5,7 @@ applied as decided, and after a failed transaction everything is rebuilt from Po
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 
 from libs.events import (
@@ -13,6 +14,7 @@ from libs.events import (
     NodeRepairTransitioned,
     PreemptionRequested,
     QuotaReserved,
+    WorkloadCancelled,
     WorkloadPlaced,
     WorkloadUnschedulable,
 )
@@ -79,6 +81,16 @@ class SchedulerHandlers:
         if had_placement or freed:
             await self.place_pending(uow)
 
+    async def handle_workload_cancelled(self, event: WorkloadCancelled, uow: UnitOfWork) -> None:
+        """Forgets a cancelled workload waiting for placement (it is never placed), and forwards the cancellation on
+        the placement topic, after its WorkloadPlaced if it has one, so the connectors stop its pods; ``placed``
+        says whether it is bound. Its nodes are freed by the connector's report that the pods stopped."""
+        await self._begin(uow)
+        was_pending, placed = self.placer.forget(event.workload_id)
+        if was_pending:
+            await repo.delete_pending(uow.conn, event.workload_id)
+        await uow.emit(event.model_copy(update={"event_id": uuid.uuid4(), "placed": placed}), topic=PLACEMENT)
+
     async def place_pending(self, uow: UnitOfWork, only: str | None = None) -> None:
         """Runs a placement cycle and records each decision."""
         for decision in self.placer.cycle(only):
@@ -128,6 +140,7 @@ class SchedulerHandlers:
         ended = self.handle_workload_ended
         return Router(
             handlers={"NodeInventoried": self.handle_node_inventoried, "QuotaReserved": self.handle_quota_reserved,
+                      "WorkloadCancelled": self.handle_workload_cancelled,
                       "NodeRepairTransitioned": self.handle_node_repair_transitioned, "WorkloadSucceeded": ended,
                       "WorkloadFailed": ended, "WorkloadEvicted": ended},
             ignored=frozenset({"QuotaReleased", "WorkloadPending", "PreemptionRequested", "WorkloadRunning"}))

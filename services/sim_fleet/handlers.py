@@ -9,7 +9,9 @@ from collections.abc import Callable
 from libs.events import (
     NodeRepairTransitioned,
     PreemptionRequested,
+    WorkloadCancelled,
     WorkloadEvicted,
+    WorkloadFailed,
     WorkloadPlaced,
     WorkloadRunning,
 )
@@ -71,9 +73,20 @@ class FleetHandlers:
             await uow.emit(WorkloadEvicted(cluster=row["cluster"], reason="preempted", message=event.message,
                                            occurred_at=self.clock.sim_at(self.now())))
 
+    async def handle_workload_cancelled(self, event: WorkloadCancelled, uow: UnitOfWork) -> None:
+        """Stops a cancelled workload's pods, if they run here; its end (WorkloadFailed, reason cancelled, at the
+        fleet's clock) frees the nodes in the scheduler and closes its cost accrual. Quota's copy may come before
+        the WorkloadPlaced (another topic) and finds nothing; the scheduler's copy always comes after it."""
+        row = await uow.conn.fetchrow("delete from pods where workload_id = $1 returning cluster", event.workload_id)
+        if row is not None:
+            message = f"cancelled by {event.cancelled_by or 'its team'}" + (f": {event.reason}" if event.reason else "")
+            await uow.emit(WorkloadFailed(cluster=row["cluster"], reason="cancelled", message=message[:2000],
+                                          occurred_at=self.clock.sim_at(self.now())))
+
     def router(self) -> Router:
         return Router(
             handlers={"WorkloadPlaced": self.handle_workload_placed,
                       "PreemptionRequested": self.handle_preemption_requested,
+                      "WorkloadCancelled": self.handle_workload_cancelled,
                       "NodeRepairTransitioned": self.handle_node_repair_transitioned},
             ignored=frozenset({"WorkloadUnschedulable", "QuotaReserved", "QuotaReleased", "WorkloadPending"}))

@@ -6,7 +6,9 @@ Inputs (counts from FUZZ_SUBMISSIONS / FUZZ_BYTES, defaults below; docs/security
   registries, unknown priority classes and queues, other tenants) under tokens that are valid, missing,
   garbage, one character off, expired, for another tenant or already spent;
 - the same generator's documents that fail the contract, sent as raw JSON;
-- random bytes.
+- random bytes;
+- hypothesis-built cancel requests (of admitted, other teams' and unknown workloads, garbage ids and tenants)
+  under the same tokens: each is decided or dead-lettered, and a workload is cancelled at most once.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from pydantic import ValidationError
 
-from libs.events import WorkloadSubmitted, encode
+from libs.events import Tenant, WorkloadCancelRequested, WorkloadSubmitted, encode
 from libs.events.topics import SUBMITTED
 from libs.platform.publisher import EventPublisher
 from libs.platform.service import create_app
@@ -31,6 +33,7 @@ from services.admission.signing import TokenSigner, demo_signer
 pytestmark = pytest.mark.integration
 SUBMISSIONS = int(os.environ.get("FUZZ_SUBMISSIONS", "1500"))
 RANDOM_BYTES = int(os.environ.get("FUZZ_BYTES", "500"))
+CANCELS = int(os.environ.get("FUZZ_CANCELS", "400"))
 
 TENANTS = [("acme", "vision"), ("acme", "nlp"), ("globex", "research"), ("evil", "x"), ("acme", "Vision")]
 IMAGES = ["registry.batchyard.dev/batch/runner:1", "ubuntu", "ghcr.io/acme/train:2", "ghcr.io/acme-evil/x:1",
@@ -178,3 +181,67 @@ async def test_fuzzed_submissions_and_random_bytes_are_each_decided_or_dead_lett
     assert sentinel_row["outcome"] == "accepted", "the partitions kept flowing after the fuzz"
     assert outcomes.get("accepted", 0) > 0 and len(outcomes) > 5, outcomes
     assert sum(handlers.counts.values()) == decisions
+
+
+TARGETS = [f"cx-{team}-{i}" for team in ("vision", "nlp") for i in range(10)]  # admitted before the cancels
+
+
+@st.composite
+def cancel_requests(draw) -> dict:
+    """Returns one cancel request document: of admitted workloads (any team's), unknown ones, or garbage ids,
+    under the same hostile tokens as submissions; one in five breaks the Kafka contract."""
+    wide = draw(st.integers(0, 4)) == 0
+    org, team = draw(either(st.sampled_from(TENANTS[:4]), st.sampled_from(TENANTS), wide))
+    ids = st.sampled_from(TARGETS) | st.sampled_from(["fz-unknown", "cx-vision-99"])
+    workload_id = draw(either(ids, st.none() | st.text(max_size=200), wide))
+    tenant = draw(either(st.just({"org": org, "team": team}), st.none() | st.just({"org": org}), wide))
+    reason = draw(either(st.text(max_size=60), st.text(min_size=490, max_size=700), wide))
+    return {"type": "WorkloadCancelRequested", "workload_id": workload_id, "tenant": tenant, "reason": reason,
+            "token": draw(tokens(org, team))}
+
+
+def encoded_cancel(document: dict) -> bytes:
+    try:
+        return encode(WorkloadCancelRequested.model_validate(document))
+    except ValidationError:
+        return json.dumps(document).encode()
+
+
+async def test_fuzzed_cancel_requests_are_each_decided_or_dead_lettered_and_cancel_at_most_once(
+        kafka_bootstrap, database_url, namespace):
+    cancels = [encoded_cancel(doc) for doc in generate(cancel_requests(), CANCELS)]
+    targets = [SIGNER(WorkloadSubmitted.model_validate({
+        "workload_id": wid, "tenant": {"org": "acme", "team": wid.split("-")[1]},
+        "spec": {"name": "job", "pod_sets": [{"name": "main", "count": 1}]}})) for wid in TARGETS]
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, database_url=database_url, topic_namespace=namespace,
+                        retry_backoff_s=0.01)
+    app = create_app(settings, DEFINITION)
+    async with app:
+        async with EventPublisher(kafka_bootstrap, namespace) as pub:
+            await pub.publish(targets)
+            decided, _ = await wait_until_counted(app.runtime.pool, len(targets), timeout=120)
+            assert decided == len(targets)
+            futures = [await pub.send_raw(SUBMITTED, value, key=str(i % 97).encode())
+                       for i, value in enumerate(cancels)]
+            await asyncio.gather(*futures)
+            sentinel = WorkloadCancelRequested(workload_id="cx-nlp-0", tenant=Tenant(org="acme", team="nlp"),
+                                               token=SIGNER.token("acme", "nlp"))
+            await pub.publish([sentinel])
+        total = len(targets) + len(cancels) + 1
+        decisions, letters = await wait_until_counted(app.runtime.pool, total, timeout=300)
+        pool = app.runtime.pool
+        outcomes = dict(await pool.fetch("select coalesce(reason, 'cancelled'), count(*) from admission.audit_log "
+                                         "where action = 'cancel' group by 1"))
+        per_workload = dict(await pool.fetch("select workload_id, count(*) from admission.audit_log "
+                                             "where action = 'cancel' and outcome = 'accepted' group by 1"))
+        sentinel_row = await pool.fetchrow("select outcome, reason from admission.audit_log where event_id = $1",
+                                           sentinel.event_id)
+        ended = dict(await pool.fetch("select workload_id, finished_by from admission.admitted_workloads"))
+    print(f"\nfuzz: {len(cancels)} cancel requests + 1 sentinel: {decisions - len(targets)} decided, {letters} "
+          f"dead-lettered; outcomes {outcomes}")
+    assert decisions + letters == total, f"lost {total - decisions - letters} of {total}"
+    assert sentinel_row is not None, "the partitions kept flowing after the fuzz"
+    assert tuple(sentinel_row) in (("accepted", None), ("rejected", "workload_already_cancelled"))
+    assert per_workload and all(n == 1 for n in per_workload.values()), per_workload  # cancelled at most once
+    assert set(per_workload) <= set(TARGETS) and all(ended[w] == "WorkloadCancelled" for w in per_workload)
+    assert len(outcomes) > 4, outcomes

@@ -204,3 +204,24 @@ def test_the_scheduler_joins_its_group_as_one_static_member() -> None:
     settings = Settings(topic_namespace="ns").for_service("scheduler")
     # leader and standbys share the instance id: a new leader replaces a dead one at once (no session timeout)
     assert DEFINITION.group_instance_id(settings) == "ns.batchyard.scheduler.leader"
+
+
+def test_a_cancelled_pending_workload_is_forgotten_and_never_placed() -> None:
+    p = placer_with(inventoried("n1", gpus=8))
+    [first] = submit(p, reserved("a").pods("w", 1, gpu=8))
+    [waiting] = submit(p, reserved("b").pods("w", 1, gpu=8), seq=2)
+    assert (first.kind, waiting.kind) == (DecisionKind.PLACED, DecisionKind.UNSCHEDULABLE)
+    assert p.forget("b") == (True, False)  # it was pending, it holds no node
+    p.free("a")
+    assert p.cycle() == [] and "b" not in p.snapshot.workload_pods  # the freed node does not go to b
+
+
+def test_a_cancelled_placed_workload_keeps_its_nodes_until_its_pods_are_reported_stopped() -> None:
+    p = placer_with(inventoried("n1", gpus=8))
+    submit(p, reserved("a").pods("w", 1, gpu=8))
+    assert p.forget("a") == (False, True)
+    [waiting] = submit(p, reserved("b").pods("w", 1, gpu=8), seq=2)
+    assert waiting.kind == DecisionKind.UNSCHEDULABLE  # a's pods may still run: its GPUs are not handed out
+    p.free("a")  # the connector's end of a (WorkloadFailed, reason cancelled)
+    [placed] = p.cycle()
+    assert (placed.workload_id, placed.kind) == ("b", DecisionKind.PLACED)
