@@ -61,6 +61,11 @@ class SimulatedRepairs(Strict):
     replace_s: float = Field(default=14400, gt=0)
 
 
+#: Taints the clouds' spot-interruption handlers put on a node about to be reclaimed (and batchyard's own).
+RECLAIM_TAINTS = ("batchyard.dev/spot-reclaim", "aws-node-termination-handler/spot-itn",
+                  "cloud.google.com/impending-node-termination", "karpenter.sh/disrupted")
+
+
 class ConnectorConfig(Strict):
     cluster: str = Field(pattern=NAME, description="This cluster's name in batchyard (node ids, flavors, cost).")
     kubeconfig: str | None = Field(default=None, description="Path; none: in-cluster (BATCHYARD_KUBECONFIG wins).")
@@ -82,6 +87,9 @@ class ConnectorConfig(Strict):
     time_scale: float = Field(default=1.0, gt=0, description="Event seconds per wall second: 1 on a real cluster; "
                               "a kwok fleet may run faster, like the simulated fleet.")
     api_concurrency: int = Field(default=32, ge=1, le=1000, description="Most API requests in flight.")
+    reclaim_taints: tuple[str, ...] = Field(default=RECLAIM_TAINTS, description=(
+        "Taint keys that say the cloud is taking a (spot) node back: its work is evicted and requeued at once, as "
+        "when the node is deleted."))
 
     def tenant_of(self, namespace: str) -> TenantRef | None:
         return self.tenants.get(namespace)

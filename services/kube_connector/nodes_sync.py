@@ -30,6 +30,7 @@ from services.kube_connector.config import ConnectorConfig
 from services.kube_connector.status import utc_now
 from services.kube_connector.informer import DELETED
 from services.kube_connector.pod_index import PodIndex, owners_of
+from services.kube_connector.pods import node_name
 
 log = logging.getLogger("batchyard.kube_connector.nodes")
 PRODUCER = "kube-connector"
@@ -112,8 +113,12 @@ class NodeSync:
             try:
                 if name not in self.nodes:
                     if name in self.removed and row is not None and row["inventory_digest"] != "removed":
+                        await self._evict_all(name, "the node was deleted (reclaimed)", reason="node-reclaimed")
                         await self._removed(name)
-                elif row is not None and row["repair_state"] and await self._carry_out(self.nodes[name], row):
+                    continue
+                if taint := self._reclaim_taint(self.nodes[name]):
+                    await self._evict_all(name, f"the node is being reclaimed (taint {taint})", reason="node-reclaimed")
+                if row is not None and row["repair_state"] and await self._carry_out(self.nodes[name], row):
                     self.on_emitted()
             except (KubeError, OSError, asyncpg.PostgresError) as exc:
                 log.warning("node %s: %s; retrying", name, exc)
@@ -190,16 +195,25 @@ class NodeSync:
                 node_id=mapping.node_id(self.config.cluster, name), occurred_at=self.clock.sim_at(now), running_pods=0))
         return 1
 
-    async def _evict_all(self, name: str, why: str) -> None:
-        """Hands every workload with a pod on the node to the runner for eviction (reason ``node-drain``)."""
+    def _reclaim_taint(self, node: dict) -> str | None:
+        """Returns the key of a taint saying the cloud is taking the node back, if it has one."""
+        keys = {t.get("key") for t in (node.get("spec") or {}).get("taints") or ()}
+        return next((k for k in self.config.reclaim_taints if k in keys), None)
+
+    async def _evict_all(self, name: str, why: str, *, reason: str = "node-drain") -> None:
+        """Hands every workload placed on the node (by its pods, or by its assignments: a deleted node's pods may be
+        gone already) to the runner for eviction; the runner reports it evicted and quota requeues it."""
         owners = {(p["metadata"]["namespace"], o) for p in self.pods.on(name) for o in owners_of(p)}
         async with self.pool.acquire() as conn, conn.transaction():
-            for namespace, owner in owners:
-                wid = await conn.fetchval("select workload_id from workloads where namespace = $1 and name = $2 "
-                                          "and phase in ('placed', 'running')", namespace, owner)
-                if wid and await repo.transition(conn, wid, None, now=utc_now(), phase="evicting",
-                                                 only_from=("placed", "running"), evict_reason="node-drain",
-                                                 evict_message=f"evicted from {name}: {why}; the workload is requeued"):
+            wids = {w for namespace, owner in owners if (w := await conn.fetchval(
+                "select workload_id from workloads where namespace = $1 and name = $2 and phase in ('placed', "
+                "'running')", namespace, owner))}
+            wids |= {r.workload_id for r in await repo.active(conn) if r.phase in ("placed", "running")
+                     and any(node_name(a.get("node_id", "")) == name for a in r.assignments)}
+            for wid in sorted(wids):
+                if await repo.transition(conn, wid, None, now=utc_now(), phase="evicting",
+                                         only_from=("placed", "running"), evict_reason=reason,
+                                         evict_message=f"evicted from {name}: {why}; the workload is requeued"):
                     self.touch_workload(wid)
 
     async def _repair(self, node: dict, row) -> int:
