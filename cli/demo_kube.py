@@ -41,9 +41,11 @@ def team_pools(quota: Path, fleet: FleetSpec) -> dict[str, list[PoolSpec]]:
     labels = {d["metadata"]["name"]: d["spec"].get("nodeLabels", {}) for d in docs if d["kind"] == "ResourceFlavor"}
     queues = {d["metadata"]["name"]: [f["name"] for g in d["spec"]["resourceGroups"] for f in g["flavors"]]
               for d in docs if d["kind"] == "ClusterQueue"}
-    pools = {(p.cluster, p.name): p for p in fleet.pools}
-    return {d["metadata"]["namespace"]: [pools[(labels[f]["batchyard.dev/cluster"], labels[f]["batchyard.dev/pool"])]
-                                         for f in queues[d["spec"]["clusterQueue"]]]
+    def pools_of(flavor: str) -> list[PoolSpec]:  # a flavor naming no cluster spans every cluster with its pool
+        want = labels[flavor]
+        return [p for p in fleet.pools if p.name == want["batchyard.dev/pool"]
+                and want.get("batchyard.dev/cluster", p.cluster) == p.cluster]
+    return {d["metadata"]["namespace"]: [p for f in queues[d["spec"]["clusterQueue"]] for p in pools_of(f)]
             for d in docs if d["kind"] == "LocalQueue"}
 
 
