@@ -162,7 +162,7 @@ async def _delete(api: KubeApi, name: str) -> None:
 
 
 async def measure(cluster, api: KubeApi, watch: BindWatch, pods: list[dict], start, stop, pids, *,
-                  stall_s: float = 20) -> dict:
+                  stall_s: float = 60) -> dict:
     """Creates ``pods`` with no scheduler running, starts one, and times it to the last bind (or a stall).
     ``pids()`` names the scheduler's processes, whose CPU is reported too."""
     await create(api, pods, watch)
