@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -44,6 +45,7 @@ from .record import write_result
 NS, CMD = "bench", ".venv/bin/python -m benchmarks.kube_vs"
 IMAGE = "registry.batchyard.dev/batch/runner:1"
 RACK = "batchyard.dev/rack"
+GANG_POD = re.compile(r"-(g\d{3})-\d{2}$")
 
 
 def fleet(nodes: int) -> FleetSpec:
@@ -76,17 +78,19 @@ def pod(name: str, scheduler: str, cpu: str = "100m", memory: str = "500Mi", lab
                                                              "annotations": annotations or {}}, "spec": spec}
 
 
-def basic_pods(count: int, batchyard: bool) -> list[dict]:
+# Each phase names its pods afresh: kwok works through a backlog of pod deletions by name, and would delete a new
+# pod that took the name of one deleted a moment before (734 of 10,000 vanished that way).
+def basic_pods(count: int, batchyard: bool, phase: str = "p") -> list[dict]:
     labels = {"batchyard.dev/queue": "default"} if batchyard else {}
-    return [pod(f"p-{i:05d}", "batchyard" if batchyard else "default-scheduler", labels=labels)
+    return [pod(f"{phase}-{i:05d}", "batchyard" if batchyard else "default-scheduler", labels=labels)
             for i in range(count)]
 
 
-def gang_pods(gangs: int, size: int, batchyard: bool) -> list[dict]:
+def gang_pods(gangs: int, size: int, batchyard: bool, phase: str = "p") -> list[dict]:
     out = []
     for g in range(gangs):
         for i in range(size):
-            name = f"g{g:03d}-{i:02d}"
+            name = f"{phase}-g{g:03d}-{i:02d}"
             if batchyard:
                 out.append(pod(name, "batchyard", "2", "1Gi",
                                labels={"batchyard.dev/queue": "default", "batchyard.dev/pod-group": f"g{g:03d}"},
@@ -193,10 +197,11 @@ async def measure(cluster, api: KubeApi, watch: BindWatch, pods: list[dict], sta
 
 
 def _gangs(watch: BindWatch) -> dict[str, int]:
+    """Returns the bound pods of each gang (``<phase>-g<gang>-<index>``)."""
     out: dict[str, int] = {}
     for name in watch.bound:
-        if name.startswith("g"):
-            out[name[:4]] = out.get(name[:4], 0) + 1
+        if found := GANG_POD.search(name):
+            out[found[1]] = out.get(found[1], 0) + 1
     return out
 
 
@@ -238,7 +243,8 @@ async def run_nodes(infra, cluster, nodes: int, pods: int, gangs: int, gang_size
 
             async def stop():
                 plane.stop_scheduler()
-            out[label] = await measure(cluster, api, watch, basic_pods(pods, False), start, stop, scheduler_pid)
+            out[label] = await measure(cluster, api, watch, basic_pods(pods, False, f"k{qps}"), start, stop,
+                                       scheduler_pid)
             out[label].pop("gang_bound")
         if "batchyard" not in only:
             return out
@@ -254,11 +260,11 @@ async def run_nodes(infra, cluster, nodes: int, pods: int, gangs: int, gang_size
 
             async def stop_connector():
                 platform.services["kube-connector-onprem-dc1"].stop()
-            out["batchyard"] = await measure(cluster, api, watch, basic_pods(pods, True), start_connector,
+            out["batchyard"] = await measure(cluster, api, watch, basic_pods(pods, True, "b"), start_connector,
                                              stop_connector, platform_pids)
             out["batchyard"].pop("gang_bound")
             print(f"{nodes} nodes, {gangs} gangs of {gang_size}: batchyard", flush=True)
-            gangs_by = await measure(cluster, api, watch, gang_pods(gangs, gang_size, True), start_connector,
+            gangs_by = await measure(cluster, api, watch, gang_pods(gangs, gang_size, True, "bg"), start_connector,
                                      stop_connector, platform_pids)
         finally:
             platform.stop()
@@ -270,7 +276,7 @@ async def run_nodes(infra, cluster, nodes: int, pods: int, gangs: int, gang_size
             async def stop_scheduler():
                 plane.stop_scheduler()
             print(f"{nodes} nodes, {gangs} gangs of {gang_size}: kube-scheduler (tuned)", flush=True)
-            gangs_kube = await measure(cluster, api, watch, gang_pods(gangs, gang_size, False), start_scheduler,
+            gangs_kube = await measure(cluster, api, watch, gang_pods(gangs, gang_size, False, "kg"), start_scheduler,
                                        stop_scheduler, scheduler_pid)
             out["gangs"]["kube_scheduler_tuned"] = stranded(gangs_kube, gang_size)
     finally:

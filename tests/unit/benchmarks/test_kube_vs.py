@@ -37,3 +37,13 @@ def test_basic_pods_are_scheduler_perf_shaped_and_only_batchyards_are_queued():
         [{"cpu": "100m", "memory": "500Mi"}] * 3
     assert ours[0]["metadata"]["labels"] == {"batchyard.dev/queue": "default"}
     assert theirs[0]["metadata"]["labels"] == {} and theirs[0]["spec"]["schedulerName"] == "default-scheduler"
+
+
+def test_gang_pods_are_counted_by_gang_whatever_the_phase_prefix():
+    from types import SimpleNamespace
+
+    from benchmarks.kube_vs import _gangs
+    names = [p["metadata"]["name"] for p in gang_pods(2, 3, batchyard=False, phase="kg")]
+    assert names[:2] == ["kg-g000-00", "kg-g000-01"]
+    watch = SimpleNamespace(bound={name: "n1" for name in names[:5]} | {"b-00001": "n2"})
+    assert _gangs(watch) == {"g000": 3, "g001": 2}
