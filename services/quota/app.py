@@ -64,6 +64,7 @@ async def stop(runtime: Runtime) -> None:
 DEFINITION = ServiceDefinition(
     name="quota", consumes=(ADMISSION, LIFECYCLE, PLACEMENT), produces=(QUOTA,), service_dir=Path(__file__).parent,
     start=make_start(), stop=stop, static_member=True,
+    batch=True,  # a poll batch per transaction; accepted workloads of one batch share one round of cycles
     description="Kueue semantics: reserves quota per cluster queue and flavor (cohorts, borrowing, fair sharing, "
                 "preemption); releases and requeues it as workloads end or are evicted.")
 

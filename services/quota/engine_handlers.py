@@ -45,6 +45,7 @@ class QuotaService:
         self.metrics = metrics
         self.fence = fence  # raises inside a transaction unless this instance still holds the leader lock
         self.lock = asyncio.Lock()  # one writer of the engine at a time (handlers and the timer)
+        self._holder: asyncpg.Connection | None = None  # the connection whose transaction holds ``lock``
         self.engine: QuotaEngine | None = None  # None: stale, rebuild from Postgres before use
         self.known: dict[str, state.Known] = {}  # workload id → tenant, spec, trace (reserved and pending)
         self.version = 0  # config version in force
@@ -94,21 +95,28 @@ class QuotaService:
             await self.rebuild(conn)
 
     async def _enter(self, uow: UnitOfWork) -> QuotaEngine:
-        """Takes the lock for this transaction; rebuilds a stale engine; arranges release and rollback."""
-        await self.lock.acquire()
+        """Takes the lock for this transaction; rebuilds a stale engine; arranges release and rollback.
 
-        def release() -> None:
-            if self.lock.locked():
-                self.lock.release()
+        A batch runs several handlers in one transaction (one connection): the first takes the lock and
+        registers its release; the others find their connection already holding it and go straight on.
+        """
+        if self._holder is not uow.conn:
+            await self.lock.acquire()
+            self._holder = held = uow.conn
 
-        def stale() -> None:
-            self.engine = None
-            release()
+            def release() -> None:
+                if self._holder is held:  # once, and never another transaction's (or the timer's) hold
+                    self._holder = None
+                    self.lock.release()
 
-        uow.after_commit(release)
-        uow.on_rollback(stale)
-        if self.fence is not None:
-            await self.fence(uow.conn)
+            def stale() -> None:
+                self.engine = None
+                release()
+
+            uow.after_commit(release)
+            uow.on_rollback(stale)
+            if self.fence is not None:
+                await self.fence(uow.conn)
         if self.engine is None:
             await self.rebuild(uow.conn)
         return self.engine
@@ -116,22 +124,38 @@ class QuotaService:
     # -- handlers -----------------------------------------------------------------------------------
 
     async def handle_workload_accepted(self, event: WorkloadAccepted, uow: UnitOfWork) -> None:
-        engine = await self._enter(uow)
+        await self.handle_workload_accepted_batch([event], [uow])
+
+    async def handle_workload_accepted_batch(self, events: list[WorkloadAccepted], uows: list[UnitOfWork]) -> None:
+        """Queues every accepted workload of a batch, then runs the cycles once for all of them."""
+        engine = await self._enter(uows[0])
+        touched: set[str] = set()
+        whys: dict[str, Why] = {}
+        for event, uow in zip(events, uows):
+            if await self._queue(engine, event, uow, whys):
+                touched.add(event.workload_id)
+        if touched:
+            await self.cycle(uows[-1], touched, whys)
+
+    async def _queue(self, engine: QuotaEngine, event: WorkloadAccepted, uow: UnitOfWork,
+                     whys: dict[str, Why]) -> bool:
+        """Stores and queues one accepted workload; False if it was cancelled first or is already known."""
         if await state.was_cancelled(uow.conn, event.workload_id):
-            return  # cancelled before quota saw it: never reserved (admission's topic orders this, but be sure)
+            return False  # cancelled before quota saw it: never reserved (admission's topic orders this, but be sure)
         team, queue, now = event.tenant.team, event.spec.queue or "default", self.clock()
         cq, _ = queue_flavors(engine.config, team, queue)
         created = event.occurred_at.timestamp()
         if not await state.insert_workload(uow.conn, workload_id=event.workload_id, tenant=event.tenant,
                                            local_queue=queue, cluster_queue=cq, priority=event.priority,
                                            spec=event.spec, created_at=created, trace=uow.trace_context()):
-            return  # a redelivered or resubmitted workload
+            return False  # a redelivered or resubmitted workload
         self.known[event.workload_id] = state.Known(event.tenant, event.spec, event.priority,
                                                     json.loads(uow.trace_context()), (), created)
         why = engine.add_workload(workload_of(event.workload_id, team, event.spec, event.priority, created,
                                               engine.config), now)
-        whys = {event.workload_id: why} if why.reason is not Reason.QUEUED else {}
-        await self.cycle(uow, {event.workload_id}, whys)
+        if why.reason is not Reason.QUEUED:
+            whys[event.workload_id] = why
+        return True
 
     async def handle_workload_placed(self, event: WorkloadPlaced, uow: UnitOfWork) -> None:
         """Stops the waitForPodsReady clock; a placement that came after its reservation expired is undone."""
@@ -287,4 +311,5 @@ class QuotaService:
                       "WorkloadFailed": finished, "WorkloadEvicted": self.handle_workload_evicted,
                       "WorkloadPlaced": self.handle_workload_placed,
                       "WorkloadUnschedulable": self.handle_workload_unschedulable},
-            ignored=frozenset({"WorkloadRejected", "WorkloadRunning", "PreemptionRequested", "WorkloadCancelRefused"}))
+            ignored=frozenset({"WorkloadRejected", "WorkloadRunning", "PreemptionRequested", "WorkloadCancelRefused"}),
+            batch_handlers={"WorkloadAccepted": self.handle_workload_accepted_batch})

@@ -59,6 +59,7 @@ async def stop(runtime: Runtime) -> None:
 DEFINITION = ServiceDefinition(
     name="scheduler", consumes=(QUOTA, NODE_INVENTORY, NODE_REPAIR, LIFECYCLE), produces=(PLACEMENT,),
     service_dir=Path(__file__).parent, start=make_start(), stop=stop, static_member=True,
+    batch=True,  # a poll batch per transaction: its handlers share the transaction and run one after another
     description="Keeps an in-memory snapshot of every node and places quota-reserved gangs "
                 "(one active instance, warm standbys).")
 

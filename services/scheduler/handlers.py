@@ -34,12 +34,20 @@ class SchedulerHandlers:
         self._load = load  # async () -> Placer: the state as Postgres knows it
         self._fence = fence
         self._stale = False  # a transaction failed after changing the placer: rebuild before the next event
+        self._fenced: object | None = None  # the connection whose open transaction has been fenced
 
     async def _begin(self, uow: UnitOfWork) -> None:
-        if self._fence is not None:
+        """Fences the transaction once (a batch runs many handlers in one) and rebuilds a stale placer."""
+        if self._fence is not None and self._fenced is not uow.conn:
             await self._fence(uow.conn)
+            self._fenced = uow.conn
+            uow.after_commit(self._unfence)
+            uow.on_rollback(self._unfence)
         await self.current()
         uow.on_rollback(self._mark_stale)
+
+    def _unfence(self) -> None:
+        self._fenced = None
 
     def _mark_stale(self) -> None:
         self._stale = True
