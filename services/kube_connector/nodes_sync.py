@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 
@@ -52,11 +53,15 @@ class NodeSync:
         self.wake = asyncio.Event()
         self.unpriced: set[str] = set()  # instance types already warned about
         self.removed: set[str] = set()  # nodes deleted from the cluster, to report as removed
+        # name -> (resourceVersion, inventory, its digest, health signals): the sweep every second reads every node,
+        # and most have not changed since the last one (a kwok or kubelet status update comes every ~20 s)
+        self._read: dict[str, tuple[str, mapping.Inventory, str, mapping.HealthSignals]] = {}
 
     def node_changed(self, change: str, node: dict) -> None:
         name = node["metadata"]["name"]
         if change == DELETED:
             self.nodes.pop(name, None)
+            self._read.pop(name, None)
             self.removed.add(name)
         else:
             self.nodes[name] = node
@@ -130,26 +135,37 @@ class NodeSync:
         """Returns (inventory digest, health digest, now, events to publish) for one node: its inventory if it
         changed, its health if it changed or a heartbeat is due."""
         name, now = node["metadata"]["name"], self.now()
-        inv = mapping.inventory(node, self.config, self.clock.sim_at(now))
-        if not inv.priced and inv.event.instance_type not in self.unpriced:
-            self.unpriced.add(inv.event.instance_type)
-            log.warning("no price for instance type %s (%s): its node-hours cost 0 until the connector's prices "
-                        "list it", inv.event.instance_type, mapping.capacity_type(node["metadata"].get("labels") or {}))
-        digest = mapping.inventory_digest(inv.event)
-        signals = mapping.health_signals(node)
+        inv, digest, signals = self._read_node(node)
         fresh = now - self.leases.get(name, 0.0) <= self.config.lease_timeout_s
         changed = row is None or row["health_digest"] != signals.digest()
         due = row is None or row["reported_wall"] is None or now - row["reported_wall"] >= \
             self.config.heartbeat_interval_s
         events: list[Event] = []
         if row is None or row["inventory_digest"] != digest:
-            events.append(inv.event)
+            stamp = {"event_id": uuid.uuid4(), "occurred_at": self.clock.sim_at(now)}  # the read may be older
+            events.append(inv.event.model_copy(update=stamp))
         if changed or (due and fresh):
             draining = row is not None and row["repair_state"] == "draining"
             events.append(mapping.health_report(
                 inv.event.node_id, signals, heartbeat=fresh, at=self.clock.sim_at(now), to_event_time=self._event_time,
                 with_faults=changed, running_pods=None if draining else len(self.pods.on(name))))
         return digest, signals.digest(), now, events
+
+    def _read_node(self, node: dict) -> tuple[mapping.Inventory, str, mapping.HealthSignals]:
+        """Returns the node's inventory, its digest and its health signals, read again only when the node changed."""
+        meta = node["metadata"]
+        version = meta.get("resourceVersion") or ""
+        known = self._read.get(meta["name"])
+        if known is not None and version and known[0] == version:
+            return known[1], known[2], known[3]
+        inv = mapping.inventory(node, self.config, self.clock.sim_at(self.now()))
+        if not inv.priced and inv.event.instance_type not in self.unpriced:
+            self.unpriced.add(inv.event.instance_type)
+            log.warning("no price for instance type %s (%s): its node-hours cost 0 until the connector's prices "
+                        "list it", inv.event.instance_type, mapping.capacity_type(meta.get("labels") or {}))
+        read = (version, inv, mapping.inventory_digest(inv.event), mapping.health_signals(node))
+        self._read[meta["name"]] = read
+        return read[1], read[2], read[3]
 
     def _event_time(self, wall: datetime) -> datetime:
         return self.clock.sim_at(wall.timestamp())

@@ -109,9 +109,9 @@ async def unwritten(conn: asyncpg.Connection, limit: int = 200) -> list[asyncpg.
                             "from workloads where status_written < status_version limit $1", limit)
 
 
-async def mark_written(conn: asyncpg.Connection, workload_id: str, version: int, notices_sent: int) -> None:
-    """Records that ``version`` of the status and the first ``notices_sent`` Events are on the object."""
-    await conn.execute("update workloads set status_written = greatest(status_written, $2), "
-                       "notices = (select coalesce(jsonb_agg(e), '[]'::jsonb) from jsonb_array_elements(notices) "
-                       "with ordinality as t(e, i) where i > $3) where workload_id = $1",
-                       workload_id, version, notices_sent)
+async def mark_written(conn: asyncpg.Connection, written: list[tuple[str, int, int]]) -> None:
+    """Records, for each (workload id, version, notices sent), that ``version`` of its status and its first
+    ``notices sent`` Events are on the object."""
+    await conn.executemany("update workloads set status_written = greatest(status_written, $2), "
+                           "notices = (select coalesce(jsonb_agg(e), '[]'::jsonb) from jsonb_array_elements(notices) "
+                           "with ordinality as t(e, i) where i > $3) where workload_id = $1", written)

@@ -2,7 +2,10 @@
 phases back (running, succeeded, failed), and carries out evictions.
 
 Level-triggered, like a controller: a workload is looked at again whenever one of its pods or its object
-changes, when a handler placed or preempted it, and every ``resync_s``. Every step is safe to repeat: pods
+changes, when a handler placed or preempted it, and periodically: every ``resync_s`` while it waits for its pods
+(placed) or its eviction, every ``resync_running_s`` once it runs (its pods' and object's watches report how it
+ends; the resync is only the safety net, and looking at thousands of running workloads every few seconds
+crowded out the binds of new ones). Every step is safe to repeat: pods
 have fixed names per attempt (AlreadyExists is success), a pod already bound to its node is success, and
 lifecycle events are emitted in the same transaction as the phase change that allows them once.
 """
@@ -37,10 +40,12 @@ log = logging.getLogger("batchyard.kube_connector.runner")
 class WorkloadRunner:
     def __init__(self, api: KubeApi, pool: asyncpg.Pool, intake: Intake, pods: PodIndex, *, cluster: str,
                  scheduler_name: str, clock: SimClock, namespace: str, on_emitted: Callable[[], None],
-                 now: Callable[[], float], resync_s: float = 5.0, workers: int = 16) -> None:
+                 now: Callable[[], float], resync_s: float = 5.0, resync_running_s: float = 60.0,
+                 workers: int = 16) -> None:
         self.api, self.pool, self.intake, self.pods = api, pool, intake, pods
         self.cluster, self.scheduler_name, self.clock, self.namespace = cluster, scheduler_name, clock, namespace
-        self.on_emitted, self.now, self.resync_s = on_emitted, now, resync_s
+        self.on_emitted, self.now, self.resync_s, self.resync_running_s = on_emitted, now, resync_s, resync_running_s
+        self._running_resynced: float | None = None  # monotonic time of the last resync with running workloads
         self.dirty: set[str] = set()  # workloads to look at
         self.in_flight: set[str] = set()  # workloads being looked at now (one reconcile per workload at a time)
         self.owners: dict[tuple[str, str], str] = {}  # (namespace, object name) -> active workload id
@@ -85,7 +90,11 @@ class WorkloadRunner:
         async with self.pool.acquire() as conn:
             rows = await repo.active(conn)
         self.owners = {(r.namespace, r.name): r.workload_id for r in rows}
-        self.dirty.update(r.workload_id for r in rows)
+        running_too = self._running_resynced is None or \
+            time.monotonic() - self._running_resynced >= self.resync_running_s
+        if running_too:
+            self._running_resynced = time.monotonic()
+        self.dirty.update(r.workload_id for r in rows if running_too or r.phase != "running")
 
     async def reconcile(self, workload_id: str) -> None:
         async with self.pool.acquire() as conn:

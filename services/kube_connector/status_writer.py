@@ -45,20 +45,24 @@ class StatusWriter:
                 log.warning("status writer: %r; retrying", exc)
 
     async def write_pending(self) -> int:
-        """Writes every status not yet on its object; returns how many it wrote."""
+        """Writes every status not yet on its object; returns how many it wrote (recorded in one round trip)."""
         async with self.pool.acquire() as conn:
             rows = await repo.unwritten(conn)
         results = await asyncio.gather(*(self._write(r) for r in rows), return_exceptions=True)
-        written = 0
+        done = []
         for row, result in zip(rows, results):
             if isinstance(result, Exception):
                 log.warning("status of %s: %r; retrying", row["workload_id"], result)
                 self.wake.set()
             else:
-                written += 1
-        return written
+                done.append(result)
+        if done:
+            async with self.pool.acquire() as conn:
+                await repo.mark_written(conn, done)
+        return len(done)
 
-    async def _write(self, row: asyncpg.Record) -> None:
+    async def _write(self, row: asyncpg.Record) -> tuple[str, int, int]:
+        """Writes one workload's status and Events; returns (workload id, status version, Events sent)."""
         kind = KINDS[row["kind"]]
         status, notices = json.loads(row["status"]), json.loads(row["notices"])
         path = f"{objects_path(kind.group, kind.version, kind.plural, row['namespace'])}/{q(row['name'])}"
@@ -78,8 +82,7 @@ class StatusWriter:
         except KubeError as exc:
             if not (exc.not_found or exc.conflict):  # gone, or a namesake with another uid: nothing to write to
                 raise
-        async with self.pool.acquire() as conn:
-            await repo.mark_written(conn, row["workload_id"], row["status_version"], len(notices))
+        return row["workload_id"], row["status_version"], len(notices)
 
     async def _event(self, api_version: str, kind: str, row: asyncpg.Record, notice: dict) -> None:
         digest = hashlib.sha256(f"{row['uid']}/{notice['reason']}/{notice['message']}".encode()).hexdigest()[:16]

@@ -91,3 +91,32 @@ def test_no_node_object_crashes_the_mapping(labels, allocatable, taints):
             "status": {"allocatable": allocatable}}
     event = inventory(node, ConnectorConfig(cluster="c", signing_key_file="x"), AT).event
     assert event.node_id == "c/n" and event.cpu_milli >= 0 and event.gpu >= 0
+
+
+def test_the_sweep_reads_a_node_again_only_when_it_changed(monkeypatch):
+    """The connector looks at every node every second; an unchanged node (same resourceVersion) is not mapped again,
+    and an inventory re-sent from that memory is stamped anew (fresh event id, the time of sending)."""
+    from libs.platform.clock import SimClock
+    from services.kube_connector import nodes_sync
+    from services.kube_connector.nodes_sync import NodeSync
+
+    calls = []
+    real = nodes_sync.mapping.inventory
+    monkeypatch.setattr(nodes_sync.mapping, "inventory", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    wall = [1_000.0]
+    sync = NodeSync(api=None, pool=None, config=config("onprem-dc1"), pods=None,
+                    clock=SimClock(wall_start=0.0, sim_start=AT, scale=1.0), namespace="t", on_emitted=lambda: None,
+                    touch_workload=lambda _: None, now=lambda: wall[0])
+    node = {**cluster_nodes(FLEET, "onprem-dc1")[0]}
+    node["metadata"] = {**node["metadata"], "resourceVersion": "7"}
+    first = sync._read_node(node)
+    assert sync._read_node(node) == first and len(calls) == 1
+    changed = {**node, "metadata": {**node["metadata"], "resourceVersion": "8",
+                                    "labels": {**node["metadata"]["labels"], "extra": "yes"}}}
+    assert sync._read_node(changed)[1] != first[1] and len(calls) == 2, "a new version is read: a new digest"
+    wall[0] = 2_000.0
+    sync.pods = type("NoPods", (), {"on": staticmethod(lambda _name: [])})()
+    _, _, _, events = sync._report(changed, None)
+    inv = next(e for e in events if e.type == "NodeInventoried")
+    assert inv.occurred_at == sync.clock.sim_at(2_000.0), "stamped when sent, not when read"
+    assert inv.event_id != sync._read_node(changed)[0].event.event_id and len(calls) == 2
