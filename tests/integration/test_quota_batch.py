@@ -14,27 +14,17 @@ import asyncio
 import pytest
 
 from libs.events import WorkloadAccepted, WorkloadSucceeded, decode, encode
-from libs.platform import store, telemetry
+from libs.platform import telemetry
 from libs.platform.consumer import Consumer, Record
-from services.quota.app import DEFINITION
 from services.quota.engine_handlers import QuotaService
 
-from tests.integration.test_quota_never_stuck import Clock, accepted
-from tests.integration.test_quota_service import config
+from tests.integration import test_quota_never_stuck
+from tests.integration.test_quota_never_stuck import accepted
 
 pytestmark = pytest.mark.integration
 
+quota = test_quota_never_stuck.quota  # the same fixture: quota on a fresh schema, config(16, 16)
 ALLOWED = frozenset({"WorkloadAccepted", "WorkloadSucceeded", "WorkloadFailed"})
-
-
-@pytest.fixture
-async def quota(database_url):
-    pool = await store.create_pool(database_url, "quota", size=3)
-    await store.migrate(pool, "quota", DEFINITION.service_dir)
-    service = QuotaService(pool, clock=Clock())
-    await service.ensure_config(config(16, 16), source="test")
-    yield service
-    await pool.close()
 
 
 def consumer_of(quota: QuotaService) -> Consumer:
