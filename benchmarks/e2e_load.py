@@ -7,9 +7,9 @@ not the platform keeps up, and each workload's latency is measured from its *sch
 that falls behind cannot hide a slow platform (no coordinated omission). Submissions are signed (Ed25519) and
 serialised before the clock starts.
 
-Each workload is one pod (100m CPU, 128 MiB) running 30 s of simulated time (time scale 600: 50 ms of wall time),
-from three teams of two orgs, on a fleet of 48 CPU nodes whose quota is far larger than the load, so what is
-measured is the platform's own speed, not queueing for capacity.
+The load's shape is libs.localinfra.steady_load's: each workload one pod (100m CPU, 128 MiB) running 30 s of
+simulated time (time scale 600: 50 ms of wall time), from three teams of two orgs, on a fleet of 48 CPU nodes whose
+quota is far larger than the load, so what is measured is the platform's own speed, not queueing for capacity.
 
 Reported per (offered rate, processes of admission and cost): the achieved submit rate; workloads per second
 placed and finished (from the first scheduled send to the last placement or finish); submit→placed and
@@ -40,53 +40,20 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from libs.events import PodSet, Resources, Tenant, WorkloadSpec, WorkloadSubmitted
 from libs.events.registry import encode
 from libs.events.topics import LIFECYCLE, PLACEMENT, SUBMITTED
-from libs.fleet.spec import FleetSpec, PoolSpec
 from libs.localinfra.databases import create_database
 from libs.localinfra.kafka import KafkaServer
 from libs.localinfra.postgres import PostgresServer
 from libs.localinfra.processes import ALL_SERVICES, Platform
 from libs.localinfra.session import throwaway
+from libs.localinfra.steady_load import FLEET, TIME_SCALE, platform_env, submissions
 from libs.platform.topics_admin import ensure_topics
-from services.admission.signing import demo_signer
 
 from .record import write_result
 
 CMD = ".venv/bin/python -m benchmarks.e2e_load"
-TIME_SCALE = 600
 TICK_S = 0.01  # the generator sends a slice of its timetable every 10 ms
-TEAMS = (Tenant(org="acme", team="vision"), Tenant(org="acme", team="nlp"), Tenant(org="globex", team="research"))
-FLEET = FleetSpec(name="e2e", pools=(
-    PoolSpec(name="cpu", cluster="onprem-dc1", zone="z1", instance_type="r650", nodes=48, cpu_milli=64000,
-             memory_mib=262144, price_per_hour="0.90", pricing="on-prem-amortised"),))
-QUEUES = "\n---\n".join(
-    ["""apiVersion: kueue.x-k8s.io/v1beta1
-kind: ResourceFlavor
-metadata: {name: cpu-onprem}
-spec:
-  nodeLabels: {batchyard.dev/cluster: onprem-dc1, batchyard.dev/pool: cpu}"""]
-    + [f"""apiVersion: kueue.x-k8s.io/v1beta1
-kind: ClusterQueue
-metadata: {{name: {t.org}-{t.team}}}
-spec:
-  cohort: {t.org}
-  resourceGroups:
-  - coveredResources: [cpu, memory]
-    flavors:
-    - name: cpu-onprem
-      resources:
-      - {{name: cpu, nominalQuota: 1000}}
-      - {{name: memory, nominalQuota: 4Ti}}
----
-apiVersion: kueue.x-k8s.io/v1beta1
-kind: LocalQueue
-metadata: {{name: default, namespace: {t.team}}}
-spec: {{clusterQueue: {t.org}-{t.team}}}""" for t in TEAMS]) + "\n"
-SPEC = WorkloadSpec(name="e2e", pod_sets=(PodSet(name="main", count=1, requests=Resources(cpu_milli=100,
-                                                                                            memory_mib=128)),),
-                    duration_s=30)
 
 
 def tree_cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
@@ -197,14 +164,9 @@ async def sample_lag(bootstrap: str, namespace: str, out: dict[str, list[int]], 
 def timetable(rate: int, duration_s: float, prefix: str) -> list[tuple[float, str, bytes, list]]:
     """Returns (offset in seconds, workload id, value, headers) for every submission of a step, signed and
     serialised, in send order."""
-    sign, count = demo_signer(subject="e2e-load@batchyard"), int(rate * duration_s)
-    out = []
-    for i in range(count):
-        wid = f"{prefix}-{i:06d}"
-        event = sign(WorkloadSubmitted(workload_id=wid, tenant=TEAMS[i % 3], spec=SPEC, producer="e2e-load"))
-        headers = [("event-type", b"WorkloadSubmitted"), ("producer", b"e2e-load")]
-        out.append((i / rate, wid, encode(event), headers))
-    return out
+    headers = [("event-type", b"WorkloadSubmitted"), ("producer", b"e2e-load")]
+    return [(i / rate, event.workload_id, encode(event), headers)
+            for i, event in enumerate(submissions(int(rate * duration_s), prefix, producer="e2e-load"))]
 
 
 async def generate(bootstrap: str, namespace: str, table: list, sent_at: dict[str, float]) -> tuple[float, float]:
@@ -250,11 +212,7 @@ async def run_step(bootstrap: str, db_url: str, servers_pg: dict[str, int], rate
     logs.mkdir()
     database = await create_database(db_url)
     await ensure_topics(bootstrap, namespace)
-    (logs / "fleet.yaml").write_text(FLEET.model_dump_json())
-    (logs / "queues.yaml").write_text(QUEUES)
-    platform = Platform(bootstrap, database, namespace, logs, extra_env={
-        "BATCHYARD_QUOTA_CONFIG": str(logs / "queues.yaml"), "BATCHYARD_FLEET_SPEC": str(logs / "fleet.yaml"),
-        "BATCHYARD_TIME_SCALE": str(TIME_SCALE)})
+    platform = Platform(bootstrap, database, namespace, logs, extra_env=platform_env(logs))
     platform.start(ALL_SERVICES)
     for extra in range(2, processes + 1):
         for service in ("admission", "cost-reporting"):

@@ -23,6 +23,14 @@ CONSUMING_SERVICES = (ADMISSION_SVC, QUOTA_SVC, SCHEDULER_SVC, NODE_REPAIR_SVC, 
                       KUBE_CONNECTOR)
 
 
+def replication(brokers: int) -> tuple[int, int]:
+    """Returns (replication factor, min.insync.replicas) for a cluster of ``brokers``: three copies where there
+    are three brokers or more, of which two must hold every acks=all write (so one broker may be lost without
+    losing a record or stopping writes); with fewer brokers, every copy there is."""
+    factor = max(1, min(3, brokers))
+    return factor, 2 if factor >= 3 else factor
+
+
 @dataclass(frozen=True)
 class Topic:
     """One Kafka topic and its contract."""
@@ -45,10 +53,11 @@ class Topic:
         """Returns the topic's name inside a namespace (isolates test runs and demos on a shared cluster)."""
         return f"{namespace}.{self.name}" if namespace else self.name
 
-    def configs(self) -> dict[str, str]:
-        """Returns the topic-level Kafka configs this catalog entry requires."""
+    def configs(self, min_insync: int = 1) -> dict[str, str]:
+        """Returns the topic-level Kafka configs this catalog entry requires (``min_insync``: see replication)."""
         cfg = {"retention.ms": str(self.retention_ms),
-               "cleanup.policy": "compact" if self.compacted else "delete"}
+               "cleanup.policy": "compact" if self.compacted else "delete",
+               "min.insync.replicas": str(min_insync)}
         if self.compacted:
             cfg["min.cleanable.dirty.ratio"] = "0.1"
         return cfg

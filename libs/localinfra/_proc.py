@@ -97,6 +97,17 @@ def stop_group(pid: int, *, timeout: float = 20.0) -> None:
             time.sleep(0.1)
 
 
+def kill_group(pid: int, *, timeout: float = 10.0) -> None:
+    """SIGKILLs a process group started with start_new_session (no shutdown, no flush) and waits until it is gone."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+
+
 def _alive(pid: int) -> bool:
     try:
         reaped, _ = os.waitpid(pid, os.WNOHANG)

@@ -1,4 +1,5 @@
-"""A single-node Apache Kafka 4.1 broker+controller (KRaft) started from its Maven Central jars."""
+"""An Apache Kafka 4.1 broker+controller (KRaft) started from its Maven Central jars: alone, or as one node of a
+cluster on loopback (libs.localinfra.kafka_cluster)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libs.localinfra._proc import InfraError, die_with_parent, free_port, port_open, stop_group, wait_until
+from libs.localinfra._proc import (InfraError, die_with_parent, free_port, kill_group, port_open, stop_group,
+                                   wait_until)
+from libs.events.topics import replication
 from libs.localinfra.tls import make_tls_files
 
 KAFKA_VERSION = "4.1.2"  # pinned in deploy/kafka/pom.xml as well
@@ -96,6 +99,10 @@ class KafkaServer:
     pid: int | None = None
     scram_users: Mapping[str, str] | None = None
     tied: bool = False  # the broker dies with the process that started it (throwaway servers; not infra up)
+    node_id: int = 1
+    voters: str | None = None  # controller.quorum.voters of a cluster; None: this node alone
+    cluster_id: str | None = None  # a cluster's nodes share one; a lone broker draws its own
+    replicas: int = 1  # replication of the internal topics (and the default for new topics)
     _broker_password: str = field(default_factory=lambda: secrets.token_urlsafe(18), init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -132,12 +139,19 @@ class KafkaServer:
         return self.workdir / "kafka.log"
 
     def start(self, *, timeout: float = 90.0, progress=print) -> "KafkaServer":
+        proc = self.launch(progress=progress)
+        return self.wait_ready(proc, timeout=timeout)
+
+    def launch(self, *, progress=print) -> subprocess.Popen:
+        """Formats the storage (once) and starts the broker process without waiting for it to answer: the nodes
+        of a cluster must all be launched before any can elect a controller."""
         lib = ensure_jars(progress)
         self.workdir.mkdir(parents=True, exist_ok=True)
         props = self._write_config()
         java = shutil.which("java") or "java"
         classpath = f"{lib}/*"
-        fmt = subprocess.run([java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
+        self.cluster_id = self.cluster_id or _cluster_id()
+        fmt = subprocess.run([java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", self.cluster_id,
                               "-c", str(props), "--ignore-formatted", *self._scram_format_args()],
                              capture_output=True, text=True)
         if fmt.returncode != 0:
@@ -151,8 +165,13 @@ class KafkaServer:
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env,
                 preexec_fn=die_with_parent if self.tied else None)
         self.pid = proc.pid
+        return proc
+
+    def wait_ready(self, proc: subprocess.Popen, *, timeout: float = 90.0) -> "KafkaServer":
+        """Returns once the broker answers with a controller elected; stops it and raises InfraError if not."""
         try:
-            wait_until(self._answers, timeout=timeout, what="Kafka", proc=proc, log=self.log_path)
+            wait_until(self._answers, timeout=timeout, what=f"Kafka (node {self.node_id})", proc=proc,
+                       log=self.log_path)
         except InfraError:
             self.stop()
             raise
@@ -177,14 +196,20 @@ class KafkaServer:
             stop_group(self.pid)
             self.pid = None
 
+    def kill(self) -> None:
+        """SIGKILL: the broker dies mid-write, as a crashed machine's would (tests of broker loss)."""
+        if self.pid is not None:
+            kill_group(self.pid)
+            self.pid = None
+
     def _write_config(self) -> Path:
         (self.workdir / "log4j2.yaml").write_text(_LOG4J2)
         props = self.workdir / "server.properties"
         client = "SASL_SSL" if self.secured else "PLAINTEXT"  # the listener's name is its protocol's
         props.write_text("\n".join([
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+            f"node.id={self.node_id}",
+            f"controller.quorum.voters={self.voters or f'{self.node_id}@127.0.0.1:{self.controller_port}'}",
             f"listeners={client}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
             f"advertised.listeners={client}://127.0.0.1:{self.port}",
             "controller.listener.names=CONTROLLER",
@@ -193,13 +218,15 @@ class KafkaServer:
             *(self._security_config() if self.secured else ()),
             f"log.dirs={self.workdir / 'data'}",
             "num.partitions=3",
-            "offsets.topic.replication.factor=1",
+            f"default.replication.factor={self.replicas}",
+            f"min.insync.replicas={replication(self.replicas)[1]}",
+            f"offsets.topic.replication.factor={self.replicas}",
             "offsets.topic.num.partitions=6",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
+            f"transaction.state.log.replication.factor={self.replicas}",
+            f"transaction.state.log.min.isr={replication(self.replicas)[1]}",
             "transaction.state.log.num.partitions=3",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
+            f"share.coordinator.state.topic.replication.factor={self.replicas}",
+            f"share.coordinator.state.topic.min.isr={replication(self.replicas)[1]}",
             "group.initial.rebalance.delay.ms=0",
             "auto.create.topics.enable=false",
             "log.flush.interval.messages=9223372036854775807",

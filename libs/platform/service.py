@@ -86,8 +86,12 @@ def kafka_security(settings: Settings):
 
 def make_broker(settings: Settings) -> KafkaBroker:
     """Returns a KafkaBroker whose producer waits for all replicas and is idempotent, and batches what the outbox
-    relay sends (a few ms of linger: fewer, larger produce requests cost a tenth less CPU per event)."""
-    return KafkaBroker(settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+    relay sends (a few ms of linger: fewer, larger produce requests cost a tenth less CPU per event).
+
+    The bootstrap list is split on commas: FastStream takes a string as one server, so 'a:9092,b:9092' would be
+    a single unreachable host (found by the broker-loss test, the first run against several brokers)."""
+    servers = [server.strip() for server in settings.kafka_bootstrap.split(",") if server.strip()]
+    return KafkaBroker(servers, acks="all", enable_idempotence=True,
                        linger_ms=settings.kafka_linger_ms, max_batch_size=settings.kafka_max_batch_bytes,
                        client_id=f"batchyard-{settings.service}", security=kafka_security(settings),
                        log_level=logging.DEBUG)  # per-message "Received/Processed" lines only at DEBUG
