@@ -43,7 +43,8 @@ def _options(show_version: bool = typer.Option(False, "--version", is_eager=True
     """batchyard: a Kafka-native platform for batch and ML workloads."""
 
 # Command groups that live in their own modules: each module defines ``app`` (a typer.Typer) and ``NAME``.
-COMMAND_GROUPS = ("cli.cost", "cli.nodes", "cli.audit", "cli.queues", "cli.replay", "cli.roles", "cli.kafka")
+COMMAND_GROUPS = ("cli.cost", "cli.nodes", "cli.audit", "cli.queues", "cli.replay", "cli.roles", "cli.kafka",
+                  "cli.workloads")
 for _module in COMMAND_GROUPS:
     try:
         _group = importlib.import_module(_module)

@@ -39,7 +39,7 @@ _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _TENANT = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$")  # org or org/team
 READ_ALL = "batchyard_read_all"  # the scope role of every tenant's rows (the migrations name it)
 # The read models tenants may query (row-level security picks their rows), and who else reads which schema.
-TENANT_READS = {"quota": ("workloads", "pending_positions"), "cost_reporting": ("ledger",),
+TENANT_READS = {"quota": ("workloads", "pending_positions"), "cost_reporting": ("ledger", "workload_events"),
                 "admission": ("audit_log",)}
 STAFF_READS = {"ops": ("quota", "node_repair"), "finance": ("cost_reporting",)}
 

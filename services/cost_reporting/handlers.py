@@ -15,6 +15,7 @@ from libs.cost.usage import hour_floor, hours_touched
 from libs.events import Event, NodeInventoried, WorkloadPlaced
 from libs.platform.unit_of_work import Router, UnitOfWork
 from services.cost_reporting import repository as repo
+from services.cost_reporting import timeline
 from services.cost_reporting.booking import rebook
 from services.cost_reporting.usage import Allocation, Fact, derive_allocations, open_end, placed_allocations
 
@@ -65,6 +66,7 @@ async def _book_closed_hours_later(event: NodeInventoried, uow: UnitOfWork) -> N
 
 
 async def handle_workload_placed(event: WorkloadPlaced, uow: UnitOfWork) -> None:
+    await timeline.record(uow.conn, event)
     tenant = event.tenant
     fact = Fact(str(event.event_id), "placed", event.occurred_at, tenant.org if tenant else None,
                 tenant.team if tenant else None, event.spec.queue or event.cluster_queue,
@@ -73,10 +75,12 @@ async def handle_workload_placed(event: WorkloadPlaced, uow: UnitOfWork) -> None
 
 
 async def handle_workload_running(event: Event, uow: UnitOfWork) -> None:
+    await timeline.record(uow.conn, event)
     await _record(event, Fact(str(event.event_id), "running", event.occurred_at), uow)
 
 
 async def handle_workload_ended(event: Event, uow: UnitOfWork) -> None:
+    await timeline.record(uow.conn, event)
     await _record(event, Fact(str(event.event_id), "ended", event.occurred_at), uow)
 
 
@@ -111,10 +115,18 @@ def _node_hours(alloc: Allocation, closed: datetime | None) -> list[NodeHour]:
     return [(alloc.node_id, h) for h in hours_touched(alloc.start, end)] if end > alloc.start else []
 
 
+async def handle_workload_told(event: Event, uow: UnitOfWork) -> None:
+    """WorkloadUnschedulable, PreemptionRequested, WorkloadCancelled: no money moves, the timeline keeps them.
+
+    WorkloadCancelled (the scheduler's copy): the accrual closes at the connector's end of the run (WorkloadFailed,
+    reason cancelled), the instant its pods stopped on the connector's clock."""
+    await timeline.record(uow.conn, event)
+
+
 router = Router(
     handlers={"NodeInventoried": handle_node_inventoried, "WorkloadPlaced": handle_workload_placed,
               "WorkloadRunning": handle_workload_running, "WorkloadSucceeded": handle_workload_ended,
-              "WorkloadFailed": handle_workload_ended, "WorkloadEvicted": handle_workload_ended},
-    # WorkloadCancelled (the scheduler's copy): the accrual closes at the connector's end of the run (WorkloadFailed,
-    # reason cancelled), the instant its pods stopped on the connector's clock.
-    ignored=frozenset({"WorkloadUnschedulable", "PreemptionRequested", "WorkloadCancelled"}))
+              "WorkloadFailed": handle_workload_ended, "WorkloadEvicted": handle_workload_ended,
+              "WorkloadUnschedulable": handle_workload_told, "PreemptionRequested": handle_workload_told,
+              "WorkloadCancelled": handle_workload_told},
+    ignored=frozenset())

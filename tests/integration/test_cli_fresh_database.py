@@ -36,6 +36,8 @@ def one_error_line(result, code: int) -> str:
     pytest.param(("nodes", "list"), "node-repair", id="nodes-list"),
     pytest.param(("cost", "report"), "cost-reporting", id="cost-report"),
     pytest.param(("audit", "list"), "admission", id="audit-list"),
+    pytest.param(("workloads", "list"), "quota", id="workloads-list"),
+    pytest.param(("workloads", "describe", "w1"), "quota", id="workloads-describe"),
 ])
 async def test_before_any_service_ran_the_cli_says_who_creates_the_tables(database_url, args, service):
     line = one_error_line(await cli(database_url, *args), code=1)
@@ -78,3 +80,13 @@ async def migrate(database_url: str, schema: str, service_dir: str) -> None:
         await store.migrate(pool, schema, REPO / service_dir)
     finally:
         await pool.close()
+
+
+async def test_workloads_name_the_service_whose_tables_are_still_missing(database_url):
+    await migrate(database_url, "quota", "services/quota")
+    await migrate(database_url, "admission", "services/admission")
+    line = one_error_line(await cli(database_url, "workloads", "list"), code=1)
+    assert "cost-reporting has not created its tables" in line and "batchyard run cost-reporting" in line
+    await migrate(database_url, "cost_reporting", "services/cost_reporting")
+    listing = await cli(database_url, "workloads", "list", "--state", "pending")
+    assert listing.exit_code == 0 and listing.output == "no workloads match\n", listing.output

@@ -77,6 +77,8 @@ def test_a_binary_file_says_it_is_not_text(tmp_path, args):
     pytest.param(["queues", "list"], id="queues-list"),
     pytest.param(["queues", "pending"], id="queues-pending"),
     pytest.param(["cost", "report"], id="cost-report"),
+    pytest.param(["workloads", "list"], id="workloads-list"),
+    pytest.param(["workloads", "describe", "w1"], id="workloads-describe"),
 ])
 def test_a_database_that_is_down_is_one_line(args):
     result = CliRunner().invoke(app, args, env={

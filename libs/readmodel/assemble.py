@@ -1,0 +1,140 @@
+"""Pure assembly of the workload read model from the rows each service keeps (no I/O: unit-tested alone).
+
+Rows are mappings (asyncpg records or dicts) shaped as libs/readmodel/sources.py selects them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from libs.readmodel.records import Step, Waiting, WorkloadSummary
+
+Row = Mapping[str, object]
+PLACEMENT_TOPIC = {"WorkloadPlaced", "WorkloadUnschedulable"}  # the scheduler's word on where, in its order
+KINDS = {"WorkloadPlaced": "placed", "WorkloadUnschedulable": "unschedulable", "PreemptionRequested": "preempted",
+         "WorkloadEvicted": "evicted", "WorkloadRunning": "running", "WorkloadSucceeded": "succeeded",
+         "WorkloadFailed": "failed", "WorkloadCancelled": "cancelled"}
+
+
+def as_json(value) -> dict:
+    """Returns a jsonb column's value as a dict (asyncpg hands jsonb over as text without a codec)."""
+    if value is None:
+        return {}
+    return json.loads(value) if isinstance(value, str) else dict(value)
+
+
+def pod_set_flavors(quota: Row | None) -> dict[str, tuple[str, ...]]:
+    """Returns the current reservation's flavors per pod set (empty while not reserved)."""
+    admission = as_json(quota["admission"]) if quota else {}
+    return {p["pod_set"]: tuple(sorted(set(p["flavors"].values()))) for p in admission.get("pod_sets", ())}
+
+
+def state_of(quota: Row | None, verdict: Row | None) -> str:
+    """Returns pending, running, finished or refused (see records.STATES)."""
+    if quota is None:
+        return "refused" if verdict is not None and verdict["outcome"] == "rejected" else "pending"
+    if quota["state"] == "finished":
+        return "finished"
+    return "running" if quota["state"] == "reserved" and quota["placed"] else "pending"
+
+
+def outcome_of(events: Sequence[Row]) -> str | None:
+    """Returns how a finished workload ended: succeeded, cancelled or failed (None: no end seen yet)."""
+    types = {e["type"] for e in events}
+    if "WorkloadSucceeded" in types:
+        return "succeeded"
+    if "WorkloadCancelled" in types or any(e["type"] == "WorkloadFailed" and e["reason"] == "cancelled"
+                                           for e in events):
+        return "cancelled"
+    return "failed" if "WorkloadFailed" in types else None
+
+
+def summarize(workload_id: str, quota: Row | None, verdict: Row | None, events: Sequence[Row],
+              position: int | None, cost_micros: int) -> WorkloadSummary:
+    """Returns one workload's summary from quota's row, admission's verdict and its timeline."""
+    state = state_of(quota, verdict)
+    tenant = quota or verdict or {}
+    placed = [e for e in events if e["type"] == "WorkloadPlaced"]
+    return WorkloadSummary(
+        workload_id=workload_id, org=tenant.get("org"), team=tenant.get("team"),
+        name=quota["name"] if quota else None, kind=quota["kind"] if quota else None,
+        local_queue=quota["local_queue"] if quota else (verdict or {}).get("queue"),
+        cluster_queue=quota["cluster_queue"] if quota else None, state=state,
+        outcome=outcome_of(events) if state == "finished" else None,
+        priority=quota["priority"] if quota else None,
+        flavors=tuple(sorted({f for fs in pod_set_flavors(quota).values() for f in fs})),
+        cluster=placed[-1]["cluster"] if placed else None,
+        position=position if state == "pending" and quota is not None and quota["state"] != "reserved" else None,
+        submitted_at=verdict["decided_at"] if verdict else None, cost_micros=cost_micros,
+        attempts=quota["attempts"] if quota else 0)
+
+
+def waiting_of(summary: WorkloadSummary, quota: Row | None, events: Sequence[Row],
+               scheduler_reason: str | None) -> Waiting | None:
+    """Returns why a pending workload waits now, from whichever service holds it; None unless pending."""
+    if summary.state != "pending":
+        return None
+    if quota is None:
+        return Waiting("admission", None, "accepted by admission; quota has not seen it yet")
+    if quota["state"] != "reserved":
+        return Waiting("quota", quota["pending_reason"] or "Queued", quota["pending_message"] or "not yet considered",
+                       summary.position, quota["cluster_queue"])
+    said = [e for e in events if e["type"] in PLACEMENT_TOPIC]
+    latest = said[-1] if said and said[-1]["type"] == "WorkloadUnschedulable" else None  # said only on a change
+    message = scheduler_reason or (latest["message"] if latest else None)
+    code = (latest["reason"] if latest else None) or ("Unschedulable" if message else "Queued")
+    return Waiting("scheduler", code, message or "quota reserved it; the scheduler has not placed it yet",
+                   cluster_queue=quota["cluster_queue"])
+
+
+def trace_id(quota: Row | None) -> str | None:
+    """Returns the W3C trace id of the submission's trace (stored by quota with the workload)."""
+    parent = as_json(quota["trace"]).get("traceparent", "") if quota else ""
+    parts = parent.split("-")
+    return parts[1] if len(parts) == 4 else None
+
+
+def audit_step(row: Row) -> Step:
+    """Returns admission's decision on a submission or a cancel request as a step."""
+    cancel = row.get("action") == "cancel"
+    kind = {(False, True): "submitted", (False, False): "refused", (True, True): "cancel-requested",
+            (True, False): "cancel-refused"}[(cancel, row["outcome"] == "accepted")]
+    facts = {"by": row.get("subject"), "queue": row.get("queue"), "priority_class": row.get("priority_class")}
+    return Step(kind, "admission", row["decided_at"], row.get("reason"), row.get("message"),
+                {k: v for k, v in facts.items() if v}, rule=row.get("rule"))
+
+
+def event_step(row: Row) -> Step:
+    """Returns a timeline row (cost reporting's workload_events) as a step."""
+    facts = {k: v for k, v in as_json(row["detail"]).items() if v not in (None, [], "")}
+    if row["cluster"]:
+        facts["cluster"] = row["cluster"]
+    return Step(KINDS.get(row["type"], row["type"]), row["producer"], row["occurred_at"], row["reason"],
+                row["message"], facts)
+
+
+def reservation_step(quota: Row) -> Step:
+    """Returns quota's current reservation (cluster queue and flavor per pod set) as a step."""
+    at = datetime.fromtimestamp(quota["reserved_at"], UTC) if quota.get("reserved_at") else None
+    return Step("reserved", "quota", at, facts={"cluster_queue": quota["cluster_queue"],
+                                                "flavors": pod_set_flavors(quota)})
+
+
+def steps_of(audit: Sequence[Row], quota: Row | None, events: Sequence[Row]) -> tuple[Step, ...]:
+    """Returns the timeline: admission's verdict, then the scheduler's and the connector's events in the order cost
+    reporting handled them, with quota's current reservation before the placement it led to and each cancel
+    request before the cancellation it caused (the services' clocks differ, so order is not by time)."""
+    steps = [event_step(e) for e in events]
+    if quota is not None and quota["state"] == "reserved":
+        placed = [i for i, s in enumerate(steps) if s.kind == "placed"]
+        at = placed[-1] if quota["placed"] and placed else len(steps)
+        while at > 0 and steps[at - 1].kind == "unschedulable":  # the scheduler's words on this reservation
+            at -= 1
+        steps.insert(at, reservation_step(quota))
+    submits = [audit_step(a) for a in audit if a.get("action", "submit") != "cancel"]
+    for cancel in (audit_step(a) for a in audit if a.get("action") == "cancel"):
+        ends = [i for i, s in enumerate(steps) if s.kind == "cancelled" or s.reason == "cancelled"]
+        steps.insert(ends[0] if ends and cancel.kind == "cancel-requested" else len(steps), cancel)
+    return tuple(submits + steps)
