@@ -19,9 +19,15 @@ async def queues_panel(reader: Reader, params: ViewParams) -> dict:
     """Returns usage per cluster queue, flavor and resource (with its depth) and the pending workloads in order."""
     from libs.quota import format_quantity
 
-    version, usage = await reader.run("quota", reads.queue_usage)
+    usage_error = None
+    try:
+        version, usage = await reader.run("quota", reads.queue_usage)
+    except ReadRefused as exc:  # no config yet, or quota's internals are not a tenant's to read: pending still shows
+        if exc.reason not in ("no_quota_config", "permission_denied"):
+            raise
+        version, usage, usage_error = None, [], {"reason": exc.reason, "message": str(exc)}
     pending = await reader.run("quota", reads.pending_workloads, params.queue)
-    return {"version": version,
+    return {"version": version, "usage_error": usage_error,
             "usage": [{"cluster_queue": cq, "flavor": f, "resource": r, "used": format_quantity(r, used),
                        "nominal": format_quantity(r, nominal), "percent": round(100 * used / nominal) if nominal
                        else None, "depth": depth} for cq, f, r, used, nominal, depth in usage],

@@ -35,6 +35,8 @@ function showError(panel, data) {
 
 function renderQueues(q) {
   if (showError("queues", q)) { fill("usage", [], null); fill("pending", [], null); return; }
+  document.querySelector("#usage caption").textContent = "Usage against nominal quota, and queue depth " +
+    "(pending workloads)" + (q.usage_error ? ` (not shown: ${q.usage_error.reason})` : "");
   fill("usage", q.usage, (tr, u) => {
     for (const v of [u.cluster_queue, u.flavor, u.resource, u.used, u.nominal, u.percent ?? "-", u.depth]) cell(tr, v);
   });
