@@ -67,8 +67,12 @@ def explain(exc: BaseException, service: str | None = None) -> tuple[str, int]:
     import asyncpg
     from aiokafka.errors import KafkaConnectionError, KafkaError
 
+    from cli.reads import ReadRefused
+
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
+    if isinstance(exc, ReadRefused):
+        return str(exc), exc.exit_code
     words = one_line(exc)
     if isinstance(exc, UnicodeDecodeError):
         return "the file is not UTF-8 text (is it a binary file?)", 2
@@ -115,26 +119,13 @@ def read_text(path: Path, what: str) -> str:
 
 async def connect(schema: str, what: str, dsn: str | None = None):
     """Returns a connection to ``dsn`` (default ``BATCHYARD_DATABASE_URL``) with ``schema`` first on the search
-    path; exits 1 with "cannot reach the <what> database: ..." if it fails."""
-    import asyncpg
-
-    from libs.platform.settings import Settings
-    scope = caller_scope()  # before connecting: a refused token is bad input, whatever the database
+    path, read as the scope ``BATCHYARD_TOKEN`` names (``cli.reads``); fails in one line if that cannot be."""
+    from cli.reads import ReadRefused, open_read
     try:
-        conn = await asyncpg.connect(dsn or Settings().database_url, server_settings={"search_path": f'"{schema}"'})
-    except Exception as exc:  # noqa: BLE001 - any connection failure is reported the same way
-        fail(f"cannot reach the {what} database: {one_line(exc)}", code=1)
-    if scope is not None:
-        try:
-            await conn.execute(f'set role "{scope}"')
-        except asyncpg.PostgresError as exc:
-            await conn.close()
-            fail(f"this database login may not read as {scope} ({one_line(exc)}); BATCHYARD_TOKEN needs the reader "
-                 "role (batchyard db roles --tenant ...)", code=1)
-        if not await conn.fetchval("select has_schema_privilege($1, 'USAGE')", schema):
-            await conn.close()  # said here: otherwise its tables would look as if they did not exist yet
-            fail(f"permission denied: {scope} may not read the {what} tables (ops and admins only)", code=1)
-    return conn
+        scope = caller_scope()  # before connecting: a refused token is bad input, whatever the database
+        return await open_read(schema, what, dsn, scope)
+    except ReadRefused as exc:
+        fail(str(exc), exc.exit_code)
 
 
 def caller_scope() -> str | None:
@@ -145,25 +136,8 @@ def caller_scope() -> str | None:
     reads as its team, an org key as its org. A refused token fails with its reason code (exit 2). The rows are
     then picked by PostgreSQL's row-level security for that role, not here.
     """
-    token = os.environ.get("BATCHYARD_TOKEN")
-    if not token:
-        return None
-    from datetime import datetime, timezone
-
-    from cli.roles import scope_role
-    from libs.admission import Rejection, authenticate
-    from libs.platform.settings import Settings
-    from services.admission.app import config_path
-    from services.admission.keyring import KeyringError, load_verifier_keyring
+    from cli.reads import ReadRefused, token_scope
     try:
-        keyring = load_verifier_keyring(config_path(Settings().admission_keyring)).keyring
-    except KeyringError as exc:
-        fail(f"cannot verify BATCHYARD_TOKEN: {exc}", code=1)
-    identity = authenticate(token.strip(), keyring, datetime.now(timezone.utc))
-    if isinstance(identity, Rejection):
-        fail(f"BATCHYARD_TOKEN refused ({identity.code.value}): {identity.message}")
-    key = keyring.keys[identity.kid]
-    if key.org is None:
-        fail(f"BATCHYARD_TOKEN is signed by platform key {identity.kid}, which scopes no tenant; read as an admin role "
-             "instead")
-    return scope_role(identity.org if key.team is None else f"{identity.org}/{identity.team}")
+        return token_scope()
+    except ReadRefused as exc:
+        fail(str(exc), exc.exit_code)

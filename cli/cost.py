@@ -90,7 +90,8 @@ def prices_list() -> None:
 
 async def _rollup(by: str, day: str | None, since: str | None, until: str | None):
     from libs.cost import rollup
-    from services.cost_reporting.reports import day_range, parse_dims, rows_between
+    from cli.reads import ledger_rows
+    from services.cost_reporting.reports import day_range, parse_dims
 
     try:
         dims = parse_dims(by)
@@ -99,7 +100,7 @@ async def _rollup(by: str, day: str | None, since: str | None, until: str | None
     lo, hi = day_range(_day(day, "--day"), _day(since, "--from"), _day(until, "--to"))
     conn = await _connect()
     try:
-        rows = await rows_between(conn, lo, hi)
+        rows = await ledger_rows(conn, lo, hi)
     finally:
         await conn.close()
     return dims, rows, rollup(rows, dims)

@@ -55,6 +55,11 @@ for _module in COMMAND_GROUPS:
     app.add_typer(_group.app, name=_group.NAME)
 
 
+from cli.ui.serve import ui as _ui  # noqa: E402 - after the groups, as the command list shows them
+
+app.command("ui")(_ui)
+
+
 @app.command()
 def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}")) -> None:
     """Run one service in the foreground (its own process, consumer group and Postgres schema)."""

@@ -44,8 +44,8 @@ def _ops():
 
 
 async def _listing(conn, **filters):
-    ops = _ops()
-    return await ops.list_nodes(conn, **filters), await ops.paused_scopes(conn)
+    from cli.reads import node_listing
+    return await node_listing(conn, **filters)
 
 
 @app.command("list")

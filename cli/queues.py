@@ -59,17 +59,8 @@ def apply(path: Path = typer.Argument(..., help="Kueue-shaped YAML (see deploy/q
 
 
 async def _usage(conn):
-    from services.quota.state import latest_config, load_engine
-    latest = await latest_config(conn)
-    if latest is None:
-        fail("no quota config stored yet (start the quota service or `batchyard queues apply`)", code=1)
-    engine, _ = await load_engine(conn, latest[1], 0.0)
-    rows = []
-    for name, node in sorted(engine.tree.queues.items()):
-        pending = len(engine.pending.get(name, ()))
-        for (flavor, resource), quota in sorted(node.quotas.items()):
-            rows.append((name, flavor, resource, node.usage.get((flavor, resource), 0), quota.nominal, pending))
-    return latest[0], rows
+    from cli.reads import queue_usage
+    return await queue_usage(conn)
 
 
 @app.command("list")
@@ -86,28 +77,8 @@ def list_() -> None:
 
 
 async def _pending(conn, queue: str | None):
-    if queue is not None:
-        await _check_queue(conn, queue)
-    # pending_positions numbers every team's workloads but returns only the rows the caller may see (row-level
-    # security, quota migration 003): a team sees its own workloads at their true positions
-    return await conn.fetch(
-        "select workload_id, team, local_queue, cluster_queue, priority, pending_reason, pending_message, pos "
-        "from pending_positions where $1::text is null or cluster_queue = $1 or local_queue = $1 "
-        "order by cluster_queue nulls first, pos", queue)
-
-
-async def _check_queue(conn, queue: str) -> None:
-    """Fails (exit 2) naming the queues that exist when ``queue`` is neither a cluster nor a local queue."""
-    from libs.quota.loader import load_config
-    from services.quota.state import latest_config
-    latest = await latest_config(conn)
-    if latest is None:
-        fail("no quota config stored yet (start the quota service or `batchyard queues apply`)", code=1)
-    config = load_config(latest[1])
-    cluster, local = sorted(config.cluster_queues), sorted({name for _, name in config.local_queues})
-    if queue not in cluster and queue not in local:
-        fail(f"no such queue {queue!r}; cluster queues: {', '.join(cluster) or 'none'}; "
-             f"local queues: {', '.join(local) or 'none'}")
+    from cli.reads import pending_workloads
+    return await pending_workloads(conn, queue)
 
 
 @app.command("pending")
@@ -125,10 +96,8 @@ def pending(queue: Optional[str] = typer.Option(None, "--queue", help="A cluster
 
 
 async def _why(conn, workload_id: str):
-    row = await conn.fetchrow("select * from workloads where workload_id = $1", workload_id)  # the caller's rows
-    if row is None or row["state"] != "pending":
-        return row, None
-    return row, await conn.fetchval("select pos from pending_positions where workload_id = $1", workload_id)
+    from cli.reads import workload_standing
+    return await workload_standing(conn, workload_id)
 
 
 @app.command("why")
