@@ -25,6 +25,7 @@ from libs.events import Topic
 from libs.platform import store, telemetry
 from libs.platform.consumer import Consumer, Record
 from libs.platform.contracts import raw_payload
+from libs.platform.gauges import Gauges
 from libs.platform.outbox import OutboxRelay
 from libs.platform.settings import Settings
 from libs.platform.topics_admin import ensure_topics
@@ -44,6 +45,11 @@ class Runtime:
     consumer: Consumer | None = None
     metrics: telemetry.ServiceMetrics | None = None
     extras: dict = field(default_factory=dict)  # service-specific long-lived objects (e.g. the snapshot)
+
+    def watch(self, gauges: Gauges) -> None:
+        """Keeps a service's observable gauges fresh while it runs, when it serves metrics at all."""
+        if self.settings.metrics_port:
+            self.extras["gauges"] = gauges.start()
 
 
 @dataclass(frozen=True)
@@ -184,6 +190,8 @@ async def _start(runtime: Runtime, definition: ServiceDefinition, allowed: froze
 
 
 async def _stop(runtime: Runtime, definition: ServiceDefinition) -> None:
+    if gauges := runtime.extras.get("gauges"):
+        gauges.cancel()
     if definition.stop is not None:
         await definition.stop(runtime)
     if runtime.relay is not None:

@@ -11,20 +11,25 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
+from libs.platform import otlp
+
 _provider: TracerProvider | None = None
 _tracer: trace.Tracer | None = None  # the provider's tracer, fetched once (get_tracer costs ~20 us a call)
 _metrics = False
 
 
 def setup(service: str, *, span_file: IO[str] | None = None, metrics_port: int = 0) -> None:
-    """Installs the tracer provider (once per process), adds a span file if given, and serves Prometheus
-    metrics on ``metrics_port`` if given. Without a provider, no trace context would reach the headers."""
+    """Installs the tracer provider (once per process, exporting over OTLP when ``OTEL_EXPORTER_OTLP_*`` says so),
+    adds a span file if given, and serves Prometheus metrics on ``metrics_port`` if given. Without a provider, no
+    trace context would reach the headers."""
     global _provider, _tracer, _metrics
     resource = Resource.create({"service.name": f"batchyard-{service}"})
     if _provider is None:
         _provider = TracerProvider(resource=resource)
         trace.set_tracer_provider(_provider)
         _tracer = trace.get_tracer("batchyard")
+        if (exporting := otlp.span_processor()) is not None:  # OTEL_EXPORTER_OTLP_* set: spans to a collector
+            _provider.add_span_processor(exporting)
     if span_file is not None:
         _provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=span_file)))
     if metrics_port and not _metrics:

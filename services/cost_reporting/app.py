@@ -15,6 +15,7 @@ from libs.platform.settings import Settings
 from libs.platform.unit_of_work import Router
 from services.cost_reporting.closer import Closer
 from services.cost_reporting.handlers import router
+from services.cost_reporting.metrics import CostMetrics
 
 
 async def start(runtime: Runtime) -> Router:
@@ -23,6 +24,7 @@ async def start(runtime: Runtime) -> Router:
                     grace=timedelta(seconds=settings.cost_close_grace_s), period_s=settings.cost_close_period_s)
     runtime.extras["closer"] = closer
     runtime.extras["closer_task"] = asyncio.create_task(closer.run(), name="cost-closer")
+    runtime.watch(CostMetrics(runtime.pool).gauges)
     return router
 
 

@@ -40,6 +40,7 @@ def make_start(clock: Callable[[], float] = time.time, on_lost: Callable[[], Non
         service = QuotaService(runtime.pool, clock=clock, metrics=runtime.metrics, fence=lease.fence)
         await service.ensure_config(path.read_text(), source=str(path))
         runtime.extras["quota"] = service
+        service.kueue.install(runtime)
         runtime.extras["quota_timer"] = asyncio.create_task(_timer(runtime, service), name="quota-timer")
         runtime.extras["leader_watch"] = asyncio.create_task(lease.watch(on_lost), name="quota-leader-watch")
         return service.router()

@@ -27,6 +27,7 @@ from libs.quota import QuotaEngine, Reason, Why
 from libs.quota.loader import load_config
 from services.quota import state
 from services.quota.mapping import assignments_of, queue_flavors, workload_of
+from services.quota.metrics import QuotaMetrics
 from services.quota.publish import announce_pending, publish
 
 log = logging.getLogger("batchyard.quota")
@@ -52,6 +53,7 @@ class QuotaService:
         self.told: dict[str, tuple[str, str]] = {}  # workload id → last WorkloadPending (reason, message)
         self.asked: dict[str, tuple[float, PreemptionRequested]] = {}  # victim id → when and how quota last asked
         self._depth = 0  # last queue depth reported
+        self.kueue = QuotaMetrics(lambda: self.engine)  # Kueue-named metrics (services/quota/metrics.py)
 
     # -- engine life cycle --------------------------------------------------------------------------
 
@@ -212,6 +214,7 @@ class QuotaService:
             return  # already finished or requeued: a redelivered or late eviction
         engine.evict(event.workload_id, Why(Reason.EVICTED, f"evicted on {event.cluster} ({event.reason})"),
                      self.clock())
+        self.kueue.evicted(uow, event.workload_id, reservation.admission.cluster_queue, event.reason, self.clock())
         await uow.emit(QuotaReleased(cluster_queue=reservation.admission.cluster_queue, reason="evicted"))
         self.told.pop(event.workload_id, None)
         await self.cycle(uow, {event.workload_id}, {})
@@ -244,6 +247,7 @@ class QuotaService:
         engine, now = self.engine, self.clock()
         for _ in range(MAX_CYCLES):
             result = engine.run_cycle(now)
+            self.kueue.cycled(uow, result, engine, now)
             emitted = len(uow.emitted)
             touched |= await publish(result, engine, self.known, uow, now, whys)
             self.asked.update((e.workload_id, (now, e)) for e in uow.emitted[emitted:]

@@ -20,6 +20,7 @@ from libs.platform.service import create_app as create_service_app
 from libs.platform.settings import Settings
 from libs.platform.unit_of_work import Router
 from services.scheduler.handlers import SchedulerHandlers
+from services.scheduler.metrics import SchedulerMetrics
 from services.scheduler.policy import load_policy
 from services.scheduler.repository import load_placer
 
@@ -43,6 +44,7 @@ def make_start(clock: Callable[[], float] = time.time, on_lost: Callable[[], Non
 
         handlers = SchedulerHandlers(await load(), load=load, fence=lease.fence)
         runtime.extras["scheduler"] = handlers
+        runtime.watch(SchedulerMetrics(lambda: handlers.placer).gauges)
         runtime.extras["leader_watch"] = asyncio.create_task(lease.watch(on_lost), name="scheduler-leader-watch")
         return handlers.router()
 
