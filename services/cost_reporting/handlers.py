@@ -117,4 +117,5 @@ router = Router(
               "WorkloadFailed": handle_workload_ended, "WorkloadEvicted": handle_workload_ended},
     # WorkloadCancelled (the scheduler's copy): the accrual closes at the connector's end of the run (WorkloadFailed,
     # reason cancelled), the instant its pods stopped on the connector's clock.
-    ignored=frozenset({"WorkloadUnschedulable", "PreemptionRequested", "WorkloadCancelled"}))
+    # WorkloadSuspended likewise: the run's accrual closes at its WorkloadEvicted (reason suspended).
+    ignored=frozenset({"WorkloadUnschedulable", "PreemptionRequested", "WorkloadCancelled", "WorkloadSuspended"}))
