@@ -51,8 +51,10 @@ def format_row(row: dict) -> str:
     """Returns one decision as a line a person reads."""
     who = row.get("subject") or "<unauthenticated>"
     verdict = "ACCEPTED" if row["outcome"] == "accepted" else f"REJECTED {row['reason']}"
-    if row.get("action") == "cancel":
-        verdict = "CANCELLED" if row["outcome"] == "accepted" else f"CANCEL REFUSED {row['reason']}"
+    action = row.get("action") or "submit"
+    if action != "submit":
+        done = {"cancel": "CANCELLED", "suspend": "SUSPENDED", "resume": "RESUMED"}.get(action, action.upper())
+        verdict = done if row["outcome"] == "accepted" else f"{action.upper()} REFUSED {row['reason']}"
     rule = f" [{row['rule']}]" if row.get("rule") else ""
     when = row["decided_at"].strftime("%Y-%m-%d %H:%M:%S") if hasattr(row["decided_at"], "strftime") else ""
     tenant = f"{row.get('org')}/{row.get('team')}"

@@ -135,6 +135,34 @@ def cancel(workload: str = typer.Argument(..., help="The workload id `batchyard 
     typer.echo(f"cancel requested for {workload}")
 
 
+def _lifecycle(verb: str, workload: str, org: str, team: str, reason: str) -> None:
+    from cli.lifecycle import request_workload
+    from cli.submit import SubmitError
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # an unreachable broker is reported once, in words
+    try:
+        asyncio.run(request_workload(verb, workload, org=org, team=team, reason=reason))
+    except SubmitError as exc:
+        fail(str(exc))
+    typer.echo(f"{verb} requested for {workload}")
+
+
+@app.command()
+def suspend(workload: str = typer.Argument(..., help="The workload id `batchyard submit` printed."),
+            org: str = typer.Option(..., help="Your org."), team: str = typer.Option(..., help="Your team."),
+            reason: str = typer.Option("", help="Why, for the audit log and the workload's status.")) -> None:
+    """Suspend one of your team's workloads (Kueue's active: false): its quota is released and its pods stopped
+    until `batchyard resume`; admission answers WorkloadSuspended or a refusal with a reason."""
+    _lifecycle("suspend", workload, org, team, reason)
+
+
+@app.command()
+def resume(workload: str = typer.Argument(..., help="The workload id `batchyard submit` printed."),
+           org: str = typer.Option(..., help="Your org."), team: str = typer.Option(..., help="Your team."),
+           reason: str = typer.Option("", help="Why, for the audit log and the workload's status.")) -> None:
+    """Resume one of your team's suspended workloads: it waits in its queue again, pending, as a fresh attempt."""
+    _lifecycle("resume", workload, org, team, reason)
+
+
 @app.command()
 def schemas() -> None:
     """Export every event's JSON Schema and every service's AsyncAPI document into schemas/."""

@@ -64,21 +64,26 @@ class Topic:
 
 
 SUBMITTED = Topic("batchyard.workload.submitted", 6, "workload_id",
-                  (w.WorkloadSubmitted, w.WorkloadCancelRequested),
-                  description="Producers submit workloads, and ask to cancel them, here.",
+                  (w.WorkloadSubmitted, w.WorkloadCancelRequested, w.WorkloadSuspendRequested,
+                   w.WorkloadResumeRequested),
+                  description="Producers submit workloads, and ask to cancel, suspend or resume them, here.",
                   writers=(PRODUCER, KUBE_CONNECTOR), readers=(ADMISSION_SVC,))
 ADMISSION = Topic("batchyard.workload.admission", 6, "workload_id",
-                  (w.WorkloadAccepted, w.WorkloadRejected, w.WorkloadCancelled, w.WorkloadCancelRefused),
-                  description="Admission's verdicts on submissions and cancel requests.",
+                  (w.WorkloadAccepted, w.WorkloadRejected, w.WorkloadCancelled, w.WorkloadCancelRefused,
+                   w.WorkloadSuspended, w.WorkloadResumed, w.WorkloadRequestRefused),
+                  description="Admission's verdicts on submissions and on cancel, suspend and resume requests.",
                   writers=(ADMISSION_SVC,), readers=(QUOTA_SVC, KUBE_CONNECTOR))
 QUOTA = Topic("batchyard.workload.quota", 6, "workload_id",
-              (w.QuotaReserved, w.QuotaReleased, w.WorkloadPending, w.PreemptionRequested, w.WorkloadCancelled),
+              (w.QuotaReserved, w.QuotaReleased, w.WorkloadPending, w.PreemptionRequested, w.WorkloadCancelled,
+               w.WorkloadSuspended),
               description="Quota reservations, releases, pending reasons, quota-level preemption, and cancellations "
-                          "passed on once quota released the workload.",
+                          "and suspensions forwarded once quota released the workload.",
               writers=(QUOTA_SVC,), readers=(SCHEDULER_SVC, SIM_FLEET_SVC, KUBE_CONNECTOR))
 PLACEMENT = Topic("batchyard.workload.placement", 6, "workload_id",
-                  (w.WorkloadPlaced, w.WorkloadUnschedulable, w.PreemptionRequested, w.WorkloadCancelled),
-                  description="Scheduler decisions, and cancellations passed on once it forgot the workload.",
+                  (w.WorkloadPlaced, w.WorkloadUnschedulable, w.PreemptionRequested, w.WorkloadCancelled,
+                   w.WorkloadSuspended),
+                  description="Scheduler decisions, and cancellations and suspensions forwarded once it forgot the "
+                              "workload.",
                   writers=(SCHEDULER_SVC,),
                   readers=(QUOTA_SVC, COST_SVC, SIM_FLEET_SVC, KUBE_CONNECTOR))
 LIFECYCLE = Topic("batchyard.workload.lifecycle", 6, "workload_id",

@@ -157,6 +157,62 @@ class WorkloadCancelRefused(Event):
     message: str = Field(max_length=2000)
 
 
+class WorkloadSuspendRequested(Event):
+    """A producer asks batchyard to suspend one of its team's workloads (Kueue's ``spec.active: false``): its quota
+    is released and what runs of it is stopped, until a WorkloadResumeRequested. Signed like a cancel request."""
+
+    type: Literal["WorkloadSuspendRequested"] = "WorkloadSuspendRequested"
+    reason: str = Field(default="", max_length=500, description="Why, in the caller's words (audit, status).")
+    token: str | None = Field(default=None, max_length=4096)
+
+
+class WorkloadResumeRequested(Event):
+    """A producer asks batchyard to resume one of its team's suspended workloads: it is queued again, pending, as a
+    fresh attempt. Signed like a cancel request."""
+
+    type: Literal["WorkloadResumeRequested"] = "WorkloadResumeRequested"
+    reason: str = Field(default="", max_length=500, description="Why, in the caller's words (audit, status).")
+    token: str | None = Field(default=None, max_length=4096)
+
+
+class WorkloadSuspended(Event):
+    """Admission suspended the workload: its quota is released, it is never placed while suspended, and what runs
+    of it is stopped (ending in WorkloadEvicted, reason ``suspended``).
+
+    Copied down the pipeline as WorkloadCancelled is (docs/adr/0016-suspend-resume-priority-retries.md): admission
+    on the admission topic, quota on the quota topic, the scheduler on the placement topic with ``placed`` filled
+    in. Only the scheduler's copy stops pods: it follows every WorkloadPlaced of the run it suspends.
+    """
+
+    type: Literal["WorkloadSuspended"] = "WorkloadSuspended"
+    reason: str = Field(default="", max_length=500, description="The caller's reason.")
+    suspended_by: str | None = Field(default=None, max_length=256, description="The verified caller (token sub).")
+    suspended_at: datetime = Field(description="When admission decided the suspension (UTC); names this "
+                                   "suspension in every copy.")
+    placed: bool | None = Field(default=None, description="Scheduler's copy: whether it had the workload placed; "
+                                "None from admission and quota, which do not know.")
+
+
+class WorkloadResumed(Event):
+    """Admission resumed a suspended workload; quota queues it again as pending (a fresh attempt, at the back of
+    its queue) once the suspended run has stopped."""
+
+    type: Literal["WorkloadResumed"] = "WorkloadResumed"
+    reason: str = Field(default="", max_length=500, description="The caller's reason.")
+    resumed_by: str | None = Field(default=None, max_length=256, description="The verified caller (token sub).")
+    resumed_at: datetime = Field(description="When admission decided the resumption (UTC).")
+
+
+class WorkloadRequestRefused(Event):
+    """Admission refused a request about an admitted workload (suspend, resume). ``reason`` is machine-readable,
+    ``message`` is for people. The workload stays as it was."""
+
+    type: Literal["WorkloadRequestRefused"] = "WorkloadRequestRefused"
+    request: Literal["suspend", "resume", "priority"] = Field(description="Which request was refused.")
+    reason: str = Field(max_length=64)
+    message: str = Field(max_length=2000)
+
+
 class FlavorAssignment(Frozen):
     """The resource flavor quota chose for one pod set, and where that flavor lives."""
 

@@ -36,7 +36,8 @@ STATE_OF = {"WorkloadSubmitted": "submitted", "WorkloadAccepted": "accepted", "W
             "WorkloadPending": "pending", "QuotaReserved": "reserved", "WorkloadUnschedulable": "unschedulable",
             "WorkloadPlaced": "placed", "WorkloadRunning": "running", "WorkloadSucceeded": "succeeded",
             "WorkloadFailed": "failed", "WorkloadEvicted": "evicted", "WorkloadCancelled": "cancelled",
-            "WorkloadCancelRefused": "cancel-refused"}
+            "WorkloadCancelRefused": "cancel-refused", "WorkloadRequestRefused": "request-refused",
+            "WorkloadSuspended": "suspended", "WorkloadResumed": "resumed"}
 ORDER = list(STATE_OF.values())
 TERMINAL = ("succeeded", "failed", "rejected", "cancelled")
 
@@ -130,12 +131,17 @@ class FlowObserver:
             view.evicted_ids.add(event.event_id)
         if event.type == "QuotaReserved":
             view.reserved_flavors.append(event.flavors[0].flavor if event.flavors else None)
-        if event.type == "WorkloadCancelRefused":  # the workload stays as it was; only the reason is news
+        if event.type == "WorkloadSuspended" and event.producer != "admission":
+            return  # quota's and the scheduler's copies travel other topics and may come after the resume
+        if event.type in ("WorkloadCancelRefused", "WorkloadRequestRefused"):  # the workload stays as it was
             view.reason = event.message
             return
         new = STATE_OF[event.type]
-        terminal = view.state in TERMINAL
-        requeued = view.state == "evicted"  # an evicted workload starts over: any later event moves it on
+        # a suspended workload stays so (its run's end and the copies say nothing new) until it is resumed
+        terminal = view.state in TERMINAL or (view.state == "suspended" and new not in ("resumed", "cancelled",
+                                                                                      "succeeded", "failed"))
+        # an evicted or resumed workload starts over: any later event moves it on
+        requeued = view.state in ("evicted", "resumed")
         if not terminal and (requeued or ORDER.index(new) >= ORDER.index(view.state)
                              or new in ("pending", "unschedulable")):
             view.state = new

@@ -16,6 +16,10 @@ lifecycle events are ignored.
 WorkloadCancelRequested (on the submissions topic, after its workload's submission) is decided by ``cancel``:
 the workload's row is ended (finished_by WorkloadCancelled) and its team usage released, and WorkloadCancelled is
 emitted once; any other answer is a WorkloadCancelRefused with a reason code. Both are audited (action cancel).
+
+WorkloadSuspendRequested and WorkloadResumeRequested are decided by ``lifecycle`` the same way: the row's
+suspended_at is set or cleared and WorkloadSuspended or WorkloadResumed emitted, or a WorkloadRequestRefused with a
+reason code; audited (action suspend or resume). A suspended workload keeps its team usage (it is still admitted).
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from typing import Any
 from libs.admission import Decision, Keyring, decide
 from libs.admission.token import epoch_seconds
 from libs.events import (Event, WorkloadAccepted, WorkloadCancelled, WorkloadCancelRefused, WorkloadCancelRequested,
-                         WorkloadRejected, WorkloadSubmitted)
+                         WorkloadRejected, WorkloadRequestRefused, WorkloadResumed, WorkloadSubmitted,
+                         WorkloadSuspended)
 from libs.platform.unit_of_work import Router, UnitOfWork
 from services.admission import repository as repo
-from services.admission import cancel, usage
+from services.admission import cancel, lifecycle, usage
 from services.admission.keyring import KeyringFile
 from services.admission.policy import ServicePolicy
 from services.admission.reload import HotFile
@@ -72,6 +77,8 @@ class AdmissionHandlers:
         ended, ended_batch = self.handle_workload_ended, self.handle_workload_ended_batch
         return Router(handlers={"WorkloadSubmitted": self.handle_workload_submitted,
                                 "WorkloadCancelRequested": self.handle_workload_cancel_requested,
+                                "WorkloadSuspendRequested": self.handle_lifecycle_request,
+                                "WorkloadResumeRequested": self.handle_lifecycle_request,
                                 **{event_type: ended for event_type in usage.ENDING}},
                       ignored=frozenset(usage.NOT_ENDING),
                       batch_handlers={"WorkloadSubmitted": self.handle_workload_submitted_batch,
@@ -157,6 +164,33 @@ class AdmissionHandlers:
             await uow.emit(WorkloadCancelRefused(reason=decision.code, message=decision.message[:2000]))
         await repo.record_decision(uow.conn, cancel_audit_row(event, decision, now))
         uow.after_commit(lambda: self._count(f"cancel:{decision.code or 'cancelled'}"))
+
+    async def handle_lifecycle_request(self, event: lifecycle.LifecycleRequest, uow: UnitOfWork) -> None:
+        """Decides one suspend or resume request: suspends or resumes the workload, or refuses with a reason;
+        audits either way. The row lock orders it against a concurrent cancel or end of the same workload."""
+        now, keyring, verb = self.clock(), self.keyring.current().keyring, lifecycle.verb_of(event)
+        done = "suspended" if verb == "suspend" else "resumed"
+        row = await repo.held_state(uow.conn, event.workload_id) if event.workload_id else None
+        held = lifecycle.HeldState(row["org"], row["team"], row["finished_by"], row["suspended"]) if row else None
+        decision = lifecycle.decide_request(event, keyring, now, held)
+        if decision.cancelled:
+            who = decision.identity
+            if not await repo.claim_token(uow.conn, f"{who.org}/{who.team}/{who.jti}",
+                                          lifecycle.request_binding(event),
+                                          who.expires_at + keyring.leeway_s, epoch_seconds(now)):
+                decision = lifecycle.replayed(decision)
+        if decision.cancelled:
+            by, common = decision.identity.subject, {"reason": event.reason, "occurred_at": now,
+                                                     "workload_id": event.workload_id, "tenant": event.tenant}
+            await repo.set_suspended(uow.conn, event.workload_id, now if verb == "suspend" else None)
+            await uow.emit(WorkloadSuspended(suspended_by=by, suspended_at=now, **common) if verb == "suspend"
+                           else WorkloadResumed(resumed_by=by, resumed_at=now, **common))
+        else:
+            await uow.emit(WorkloadRequestRefused(request=verb, reason=decision.code,
+                                                  message=decision.message[:2000]))
+        audit = cancel_audit_row(event, decision, now, done=done)
+        await repo.record_decision(uow.conn, {**audit, "action": verb})
+        uow.after_commit(lambda: self._count(f"{verb}:{decision.code or done}"))
 
     def _release(self, released: int) -> None:
         self.released += released
@@ -278,11 +312,11 @@ def audit_row(event: WorkloadSubmitted, decision: Decision, *, duplicate: bool =
     return row
 
 
-def cancel_audit_row(event: WorkloadCancelRequested, decision: cancel.CancelDecision,
-                     now: datetime) -> dict[str, Any]:
-    """Returns the audit-log row of a cancel decision (action ``cancel``; outcome accepted = cancelled)."""
+def cancel_audit_row(event: WorkloadCancelRequested | lifecycle.LifecycleRequest, decision: cancel.CancelDecision,
+                     now: datetime, done: str = "cancelled") -> dict[str, Any]:
+    """Returns the audit-log row of a cancel decision (action ``cancel``; outcome accepted = ``done``)."""
     who, tenant = decision.identity, event.tenant
-    message = decision.message or f"cancelled{': ' + event.reason if event.reason else ''}"
+    message = decision.message or f"{done}{': ' + event.reason if event.reason else ''}"
     return {"event_id": event.event_id, "decided_at": now, "action": "cancel",
             "outcome": "accepted" if decision.cancelled else "rejected", "workload_id": event.workload_id,
             "org": tenant.org if tenant else None, "team": tenant.team if tenant else None,

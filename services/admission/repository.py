@@ -76,6 +76,18 @@ async def held_workload(conn: asyncpg.Connection, workload_id: str) -> asyncpg.R
                                "for update", workload_id)
 
 
+async def held_state(conn: asyncpg.Connection, workload_id: str) -> asyncpg.Record | None:
+    """Returns the admitted workload's tenant, what ended it and whether it is suspended (org, team, finished_by,
+    suspended), its row locked for this transaction; None if never admitted."""
+    return await conn.fetchrow("select org, team, finished_by, suspended_at is not null as suspended "
+                               "from admitted_workloads where workload_id = $1 for update", workload_id)
+
+
+async def set_suspended(conn: asyncpg.Connection, workload_id: str, at: datetime | None) -> None:
+    """Marks the workload suspended since ``at``, or (None) no longer suspended."""
+    await conn.execute("update admitted_workloads set suspended_at = $2 where workload_id = $1", workload_id, at)
+
+
 # Batch forms of the statements above: one round trip each for a whole poll batch.
 
 async def admitted_among(conn: asyncpg.Connection, workload_ids: list[str]) -> set[str]:

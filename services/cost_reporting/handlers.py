@@ -129,4 +129,6 @@ router = Router(
               "WorkloadFailed": handle_workload_ended, "WorkloadEvicted": handle_workload_ended,
               "WorkloadUnschedulable": handle_workload_told, "PreemptionRequested": handle_workload_told,
               "WorkloadCancelled": handle_workload_told},
-    ignored=frozenset())
+    # WorkloadSuspended (the scheduler's copy): the run's accrual closes at its WorkloadEvicted (reason suspended),
+    # which the timeline records too.
+    ignored=frozenset({"WorkloadSuspended"}))

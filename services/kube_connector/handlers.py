@@ -20,6 +20,7 @@ from libs.events import (
     WorkloadPending,
     WorkloadPlaced,
     WorkloadRejected,
+    WorkloadSuspended,
     WorkloadUnschedulable,
 )
 from libs.platform.clock import SimClock
@@ -108,6 +109,22 @@ class ConnectorHandlers:
                                  evict_reason="cancelled", evict_message=message[:1000]):
             uow.after_commit(lambda: self.touch(event.workload_id))
 
+    async def handle_workload_suspended(self, event: WorkloadSuspended, uow: UnitOfWork) -> None:
+        """Stops a suspended workload's run (the scheduler's copy only: it follows the run's WorkloadPlaced and
+        precedes a resumed attempt's): its object is suspended, its pods deleted, and the runner reports
+        WorkloadEvicted, reason suspended. A workload still waiting just shows as suspended."""
+        if event.placed is None:
+            return
+        who = event.suspended_by or "its team"
+        message = (f"suspended by {who}" + (f": {event.reason}" if event.reason else ""))[:1000]
+        if await repo.transition(uow.conn, event.workload_id, None, now=utc_now(), phase="evicting",
+                                 only_from=("placed", "running"), evict_reason="suspended",
+                                 evict_message=message):
+            uow.after_commit(lambda: self.touch(event.workload_id))
+        else:
+            await repo.transition(uow.conn, event.workload_id, status.suspended(message), now=utc_now(),
+                                  phase="evicted", only_from=("submitted", "pending", "reserved"))
+
     async def handle_node_repair_transitioned(self, event: NodeRepairTransitioned, uow: UnitOfWork) -> None:
         """Records node repair's instruction for the node (cordon, drain by a deadline, repair, return)."""
         prefix = f"{self.cluster}/"
@@ -142,5 +159,7 @@ class ConnectorHandlers:
                       "WorkloadPlaced": self.handle_workload_placed,
                       "PreemptionRequested": self.handle_preemption_requested,
                       "WorkloadCancelled": self.handle_workload_cancelled,
+                      "WorkloadSuspended": self.handle_workload_suspended,
                       "NodeRepairTransitioned": self.handle_node_repair_transitioned},
-            ignored=frozenset({"QuotaReleased", "WorkloadCancelRefused"}))
+            ignored=frozenset({"QuotaReleased", "WorkloadCancelRefused", "WorkloadRequestRefused",
+                               "WorkloadResumed"}))

@@ -203,8 +203,9 @@ class WorkloadRunner:
     async def _evict(self, row: repo.WorkloadRow) -> None:
         """Suspends the object (so its controller makes no new pods) and evicts every live pod; once none is
         left, reports the workload evicted (quota requeues it). A cancelled workload's pods are deleted (no
-        disruption budget holds a cancel back) and it is reported failed, reason cancelled: it is over."""
-        if row.evict_reason == "cancelled":
+        disruption budget holds a cancel back) and it is reported failed, reason cancelled: it is over. A suspended
+        one is stopped the same way and reported evicted, reason suspended: a resume queues it again."""
+        if row.evict_reason in ("cancelled", "suspended"):
             await self._cancel(row)
             return
         kind = KINDS[row.kind]
@@ -243,6 +244,11 @@ class WorkloadRunner:
         await asyncio.gather(*(self._delete_pod(row.namespace, p["metadata"]["name"]) for p in remaining))
         if remaining:
             return  # done once the watch shows them gone
+        if row.evict_reason == "suspended":
+            message = row.evict_message or "suspended"
+            await self._emit(row, WorkloadEvicted(cluster=self.cluster, reason="suspended", message=message[:2000]),
+                             status.suspended(message), "evicted", ("evicting",))
+            return
         message = row.evict_message or "cancelled"
         await self._emit(row, WorkloadFailed(cluster=self.cluster, reason="cancelled", message=message[:2000]),
                          status.cancelled(message), "failed", ("evicting",))

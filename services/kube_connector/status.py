@@ -114,6 +114,11 @@ def cancelled(message: str) -> Change:
     return Change("Failed", "Cancelled", message, {"Finished": True, "Running": False})
 
 
+def suspended(message: str) -> Change:
+    return Change("Suspended", "Suspended", message, {"Evicted": True, "Running": False, "Admitted": False,
+                                                      "QuotaReserved": False})
+
+
 def evicted(reason: str, message: str) -> Change:
     return Change("Evicted", reason, message, {"Evicted": True, "Running": False, "Admitted": False,
                                                "QuotaReserved": False})

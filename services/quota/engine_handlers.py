@@ -20,12 +20,12 @@ from datetime import UTC, datetime
 import asyncpg
 
 from libs.events import (Event, PreemptionRequested, QuotaReleased, WorkloadAccepted, WorkloadCancelled,
-                         WorkloadEvicted, WorkloadPlaced, WorkloadUnschedulable)
+                         WorkloadEvicted, WorkloadPlaced, WorkloadResumed, WorkloadSuspended, WorkloadUnschedulable)
 from libs.events.topics import QUOTA
 from libs.platform.unit_of_work import Router, UnitOfWork
 from libs.quota import QuotaEngine, Reason, Why
 from libs.quota.loader import load_config
-from services.quota import state
+from services.quota import state, suspension
 from services.quota.mapping import assignments_of, queue_flavors, workload_of
 from services.quota.metrics import QuotaMetrics
 from services.quota.publish import announce_pending, publish
@@ -162,6 +162,7 @@ class QuotaService:
     async def handle_workload_placed(self, event: WorkloadPlaced, uow: UnitOfWork) -> None:
         """Stops the waitForPodsReady clock; a placement that came after its reservation expired is undone."""
         engine = await self._enter(uow)
+        await suspension.saw_placed(uow.conn, event.workload_id)
         if engine.mark_placed(event.workload_id):
             await uow.conn.execute("update workloads set placed = true where workload_id = $1", event.workload_id)
         elif self._expired(engine, event.workload_id) and event.workload_id in self.known:
@@ -179,6 +180,8 @@ class QuotaService:
 
     async def handle_workload_finished(self, event: Event, uow: UnitOfWork) -> None:
         engine = await self._enter(uow)
+        if await suspension.ended_by_itself(uow.conn, event.workload_id):
+            return  # its suspended run ended by itself before it was stopped: done, nothing to resume
         reservation = engine.reservations.get(event.workload_id)
         if not engine.finish(event.workload_id):
             return
@@ -200,6 +203,7 @@ class QuotaService:
             return
         if engine.finish(wid) and reservation is not None:
             await uow.emit(QuotaReleased(cluster_queue=reservation.admission.cluster_queue, reason="cancelled"))
+        await suspension.forget(uow.conn, wid)  # a suspended workload cancelled: never queued again
         self.known.pop(wid, None)
         self.told.pop(wid, None)
         self.asked.pop(wid, None)
@@ -209,6 +213,10 @@ class QuotaService:
     async def handle_workload_evicted(self, event: WorkloadEvicted, uow: UnitOfWork) -> None:
         """Releases an evicted workload's quota and requeues it with backoff (preemption, drained node)."""
         engine = await self._enter(uow)
+        if (resumed := await suspension.stopped(uow.conn, event.workload_id)) is not None:
+            if resumed:  # the end of the suspended run, which a resume was waiting for
+                await self._requeue_resumed(uow, engine, event.workload_id)
+            return
         reservation = engine.reservations.get(event.workload_id)
         if reservation is None:
             return  # already finished or requeued: a redelivered or late eviction
@@ -220,6 +228,53 @@ class QuotaService:
         await self.cycle(uow, {event.workload_id}, {})
         await announce_pending(engine, self.known, uow, self.clock(), event.workload_id,
                                Why(Reason.BACKOFF, "evicted; requeued with backoff"), self.told)
+
+    async def handle_workload_suspended(self, event: WorkloadSuspended, uow: UnitOfWork) -> None:
+        """Admission's copy: releases the workload's quota (reserved, QuotaReleased reason suspended) or drops it
+        from its queue, records the suspension and forwards it on the quota topic, after every QuotaReserved of it.
+        The scheduler's copy (``placed`` filled in) says whether a run is still to stop."""
+        engine = await self._enter(uow)
+        wid = event.workload_id
+        if event.placed is not None:  # the scheduler's copy: no nodes held means nothing to wait for
+            if not event.placed and await suspension.stopped(uow.conn, wid, event.suspended_at):
+                await self._requeue_resumed(uow, engine, wid)
+            return
+        if await state.was_cancelled(uow.conn, wid):
+            return
+        reservation, had = engine.reservations.get(wid), engine.where(wid)
+        if had is None and await uow.conn.fetchval("select state from workloads where workload_id = $1",
+                                                   wid) == "finished":
+            had = "finished"  # its run ended before the suspension reached quota
+        placed = reservation is not None and reservation.placed
+        if not await suspension.remember(uow.conn, wid, event.suspended_at, had, placed):
+            return
+        if engine.finish(wid) and reservation is not None:
+            await uow.emit(QuotaReleased(cluster_queue=reservation.admission.cluster_queue, reason="suspended"))
+        self.known.pop(wid, None)
+        self.told.pop(wid, None)
+        self.asked.pop(wid, None)
+        await self.cycle(uow, {wid}, {})  # the freed quota may admit others
+        if had != "finished":
+            await suspension.mark_row(uow.conn, wid)
+        await uow.emit(event.model_copy(update={"event_id": uuid.uuid4()}), topic=QUOTA)
+
+    async def handle_workload_resumed(self, event: WorkloadResumed, uow: UnitOfWork) -> None:
+        """Queues a resumed workload again as pending (a fresh attempt), now or once its suspended run stopped."""
+        engine = await self._enter(uow)
+        if await suspension.resume(uow.conn, event.workload_id, event.resumed_at) == "queue":
+            await self._requeue_resumed(uow, engine, event.workload_id)
+
+    async def _requeue_resumed(self, uow: UnitOfWork, engine: QuotaEngine, wid: str) -> None:
+        """Puts a resumed workload at the back of its queue: its place before the suspension is not kept."""
+        await suspension.forget(uow.conn, wid)
+        now = self.clock()
+        row = await suspension.requeue_row(uow.conn, wid, now)
+        if row is None or engine.where(wid) is not None:
+            return
+        k = self.known[wid] = state.known_of(row)
+        why = engine.add_workload(workload_of(wid, k.tenant.team, k.spec, k.priority, now, engine.config,
+                                              k.excluded), now)
+        await self.cycle(uow, {wid}, {} if why.reason is Reason.QUEUED else {wid: why})
 
     async def handle_workload_unschedulable(self, event: WorkloadUnschedulable, uow: UnitOfWork) -> None:
         """A flavor whose nodes can never hold the pods: release it and let the queue's next flavor try."""
@@ -312,8 +367,11 @@ class QuotaService:
         return Router(
             handlers={"WorkloadAccepted": self.handle_workload_accepted, "WorkloadSucceeded": finished,
                       "WorkloadCancelled": self.handle_workload_cancelled,
+                      "WorkloadSuspended": self.handle_workload_suspended,
+                      "WorkloadResumed": self.handle_workload_resumed,
                       "WorkloadFailed": finished, "WorkloadEvicted": self.handle_workload_evicted,
                       "WorkloadPlaced": self.handle_workload_placed,
                       "WorkloadUnschedulable": self.handle_workload_unschedulable},
-            ignored=frozenset({"WorkloadRejected", "WorkloadRunning", "PreemptionRequested", "WorkloadCancelRefused"}),
+            ignored=frozenset({"WorkloadRejected", "WorkloadRunning", "PreemptionRequested", "WorkloadCancelRefused",
+                               "WorkloadRequestRefused"}),
             batch_handlers={"WorkloadAccepted": self.handle_workload_accepted_batch})

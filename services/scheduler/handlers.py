@@ -16,6 +16,7 @@ from libs.events import (
     QuotaReserved,
     WorkloadCancelled,
     WorkloadPlaced,
+    WorkloadSuspended,
     WorkloadUnschedulable,
 )
 from libs.events.topics import PLACEMENT
@@ -89,10 +90,11 @@ class SchedulerHandlers:
         if had_placement or freed:
             await self.place_pending(uow)
 
-    async def handle_workload_cancelled(self, event: WorkloadCancelled, uow: UnitOfWork) -> None:
-        """Forgets a cancelled workload waiting for placement (it is never placed), and forwards the cancellation on
-        the placement topic, after its WorkloadPlaced if it has one, so the connectors stop its pods; ``placed``
-        says whether it is bound. Its nodes are freed by the connector's report that the pods stopped."""
+    async def handle_workload_cancelled(self, event: WorkloadCancelled | WorkloadSuspended, uow: UnitOfWork) -> None:
+        """Forgets a cancelled (or suspended) workload waiting for placement (it is not placed), and forwards the
+        event on the placement topic, after its WorkloadPlaced if it has one, so the connectors stop its pods;
+        ``placed`` says whether it is bound. Its nodes are freed by the connector's report that the pods stopped
+        (WorkloadFailed reason cancelled; WorkloadEvicted reason suspended)."""
         await self._begin(uow)
         was_pending, placed = self.placer.forget(event.workload_id)
         if was_pending:
@@ -149,6 +151,7 @@ class SchedulerHandlers:
         return Router(
             handlers={"NodeInventoried": self.handle_node_inventoried, "QuotaReserved": self.handle_quota_reserved,
                       "WorkloadCancelled": self.handle_workload_cancelled,
+                      "WorkloadSuspended": self.handle_workload_cancelled,
                       "NodeRepairTransitioned": self.handle_node_repair_transitioned, "WorkloadSucceeded": ended,
                       "WorkloadFailed": ended, "WorkloadEvicted": ended},
             ignored=frozenset({"QuotaReleased", "WorkloadPending", "PreemptionRequested", "WorkloadRunning"}))

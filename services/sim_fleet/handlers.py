@@ -14,6 +14,7 @@ from libs.events import (
     WorkloadFailed,
     WorkloadPlaced,
     WorkloadRunning,
+    WorkloadSuspended,
 )
 from libs.fleet.spec import FaultSpec
 from libs.platform.unit_of_work import Router, UnitOfWork
@@ -83,10 +84,24 @@ class FleetHandlers:
             await uow.emit(WorkloadFailed(cluster=row["cluster"], reason="cancelled", message=message[:2000],
                                           occurred_at=self.clock.sim_at(self.now())))
 
+    async def handle_workload_suspended(self, event: WorkloadSuspended, uow: UnitOfWork) -> None:
+        """Stops a suspended workload's pods, on the scheduler's copy only: it follows the WorkloadPlaced of the run
+        it suspends, and precedes the placement of a resumed attempt (quota's copy, on another topic, could come
+        after that placement and must not stop the new run). The end is WorkloadEvicted, reason suspended."""
+        if event.placed is None:
+            return
+        row = await uow.conn.fetchrow("delete from pods where workload_id = $1 returning cluster", event.workload_id)
+        if row is not None:
+            message = f"suspended by {event.suspended_by or 'its team'}" + (f": {event.reason}" if event.reason
+                                                                             else "")
+            await uow.emit(WorkloadEvicted(cluster=row["cluster"], reason="suspended", message=message[:2000],
+                                           occurred_at=self.clock.sim_at(self.now())))
+
     def router(self) -> Router:
         return Router(
             handlers={"WorkloadPlaced": self.handle_workload_placed,
                       "PreemptionRequested": self.handle_preemption_requested,
                       "WorkloadCancelled": self.handle_workload_cancelled,
+                      "WorkloadSuspended": self.handle_workload_suspended,
                       "NodeRepairTransitioned": self.handle_node_repair_transitioned},
             ignored=frozenset({"WorkloadUnschedulable", "QuotaReserved", "QuotaReleased", "WorkloadPending"}))
