@@ -1,6 +1,6 @@
 """``batchyard workloads``: list workloads and describe one, the way a team looks at its jobs (docs/workloads.md).
 
-    batchyard workloads list --team nlp [--org acme] [--queue Q] [--state pending|running|finished|refused] [--watch]
+    batchyard workloads list --team nlp [--org acme] [--queue Q] [--state pending|running|suspended|finished|refused] [--watch]
     batchyard workloads describe WORKLOAD
 
 Reads the services' own schemas through libs/readmodel (BATCHYARD_DATABASE_URL); with BATCHYARD_TOKEN a team sees

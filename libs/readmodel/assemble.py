@@ -32,11 +32,11 @@ def pod_set_flavors(quota: Row | None) -> dict[str, tuple[str, ...]]:
 
 
 def state_of(quota: Row | None, verdict: Row | None) -> str:
-    """Returns pending, running, finished or refused (see records.STATES)."""
+    """Returns pending, running, suspended, finished or refused (see records.STATES)."""
     if quota is None:
         return "refused" if verdict is not None and verdict["outcome"] == "rejected" else "pending"
-    if quota["state"] == "finished":
-        return "finished"
+    if quota["state"] in ("finished", "suspended"):  # suspended: holds no quota and waits in no queue until resumed
+        return quota["state"]
     return "running" if quota["state"] == "reserved" and quota["placed"] else "pending"
 
 

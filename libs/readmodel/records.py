@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 # What a user sees a workload as: waiting (for quota or for nodes), running on nodes, ended, or refused by admission.
-STATES = ("pending", "running", "finished", "refused")
+STATES = ("pending", "running", "suspended", "finished", "refused")
 
 
 class NotReady(Exception):

@@ -31,7 +31,7 @@ def summary(wid="w1", state="pending", **kw) -> WorkloadSummary:
 @given(st.text(min_size=1, max_size=30).filter(lambda s: s not in STATES and "\x00" not in s))
 def test_a_bad_state_is_refused_in_one_line(state):
     line = one_error_line(CliRunner().invoke(app, ["workloads", "list", "--state", state]), code=2)
-    assert "--state" in line and "pending, running, finished, refused" in line
+    assert "--state" in line and "pending, running, suspended, finished, refused" in line
 
 
 def render(workloads) -> list[str]:

@@ -40,6 +40,7 @@ def event(type_: str, seq: int, reason=None, message=None, cluster="onprem-dc1",
     pytest.param(quota("reserved"), verdict(), "pending", id="waiting-for-nodes"),
     pytest.param(quota("reserved", placed=True), verdict(), "running", id="placed"),
     pytest.param(quota("finished"), verdict(), "finished", id="finished"),
+    pytest.param(quota("suspended"), verdict(), "suspended", id="suspended-not-pending"),
 ])
 def test_state(q, v, expected):
     assert state_of(q, v) == expected
