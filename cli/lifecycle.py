@@ -1,4 +1,5 @@
-"""``batchyard suspend WORKLOAD`` and ``batchyard resume WORKLOAD``: sign the request for the user and publish it.
+"""``batchyard suspend WORKLOAD``, ``batchyard resume WORKLOAD`` (and, through cli.cancel, ``batchyard cancel``):
+sign the request for the user and publish it.
 
 Signed exactly like ``batchyard cancel`` (a fresh single-use token from the user's key). Admission decides it (a team
 acts only on its own workloads) and answers WorkloadSuspended / WorkloadResumed, or WorkloadRequestRefused with a
@@ -9,18 +10,19 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from libs.events import Tenant, WorkloadResumeRequested, WorkloadSuspendRequested
+from libs.events import Tenant, WorkloadCancelRequested, WorkloadResumeRequested, WorkloadSuspendRequested
 from libs.platform.publisher import EventPublisher
 from libs.platform.settings import Settings
 from cli.submit import SubmitError, kafka_client_options, problems, signer_from_env
 from services.admission.signing import SigningError, TokenSigner
 
-REQUESTS = {"suspend": WorkloadSuspendRequested, "resume": WorkloadResumeRequested}
+REQUESTS = {"suspend": WorkloadSuspendRequested, "resume": WorkloadResumeRequested,
+            "cancel": WorkloadCancelRequested}
 
 
 def signed_request(verb: str, workload_id: str, *, org: str, team: str, signer: TokenSigner,
-                   reason: str = "") -> WorkloadSuspendRequested | WorkloadResumeRequested:
-    """Returns the ``verb`` (suspend or resume) request of ``workload_id`` (of ``org/team``) with a fresh token;
+                   reason: str = "") -> WorkloadSuspendRequested | WorkloadResumeRequested | WorkloadCancelRequested:
+    """Returns the ``verb`` (suspend, resume or cancel) request of ``workload_id`` (of ``org/team``) with a fresh token;
     raises SubmitError on an id, tenant or reason the contract refuses, or a key that cannot sign for the team."""
     if not workload_id.strip() or not workload_id.isprintable():
         raise SubmitError(f"not a workload id: {workload_id[:80]!r} (use the id `batchyard submit` printed)")
