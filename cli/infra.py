@@ -24,19 +24,24 @@ def _state() -> Path:
     return _var() / "infra.json"
 
 
-def up(*, kubernetes: bool = False, secure: bool = False) -> None:
+def up(*, kubernetes: bool = False, secure: bool = False, brokers: int = 1) -> None:
+    if secure and brokers > 1:
+        from cli.common import fail
+        fail("--secure runs one broker: a secured cluster of several (--brokers) is not supported yet")
     if _state().exists() and _running(state := json.loads(_state().read_text())):
         typer.echo("already running:")
         _print_env(state)
         return
     root = _var() / "infra"
     shutil.rmtree(root, ignore_errors=True)
-    kafka = _kafka(root.resolve() / "kafka", secure).start(progress=typer.echo)
+    kafka = _kafka(root.resolve() / "kafka", secure, brokers).start(progress=typer.echo)
     started = [kafka.stop]
     try:
         postgres = PostgresServer(root.resolve() / "postgres").start(progress=typer.echo)
         started.append(postgres.stop)
-        state = {"kafka": {"pid": kafka.pid, "port": kafka.port, "bootstrap": kafka.bootstrap},
+        kafka_state = ({"pid": kafka.pid, "port": kafka.port} if brokers == 1 else
+                       {"pids": kafka.pids, "port": kafka.nodes[0].port, "brokers": brokers})
+        state = {"kafka": {**kafka_state, "bootstrap": kafka.bootstrap},
                  "postgres": {"pid": postgres.pid, "port": postgres.port, "dsn": postgres.dsn}}
         if secure:
             state["kafka"]["principals"] = _secure_bus(kafka, ("onprem-dc1",) if kubernetes else ())
@@ -53,8 +58,12 @@ def up(*, kubernetes: bool = False, secure: bool = False) -> None:
     _print_env(state)
 
 
-def _kafka(workdir: Path, secure: bool) -> KafkaServer:
-    """Returns the Kafka to start: plain, or (``--secure``) SASL_SSL with ACLs and one SCRAM user per principal."""
+def _kafka(workdir: Path, secure: bool, brokers: int = 1):
+    """Returns the Kafka to start: plain, a cluster of ``brokers`` nodes, or (``--secure``) SASL_SSL with ACLs and
+    one SCRAM user per principal."""
+    if brokers > 1:
+        from libs.localinfra.kafka_cluster import KafkaCluster
+        return KafkaCluster(workdir, brokers)
     if not secure:
         return KafkaServer(workdir)
     import secrets
@@ -114,7 +123,7 @@ def down() -> None:
     for name in ("kubernetes", "kafka", "postgres"):
         if name not in state:
             continue
-        for pid in (state[name]["pids"].values() if name == "kubernetes" else [state[name]["pid"]]):
+        for pid in _pids(state[name]):
             stop_group(pid)
         typer.echo(f"stopped {name}")
     _state().unlink()
@@ -131,9 +140,16 @@ def status() -> None:
         if name not in state:
             continue
         alive = port_open(state[name]["port"])
-        pids = ", ".join(map(str, state[name]["pids"].values())) if "pids" in state[name] else state[name]["pid"]
-        typer.echo(f"{name}: {'up' if alive else 'DOWN'} on 127.0.0.1:{state[name]['port']} (pid {pids})")
+        pids = ", ".join(map(str, _pids(state[name])))
+        where = state[name].get("bootstrap") if "brokers" in state[name] else f"127.0.0.1:{state[name]['port']}"
+        typer.echo(f"{name}: {'up' if alive else 'DOWN'} on {where} (pid {pids})")
     _print_env(state)
+
+
+def _pids(server: dict) -> list[int]:
+    """Returns the pids a server entry of infra.json records: one, a list (Kafka nodes) or by name (Kubernetes)."""
+    pids = server.get("pids", [server.get("pid")])
+    return [pid for pid in (pids.values() if isinstance(pids, dict) else pids) if pid]
 
 
 def _running(state: dict) -> bool:

@@ -177,11 +177,14 @@ def infra_up(kubernetes: bool = typer.Option(False, "--kubernetes", help="Also s
                                              "CRDs and the demo fleet's on-prem nodes."),
              secure: bool = typer.Option(False, "--secure", help="Kafka with SASL_SSL (SCRAM-SHA-512) and the "
                                          "StandardAuthorizer: one principal per service, producers, ops, finance and "
-                                         "admin, with the catalog's ACLs applied (env files in var/principals/).")
+                                         "admin, with the catalog's ACLs applied (env files in var/principals/)."),
+             brokers: int = typer.Option(1, "--brokers", min=1, max=9, help="Kafka nodes (KRaft, each a broker and "
+                                         "a controller voter); 3 or more: topics replicated 3 times with "
+                                         "min.insync.replicas 2, so one broker may be lost.")
              ) -> None:
     """Start Kafka and PostgreSQL (and optionally Kubernetes) in the background; prints the environment to use them."""
     from cli.infra import up
-    up(kubernetes=kubernetes, secure=secure)
+    up(kubernetes=kubernetes, secure=secure, brokers=brokers)
 
 
 @infra.command("down")
