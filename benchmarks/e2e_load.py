@@ -49,6 +49,7 @@ from libs.localinfra.processes import ALL_SERVICES, Platform
 from libs.localinfra.session import throwaway
 from libs.localinfra.steady_load import FLEET, TIME_SCALE, platform_env, submissions
 from libs.platform.topics_admin import ensure_topics
+from services.admission.signing import demo_signer
 
 from .record import write_result
 
@@ -165,8 +166,8 @@ def timetable(rate: int, duration_s: float, prefix: str) -> list[tuple[float, st
     """Returns (offset in seconds, workload id, value, headers) for every submission of a step, signed and
     serialised, in send order."""
     headers = [("event-type", b"WorkloadSubmitted"), ("producer", b"e2e-load")]
-    return [(i / rate, event.workload_id, encode(event), headers)
-            for i, event in enumerate(submissions(int(rate * duration_s), prefix, producer="e2e-load"))]
+    events = submissions(int(rate * duration_s), prefix, demo_signer(subject="e2e-load@batchyard"), producer="e2e-load")
+    return [(i / rate, event.workload_id, encode(event), headers) for i, event in enumerate(events)]
 
 
 async def generate(bootstrap: str, namespace: str, table: list, sent_at: dict[str, float]) -> tuple[float, float]:

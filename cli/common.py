@@ -15,6 +15,8 @@ from typing import NoReturn
 
 import typer
 
+from cli.text import one_line
+
 PASS_THROUGH = (typer.Exit, typer.Abort, typer.TyperException)  # typer's own ways to end a command
 
 
@@ -91,12 +93,6 @@ def explain(exc: BaseException, service: str | None = None) -> tuple[str, int]:
     if isinstance(exc, (OSError, TimeoutError)):
         return f"cannot connect: {words}", 1
     return f"unexpected {type(exc).__name__}: {words} (BATCHYARD_DEBUG=1 shows the traceback)", 1
-
-
-def one_line(exc: BaseException, limit: int = 400) -> str:
-    """Returns the exception's message on one line (YAML and connection errors span several), cut at ``limit``."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[:limit] + " ..."
 
 
 def _bootstrap() -> str:

@@ -32,7 +32,7 @@ def token_scope(token: str | None = None) -> str | None:
     token = os.environ.get("BATCHYARD_TOKEN") if token is None else token
     if not token:
         return None
-    from cli.roles import scope_role
+    from cli.scopes import scope_role
     from libs.admission import Rejection, authenticate
     keyring = admission_keyring()
     identity = authenticate(token.strip(), keyring, datetime.now(timezone.utc))
@@ -61,7 +61,7 @@ async def open_read(schema: str, what: str, dsn: str | None = None, scope: str |
     path, reading as ``scope`` (a role) when one is given."""
     import asyncpg
 
-    from cli.common import one_line
+    from cli.text import one_line
     from libs.platform.settings import Settings
     try:
         conn = await asyncpg.connect(dsn or Settings().database_url, server_settings={"search_path": f'"{schema}"'})

@@ -30,13 +30,13 @@ from typing import Optional
 import typer
 
 from cli.common import CommandGroup
+from cli.scopes import scope_role
 from cli.registry import SERVICES
 
 NAME = "db"
 app = CommandGroup(help="Database administration: per-service roles.", no_args_is_help=True)
 AUDITED_SCHEMA = "admission"
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_TENANT = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$")  # org or org/team
 READ_ALL = "batchyard_read_all"  # the scope role of every tenant's rows (the migrations name it)
 # The read models tenants may query (row-level security picks their rows), and who else reads which schema.
 TENANT_READS = {"quota": ("workloads", "pending_positions"), "cost_reporting": ("ledger", "workload_events"),
@@ -56,17 +56,6 @@ def service_schemas() -> tuple[str, ...]:
 
 def role_name(prefix: str, schema: str) -> str:
     return _ident(f"{prefix}{schema}")
-
-
-def scope_role(tenant: str) -> str:
-    """Returns the scope role of ``org`` or ``org/team`` (the names row_visible() looks for)."""
-    if not _TENANT.match(tenant):
-        raise ValueError(f"{tenant!r} is not an org or org/team (lower-case DNS labels)")
-    org, _, team = tenant.partition("/")
-    name = f"batchyard_team__{org}__{team}" if team else f"batchyard_org__{org}"
-    if len(name.encode()) > 63:
-        raise ValueError(f"{tenant!r}: its role name {name!r} is longer than PostgreSQL's 63 bytes")
-    return name
 
 
 def roles_sql(database: str, *, prefix: str = "batchyard_", schemas: Sequence[str] | None = None,

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from cli.common import one_line
+from cli.text import one_line
 from libs.admission import SigningKey
 from libs.events import Tenant, WorkloadSpec, WorkloadSubmitted
 from libs.platform.publisher import EventPublisher

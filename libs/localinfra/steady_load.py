@@ -8,11 +8,11 @@ speed and correctness, not queueing for capacity.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from libs.events import PodSet, Resources, Tenant, WorkloadSpec, WorkloadSubmitted
 from libs.fleet.spec import FleetSpec, PoolSpec
-from services.admission.signing import demo_signer
 
 TIME_SCALE = 600  # a workload's 30 simulated seconds last 50 ms of wall time
 TEAMS = (Tenant(org="acme", team="vision"), Tenant(org="acme", team="nlp"), Tenant(org="globex", team="research"))
@@ -56,8 +56,9 @@ def platform_env(directory: Path) -> dict[str, str]:
             "BATCHYARD_FLEET_SPEC": str(directory / "fleet.yaml"), "BATCHYARD_TIME_SCALE": str(TIME_SCALE)}
 
 
-def submissions(count: int, prefix: str, producer: str = "steady-load") -> list[WorkloadSubmitted]:
-    """Returns ``count`` signed submissions (ids ``{prefix}-000000`` on), the teams taking turns."""
-    sign = demo_signer(subject=f"{producer}@batchyard")
+def submissions(count: int, prefix: str, sign: Callable[[WorkloadSubmitted], WorkloadSubmitted],
+                producer: str = "steady-load") -> list[WorkloadSubmitted]:
+    """Returns ``count`` submissions (ids ``{prefix}-000000`` on) signed by ``sign`` (e.g. the demo's signer,
+    services.admission.signing.demo_signer), the teams taking turns."""
     return [sign(WorkloadSubmitted(workload_id=f"{prefix}-{i:06d}", tenant=TEAMS[i % len(TEAMS)], spec=SPEC,
                                    producer=producer)) for i in range(count)]
