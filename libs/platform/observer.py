@@ -137,6 +137,10 @@ class FlowObserver:
             view.reason = event.message
             return
         new = STATE_OF[event.type]
+        if event.type == "WorkloadFailed" and event.reason == "cancelled":
+            # the runner's end of a cancelled run: it travels the lifecycle topic and may be read before every
+            # WorkloadCancelled copy (admission, quota and placement topics), so it says "cancelled" itself
+            new = "cancelled"
         # a suspended workload stays so (its run's end and the copies say nothing new) until it is resumed
         terminal = view.state in TERMINAL or (view.state == "suspended" and new not in ("resumed", "cancelled",
                                                                                       "succeeded", "failed"))

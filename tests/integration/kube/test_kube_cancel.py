@@ -46,7 +46,9 @@ async def test_a_running_batchjob_cancelled_through_the_platform_has_its_pods_de
             return state(cluster, "nlp", "long") == "Failed" and not pods(cluster, "nlp")
         assert await eventually(stopped, timeout=90, interval=0.5), run.platform.logs()
         assert await observer.wait_for(lambda o: o.workloads[wid].state == "cancelled" and any(
-            t == "WorkloadFailed" for t, _, _ in o.workloads[wid].log["batchyard.workload.lifecycle"]), timeout=30)
+            t == "WorkloadFailed" for t, _, _ in o.workloads[wid].log["batchyard.workload.lifecycle"]), timeout=30), \
+            (observer.workloads[wid].state, {topic: [(t, p) for t, p, _ in log]
+                                             for topic, log in observer.workloads[wid].log.items()})
     finally:
         await observer.stop()
     run.platform.assert_alive()
@@ -56,9 +58,9 @@ async def test_a_running_batchjob_cancelled_through_the_platform_has_its_pods_de
     assert "cancelled by ci@acme: wrong input" in status["message"]
     ends = [e for t, _, e in observer.workloads[wid].log["batchyard.workload.lifecycle"] if t == "WorkloadFailed"]
     assert [(e.reason, e.producer) for e in ends] == [("cancelled", "kube-connector")]
-    [copy] = [e for t, p, e in observer.workloads[wid].log["batchyard.workload.placement"]
-              if t == "WorkloadCancelled"]
-    assert copy.placed is True
+    # the scheduler forwards the cancellation once; its ``placed`` may be False: the connector acts on admission's
+    # copy, and its WorkloadFailed can free the nodes in the scheduler before quota's copy reaches it
+    [_] = [e for t, p, e in observer.workloads[wid].log["batchyard.workload.placement"] if t == "WorkloadCancelled"]
 
 
 async def test_a_running_queue_labelled_job_cancelled_is_suspended_and_its_pods_are_gone(kube, services,
