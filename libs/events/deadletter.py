@@ -9,6 +9,9 @@ from pydantic import Field
 from libs.events.envelope import Event
 
 
+MAX_ORIGINAL_BYTES = 262_144  # base64 of this plus the error stays far below Kafka's 1 MiB record limit
+
+
 class MessageDeadLettered(Event):
     """``original`` is the exact value bytes (base64) that failed; ``reason`` is a machine-readable code."""
 
@@ -20,5 +23,8 @@ class MessageDeadLettered(Event):
     source_key: str | None = None
     reason: str = Field(max_length=64)
     error: str = Field(max_length=8000)
-    original: str = Field(description="Base64 of the original message value.")
+    original: str = Field(description="Base64 of the original message value (its first MAX_ORIGINAL_BYTES bytes).")
     attempts: int = Field(ge=1)
+    original_bytes: int | None = Field(default=None, ge=0, description="Length of the original value in bytes.")
+    original_truncated: bool = Field(default=False, description="Whether ``original`` holds only its first "
+                                     "MAX_ORIGINAL_BYTES bytes, so the letter itself fits on the topic.")

@@ -26,14 +26,23 @@ class DecodeError(ValueError):
         self.message = message
 
 
+MAX_VALUE_BYTES = 1_048_576  # Kafka's default max.message.bytes: no event of ours comes near it
+
+
 def decode(raw: bytes | None, *, allowed: frozenset[str] | None = None) -> Event:
-    """Returns the event model for ``raw``; raises DecodeError saying why it is not one."""
+    """Returns the event model for ``raw``; raises DecodeError saying why it is not one, and nothing else: hostile
+    bytes (JSON nested past the interpreter's recursion limit, integers of thousands of digits, a value larger
+    than any topic should carry) are refused with a reason code like any other malformed record."""
     if raw is None:
         raise DecodeError("empty", "message has no value")
+    if len(raw) > MAX_VALUE_BYTES:
+        raise DecodeError("too-large", f"value is {len(raw):,} bytes; an event is at most {MAX_VALUE_BYTES:,}")
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DecodeError("not-json", f"value is not UTF-8 JSON ({exc})") from None
+    except RecursionError:
+        raise DecodeError("too-deep", "value nests JSON arrays or objects too deeply to parse") from None
+    except ValueError as exc:  # not UTF-8, not JSON, or an integer beyond Python's digit limit
+        raise DecodeError("not-json", f"value is not UTF-8 JSON ({str(exc)[:200]})") from None
     if not isinstance(data, dict):
         raise DecodeError("not-object", f"value is JSON {type(data).__name__}, not an object")
     kind = data.get("type")
@@ -50,6 +59,8 @@ def decode(raw: bytes | None, *, allowed: frozenset[str] | None = None) -> Event
         return model.model_validate(data)
     except ValidationError as exc:
         raise DecodeError("invalid", f"{kind}: {describe(exc)}") from None
+    except (RecursionError, ValueError, TypeError) as exc:  # a validator meeting what JSON allows but we never send
+        raise DecodeError("invalid", f"{kind}: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 def describe(exc: ValidationError, *, limit: int = 5, root: str = "<root>") -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from libs.events import DecodeError, Event, MessageDeadLettered, decode
+from libs.events.deadletter import MAX_ORIGINAL_BYTES
 from libs.events.topics import DEAD_LETTER
 from libs.platform import telemetry
 from libs.platform.unit_of_work import OUTBOX_INSERT, Handler, Router, UnitOfWork
@@ -95,6 +96,11 @@ class Consumer:
             event = decode(record.value, allowed=self.allowed)
         except DecodeError as exc:
             await self._dead_letter(record, exc.reason, exc.message, attempts=1, event_id=None)
+            return None
+        except Exception as exc:  # noqa: BLE001 - a decoder gap must not lose the record unrecorded (or its batch)
+            log.error("%s: decoding %s/%d@%d raised %r", self.service, record.topic, record.partition, record.offset,
+                      exc)
+            await self._dead_letter(record, "undecodable", f"{type(exc).__name__}: {exc}", attempts=1, event_id=None)
             return None
         try:
             return event, self.router.route(event.type)
@@ -216,11 +222,13 @@ class Consumer:
                            event_id: uuid.UUID | None) -> None:
         """Writes the record to the dead-letter topic via the outbox; a redelivered poison record is written once."""
         dead_id = event_id or uuid.uuid5(uuid.NAMESPACE_URL, f"{record.topic}/{record.partition}/{record.offset}")
+        value = record.value or b""
+        # a letter carrying a near-1 MiB original whole would be too large for Kafka and block the outbox behind it
         letter = MessageDeadLettered(
             service=self.service, source_topic=record.topic, source_partition=record.partition,
-            source_offset=record.offset, source_key=record.key.decode(errors="replace") if record.key else None,
-            reason=reason, error=error[:8000], original=base64.b64encode(record.value or b"").decode(),
-            attempts=attempts)
+            source_offset=record.offset, source_key=record.key[:256].decode(errors="replace") if record.key else None,
+            reason=reason, error=error[:8000], original=base64.b64encode(value[:MAX_ORIGINAL_BYTES]).decode(),
+            attempts=attempts, original_bytes=len(value), original_truncated=len(value) > MAX_ORIGINAL_BYTES)
         while True:
             try:
                 async with self.pool.acquire() as conn, conn.transaction():

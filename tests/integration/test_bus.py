@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 
 import asyncpg
@@ -10,7 +11,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from libs.events import CATALOG, PodSet, Tenant, WorkloadSpec, WorkloadSubmitted
+from libs.events import CATALOG, PodSet, Tenant, WorkloadSpec, WorkloadSubmitted, encode
 from libs.events.topics import NODE_INVENTORY, SUBMITTED
 from libs.platform.observer import FlowObserver
 from libs.platform.publisher import EventPublisher
@@ -70,6 +71,39 @@ async def test_poison_and_failing_messages_are_dead_lettered_and_the_partition_k
     assert "spec" in letters[1].error and letters[2].attempts == 3
     assert "handler bug" in letters[2].error
     assert handled == ["same-key"]
+
+
+HOSTILE = {  # value → the reason code its dead letter must carry
+    b"[" * 200_000: "too-deep",  # RecursionError in json.loads before the fix: the record vanished, no letter
+    b'{"type": "WorkloadSubmitted", "workload_id": ' + b"9" * 6000 + b"}": "not-json",  # int digit limit
+    # near Kafka's 1 MiB record limit: its letter carries only the first 256 KiB, or it could never be published
+    b'{"type": "WorkloadSubmitted", "pad": "' + b"x" * 999_000 + b'"}': "invalid",
+}
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batches"])
+async def test_hostile_values_are_dead_lettered_with_a_reason_and_good_records_around_them_are_handled(
+        settings, batch):
+    handled: list[str] = []
+    app = create_app(settings, dataclasses.replace(recording_service(handled), batch=batch))
+    async with app:
+        observer = await FlowObserver(settings.kafka_bootstrap, settings.topic_namespace).start()
+        async with EventPublisher(settings.kafka_bootstrap, settings.topic_namespace) as pub:
+            for i, value in enumerate(HOSTILE):  # one key: one partition, good and hostile records interleaved
+                await (await pub.send_raw(SUBMITTED, encode(submission(f"good-{i}")), key=b"same-key"))
+                await (await pub.send_raw(SUBMITTED, value, key=b"same-key"))
+            await (await pub.send_raw(SUBMITTED, encode(submission("good-last")), key=b"same-key"))
+        assert await observer.wait_for(lambda o: len(o.dead_letters) == len(HOSTILE) and len(handled) == 4,
+                                       timeout=60), \
+            f"handled={handled} dead letters={[d.reason for d in observer.dead_letters]}"
+        await observer.stop()
+    letters = sorted(observer.dead_letters, key=lambda d: d.source_offset)
+    assert [d.reason for d in letters] == list(HOSTILE.values())
+    assert sorted(handled) == ["good-0", "good-1", "good-2", "good-last"]
+    big = letters[2]
+    assert (big.original_bytes, big.original_truncated) == (len(list(HOSTILE)[2]), True)
+    assert base64.b64decode(big.original) == list(HOSTILE)[2][:262_144]
+    assert (letters[0].original_truncated, base64.b64decode(letters[0].original)) == (False, list(HOSTILE)[0])
 
 
 async def test_a_service_exports_its_metrics(settings):
