@@ -6,6 +6,7 @@ committed only after handling) → the outbox relay (acks=all, idempotent produc
 """
 
 
+import asyncio
 import logging
 import os
 import socket
@@ -32,6 +33,7 @@ from libs.platform.topics_admin import ensure_topics
 from libs.platform.unit_of_work import Router
 
 log = logging.getLogger("batchyard.service")
+POOL_CLOSE_S = 5.0  # at shutdown, how long in-flight transactions get before their connections are cut
 
 
 @dataclass
@@ -197,7 +199,11 @@ async def _stop(runtime: Runtime, definition: ServiceDefinition) -> None:
     if runtime.relay is not None:
         await runtime.relay.stop()
     if runtime.pool is not None:
-        await runtime.pool.close()
+        try:  # close waits for every connection to be released: a handler stuck on a lost database never does
+            await asyncio.wait_for(runtime.pool.close(), timeout=POOL_CLOSE_S)
+        except (asyncio.TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            log.warning("%s: pool did not close cleanly (%r); terminating its connections", definition.name, exc)
+            runtime.pool.terminate()
 
 
 def instance_name() -> str:
