@@ -69,11 +69,72 @@ def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}"
     from cli.registry import create_app
     service_app = create_app(service)
     service_app.after_startup(freeze_heap)
+    service_app.after_startup(dump_tasks_on_sigusr1)
+
+    async def bound_the_shutdown() -> None:  # a coroutine function: FastStream runs plain callables in a thread
+        await bounded_shutdown(service_app, service)
+
+    service_app.after_startup(bound_the_shutdown)
     try:
         asyncio.run(service_app.run())
     except Exception:
         logging.getLogger("batchyard").exception("%s stopped", service)  # the operator's log keeps the traceback
         raise
+
+
+SHUTDOWN_GRACE_S = 10.0  # under the 15 s the test launcher (libs.localinfra.processes) waits before SIGKILL
+
+
+async def bounded_shutdown(service_app, service: str, grace_s: float = SHUTDOWN_GRACE_S) -> None:
+    """SIGTERM or SIGINT starts a graceful stop, which must end within ``grace_s``; past that, or on a second
+    signal, the process exits at once.
+
+    A graceful stop can wait on Kafka or Postgres: an offset commit retried while the group coordinator moves or
+    is gone, a handler retrying a lost database. Without a bound the service ignored SIGTERM and outlived its
+    launcher (the broker-loss test). Exiting hard is safe: like a crash, unhandled records are redelivered and the
+    inbox drops what was already handled; unpublished outbox rows are published by the next start.
+    """
+    import os
+    import threading
+
+    loop, log, stopping = asyncio.get_running_loop(), logging.getLogger("batchyard"), threading.Event()
+
+    def hard_exit(why: str) -> None:
+        log.error("%s: %s; exiting without finishing the graceful stop", service, why)
+        logging.shutdown()
+        os._exit(70)
+
+    def on_signal(signum: int) -> None:
+        if stopping.is_set():  # a second signal: the operator insists
+            hard_exit(f"signal {signum} during shutdown")
+        stopping.set()
+        timer = threading.Timer(grace_s, hard_exit, args=(f"shutdown took longer than {grace_s:.0f}s",))
+        timer.daemon = True  # a thread: it fires even if the event loop itself is stuck
+        timer.start()
+        service_app.exit()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+
+async def dump_tasks_on_sigusr1() -> None:
+    """``kill -USR1 <pid>`` logs where every asyncio task of the service is waiting: what a stalled service is
+    stuck on, without stopping it."""
+    loop = asyncio.get_running_loop()
+
+    def dump() -> None:
+        lines = []
+        for task in asyncio.all_tasks(loop):
+            lines.append(f"--- {task.get_name()}")
+            awaited = task.get_coro()
+            while awaited is not None:  # the whole await chain, not just the task's outer frame
+                frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+                if frame is not None:
+                    lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+                awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+        logging.getLogger("batchyard.tasks").warning("asyncio tasks on SIGUSR1:\n%s", "\n".join(lines))
+
+    loop.add_signal_handler(signal.SIGUSR1, dump)
 
 
 def freeze_heap() -> None:

@@ -103,6 +103,7 @@ class KafkaServer:
     voters: str | None = None  # controller.quorum.voters of a cluster; None: this node alone
     cluster_id: str | None = None  # a cluster's nodes share one; a lone broker draws its own
     replicas: int = 1  # replication of the internal topics (and the default for new topics)
+    leader_rebalance_s: int = 300  # how often leadership goes back to preferred replicas (Kafka's default: 300)
     _broker_password: str = field(default_factory=lambda: secrets.token_urlsafe(18), init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -228,6 +229,7 @@ class KafkaServer:
             f"share.coordinator.state.topic.replication.factor={self.replicas}",
             f"share.coordinator.state.topic.min.isr={replication(self.replicas)[1]}",
             "group.initial.rebalance.delay.ms=0",
+            f"leader.imbalance.check.interval.seconds={self.leader_rebalance_s}",
             "auto.create.topics.enable=false",
             "log.flush.interval.messages=9223372036854775807",
             "",

@@ -19,6 +19,7 @@ class KafkaCluster:
     brokers: int = 3
     tied: bool = False
     heap: str = "512m"
+    leader_rebalance_s: int = 300  # a restarted node takes back its preferred leaderships (and coordinators) this often
     nodes: list[KafkaServer] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -29,7 +30,7 @@ class KafkaCluster:
         cluster_id, replicas = _cluster_id(), min(3, self.brokers)
         self.nodes = [KafkaServer(self.workdir / f"node-{i + 1}", controller_port=port, heap=self.heap,
                                   tied=self.tied, node_id=i + 1, voters=voters, cluster_id=cluster_id,
-                                  replicas=replicas)
+                                  replicas=replicas, leader_rebalance_s=self.leader_rebalance_s)
                       for i, port in enumerate(controller_ports)]
 
     @property

@@ -6,6 +6,7 @@ committed only after handling) → the outbox relay (acks=all, idempotent produc
 """
 
 
+import asyncio
 import logging
 import os
 import socket
@@ -32,6 +33,7 @@ from libs.platform.topics_admin import ensure_topics
 from libs.platform.unit_of_work import Router
 
 log = logging.getLogger("batchyard.service")
+POOL_CLOSE_S = 5.0  # at shutdown, how long in-flight transactions get before their connections are cut
 
 
 @dataclass
@@ -138,9 +140,13 @@ def create_app(settings: Settings, definition: ServiceDefinition) -> FastStream:
     async def shutdown() -> None:
         await _stop(runtime, definition)
 
+    async def release() -> None:
+        await _release(runtime)
+
     spec = AsyncAPI(broker, title=f"batchyard {definition.name}", version="1",
                     description=definition.description or None)
-    app = FastStream(broker, on_startup=[startup], after_startup=[relay], on_shutdown=[shutdown], specification=spec)
+    app = FastStream(broker, on_startup=[startup], after_startup=[relay], on_shutdown=[shutdown],
+                     after_shutdown=[release], specification=spec)
     app.runtime = runtime  # tests and the CLI reach the running service through this
     return app
 
@@ -194,10 +200,23 @@ async def _stop(runtime: Runtime, definition: ServiceDefinition) -> None:
         gauges.cancel()
     if definition.stop is not None:
         await definition.stop(runtime)
+
+
+async def _release(runtime: Runtime) -> None:
+    """After the broker stopped (its subscribers finished their in-flight records): the relay, then the pool.
+
+    Closed before, the pool failed the records still being handled, and the consumer retried those failures as
+    transient (a lost database) without end, so the broker's stop waited on them: cost-reporting and sim-fleet,
+    which always have records in flight, never stopped gracefully (the broker-loss test's teardown)."""
     if runtime.relay is not None:
         await runtime.relay.stop()
     if runtime.pool is not None:
-        await runtime.pool.close()
+        try:  # close waits for every connection to be released: a handler stuck on a lost database never does
+            await asyncio.wait_for(runtime.pool.close(), timeout=POOL_CLOSE_S)
+        except (asyncio.TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            log.warning("%s: pool did not close cleanly (%r); terminating its connections", runtime.settings.service,
+                        exc)
+            runtime.pool.terminate()
 
 
 def instance_name() -> str:
