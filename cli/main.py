@@ -196,12 +196,12 @@ def cancel(workload: str = typer.Argument(..., help="The workload id `batchyard 
     typer.echo(f"cancel requested for {workload}")
 
 
-def _lifecycle(verb: str, workload: str, org: str, team: str, reason: str) -> None:
+def _lifecycle(verb: str, workload: str, org: str, team: str, reason: str, **fields: str) -> None:
     from cli.lifecycle import request_workload
     from cli.submit import SubmitError
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # an unreachable broker is reported once, in words
     try:
-        asyncio.run(request_workload(verb, workload, org=org, team=team, reason=reason))
+        asyncio.run(request_workload(verb, workload, org=org, team=team, reason=reason, **fields))
     except SubmitError as exc:
         fail(str(exc))
     typer.echo(f"{verb} requested for {workload}")
@@ -222,6 +222,18 @@ def resume(workload: str = typer.Argument(..., help="The workload id `batchyard 
            reason: str = typer.Option("", help="Why, for the audit log and the workload's status.")) -> None:
     """Resume one of your team's suspended workloads: it waits in its queue again, pending, as a fresh attempt."""
     _lifecycle("resume", workload, org, team, reason)
+
+
+@app.command()
+def priority(workload: str = typer.Argument(..., help="The workload id `batchyard submit` printed."),
+             priority_class: str = typer.Option(..., "--class", help="The priority class it should have from now "
+                                                "(one your team may use)."),
+             org: str = typer.Option(..., help="Your org."), team: str = typer.Option(..., help="Your team."),
+             reason: str = typer.Option("", help="Why, for the audit log and the workload's status.")) -> None:
+    """Change the priority class of one of your team's pending, running or suspended workloads (Kueue's meaning):
+    a pending one moves in its queue at once, a running one defends its quota and nodes with the new priority;
+    admission answers WorkloadPriorityChanged or a refusal with a reason (`batchyard audit list --workload ID`)."""
+    _lifecycle("priority", workload, org, team, reason, priority_class=priority_class)
 
 
 @app.command()

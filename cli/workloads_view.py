@@ -92,9 +92,17 @@ def step_line(step: Step) -> str:
         "failed": lambda: f"failed on {facts.get('cluster')} ({step.reason})",
         "cancel-requested": lambda: f"cancel requested by {facts.get('by', '-')}",
         "cancel-refused": lambda: f"cancel refused ({step.reason})",
+        "suspend-requested": lambda: f"suspended by {facts.get('by', '-')}",
+        "suspend-refused": lambda: f"suspend refused ({step.reason})",
+        "resume-requested": lambda: f"resumed by {facts.get('by', '-')}; queued again",
+        "resume-refused": lambda: f"resume refused ({step.reason})",
+        "priority-changed": lambda: f"priority class changed to {facts.get('priority_class', '-')} by "
+                                    f"{facts.get('by', '-')}",
+        "priority-refused": lambda: f"priority change to {facts.get('priority_class', '-')} refused ({step.reason})",
         "cancelled": lambda: "cancelled" + (f" by {facts['cancelled_by']}" if facts.get("cancelled_by") else ""),
     }.get(step.kind, lambda: step.kind)()
-    words = f": {step.message}" if step.message and step.kind not in ("submitted", "cancel-requested") else ""
+    quiet = ("submitted", "cancel-requested", "suspend-requested", "resume-requested", "priority-changed")
+    words = f": {step.message}" if step.message and step.kind not in quiet else ""
     return f"{at}  {step.source:<14} {what}{words}"
 
 

@@ -65,19 +65,22 @@ class Topic:
 
 SUBMITTED = Topic("batchyard.workload.submitted", 6, "workload_id",
                   (w.WorkloadSubmitted, w.WorkloadCancelRequested, w.WorkloadSuspendRequested,
-                   w.WorkloadResumeRequested),
-                  description="Producers submit workloads, and ask to cancel, suspend or resume them, here.",
+                   w.WorkloadResumeRequested, w.WorkloadPriorityChangeRequested),
+                  description="Producers submit workloads, and ask to cancel, suspend, resume or reprioritise them, "
+                              "here.",
                   writers=(PRODUCER, KUBE_CONNECTOR), readers=(ADMISSION_SVC,))
 ADMISSION = Topic("batchyard.workload.admission", 6, "workload_id",
                   (w.WorkloadAccepted, w.WorkloadRejected, w.WorkloadCancelled, w.WorkloadCancelRefused,
-                   w.WorkloadSuspended, w.WorkloadResumed, w.WorkloadRequestRefused),
-                  description="Admission's verdicts on submissions and on cancel, suspend and resume requests.",
+                   w.WorkloadSuspended, w.WorkloadResumed, w.WorkloadPriorityChanged, w.WorkloadRequestRefused),
+                  description="Admission's verdicts on submissions and on cancel, suspend, resume and priority "
+                              "requests.",
                   writers=(ADMISSION_SVC,), readers=(QUOTA_SVC, KUBE_CONNECTOR))
 QUOTA = Topic("batchyard.workload.quota", 6, "workload_id",
               (w.QuotaReserved, w.QuotaReleased, w.WorkloadPending, w.PreemptionRequested, w.WorkloadCancelled,
-               w.WorkloadSuspended),
-              description="Quota reservations, releases, pending reasons, quota-level preemption, and cancellations "
-                          "and suspensions forwarded once quota released the workload.",
+               w.WorkloadSuspended, w.WorkloadPriorityChanged),
+              description="Quota reservations, releases, pending reasons, quota-level preemption, cancellations "
+                          "and suspensions forwarded once quota released the workload, and priority changes "
+                          "forwarded once quota applied them.",
               writers=(QUOTA_SVC,), readers=(SCHEDULER_SVC, SIM_FLEET_SVC, KUBE_CONNECTOR))
 PLACEMENT = Topic("batchyard.workload.placement", 6, "workload_id",
                   (w.WorkloadPlaced, w.WorkloadUnschedulable, w.PreemptionRequested, w.WorkloadCancelled,

@@ -203,9 +203,39 @@ class WorkloadResumed(Event):
     resumed_at: datetime = Field(description="When admission decided the resumption (UTC).")
 
 
+class WorkloadPriorityChangeRequested(Event):
+    """A producer asks batchyard to give one of its team's pending or running workloads another priority class
+    (Kueue's mutable workload priority). Signed like a cancel request; the class must be one the team may use."""
+
+    type: Literal["WorkloadPriorityChangeRequested"] = "WorkloadPriorityChangeRequested"
+    priority_class: str = Field(pattern=NAME, description="The priority class the workload should have from now.")
+    reason: str = Field(default="", max_length=500, description="Why, in the caller's words (audit, status).")
+    token: str | None = Field(default=None, max_length=4096)
+
+
+class WorkloadPriorityChanged(Event):
+    """Admission changed a workload's priority class; what the change means follows Kueue
+    (docs/adr/0016-suspend-resume-priority-retries.md): a pending workload takes its new place in its queue at
+    once (priority first, then its creation time, which does not change), and a reserved or running workload
+    defends its quota and its nodes with the new priority against preemption, and preempts with it.
+
+    Admission emits it on the admission topic; quota forwards it on the quota topic once its queues and
+    reservations hold the new priority, after every QuotaReserved of the workload, for the scheduler.
+    """
+
+    type: Literal["WorkloadPriorityChanged"] = "WorkloadPriorityChanged"
+    priority_class: str = Field(pattern=NAME)
+    priority: int = Field(description="The class's priority value (admission's priority_classes table).")
+    previous_class: str | None = Field(default=None, pattern=NAME)
+    previous_priority: int = 0
+    reason: str = Field(default="", max_length=500, description="The caller's reason.")
+    changed_by: str | None = Field(default=None, max_length=256, description="The verified caller (token sub).")
+    changed_at: datetime = Field(description="When admission decided the change (UTC).")
+
+
 class WorkloadRequestRefused(Event):
-    """Admission refused a request about an admitted workload (suspend, resume). ``reason`` is machine-readable,
-    ``message`` is for people. The workload stays as it was."""
+    """Admission refused a request about an admitted workload (suspend, resume, priority). ``reason`` is
+    machine-readable, ``message`` is for people. The workload stays as it was."""
 
     type: Literal["WorkloadRequestRefused"] = "WorkloadRequestRefused"
     request: Literal["suspend", "resume", "priority"] = Field(description="Which request was refused.")

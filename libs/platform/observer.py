@@ -28,6 +28,7 @@ class WorkloadView:
     accrual_ids: set = field(default_factory=set)  # distinct CostAccrued event ids
     cost_micros: int = 0
     trace_ids: set = field(default_factory=set)
+    priority: int | None = None  # as admission accepted it, or as its latest WorkloadPriorityChanged says
     # topic (unqualified) → (event type, producer, event) in the order its partition carried them (no accruals)
     log: dict = field(default_factory=lambda: defaultdict(list))
 
@@ -108,7 +109,7 @@ class FlowObserver:
         if event.type != "CostAccrued":  # many per workload, and counted below
             topic = record.topic.removeprefix(f"{self.namespace}.") if self.namespace else record.topic
             view.log[topic].append((event.type, event.producer, event))
-        if event.type not in STATE_OF and event.type != "CostAccrued":
+        if event.type not in STATE_OF and event.type not in ("CostAccrued", "WorkloadPriorityChanged"):
             return
         headers = dict(record.headers or [])
         if tp := headers.get("traceparent"):
@@ -131,6 +132,12 @@ class FlowObserver:
             view.evicted_ids.add(event.event_id)
         if event.type == "QuotaReserved":
             view.reserved_flavors.append(event.flavors[0].flavor if event.flavors else None)
+        if event.type == "WorkloadAccepted" and view.priority is None:
+            view.priority = event.priority
+        if event.type == "WorkloadPriorityChanged":  # not a state: the workload stays where it is
+            if event.producer == "admission":  # quota's copy on its own topic may be read before or after
+                view.priority = event.priority
+            return
         if event.type == "WorkloadSuspended" and event.producer != "admission":
             return  # quota's and the scheduler's copies travel other topics and may come after the resume
         if event.type in ("WorkloadCancelRefused", "WorkloadRequestRefused"):  # the workload stays as it was

@@ -183,6 +183,31 @@ class QuotaEngine:
         self.pending[cq].push(entry, now)
         return True
 
+    def set_priority(self, workload_id: str, priority: int, now: float) -> str | None:
+        """Gives a workload a new priority, with Kueue's meaning; returns where it was ("pending", "reserved") or
+        None for a workload this engine does not hold.
+
+        A pending workload takes its new place in its queue at once (its creation time is kept, so among equal
+        priorities it keeps its age), out of backoff-free parking if BestEffortFIFO had stepped it aside. A
+        reservation keeps its quota and defends it with the new priority; its cohort's stepped-aside heads get
+        another look (a lowered priority may make it a victim they can preempt).
+        """
+        where = self.where(workload_id)
+        if where == "pending":
+            entry = self.pending_entry(workload_id)
+            entry.workload = replace(entry.workload, priority=priority)
+            if self._pending_at[workload_id]:  # routed ("" : unrouted, waiting for its local queue)
+                self.pending[entry.cluster_queue].push(entry, now)
+        elif where == "reserved":
+            reservation = self.reservations[workload_id]
+            changed = replace(reservation, workload=replace(reservation.workload, priority=priority))
+            self.reservations[workload_id] = changed
+            cq = changed.admission.cluster_queue
+            self.admitted.setdefault(cq, {})[workload_id] = changed
+            if cq in self.tree.queues:
+                self._dirty_roots.add(self.tree.queues[cq].root().name)
+        return where
+
     def mark_placed(self, workload_id: str) -> bool:
         """Records that the scheduler placed every pod (stops the waitForPodsReady clock)."""
         reservation = self.reservations.get(workload_id)

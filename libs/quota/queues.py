@@ -79,9 +79,13 @@ class PendingQueue:
         self.inadmissible.discard(workload_id)
         return self.entries.pop(workload_id, None)
 
-    def _is_active(self, workload_id: str, now: float) -> bool:
+    def _is_active(self, item: tuple[tuple[int, float, str], str], now: float) -> bool:
+        """Whether a heap item is live: its workload still waits here, eligible now, under the key it was pushed
+        with (a priority change pushes it again under its new key; the old item is stale)."""
+        key, workload_id = item
         entry = self.entries.get(workload_id)
-        return entry is not None and workload_id not in self.inadmissible and entry.requeue_at <= now
+        return entry is not None and workload_id not in self.inadmissible and entry.requeue_at <= now \
+            and entry.key() == key
 
     def head(self, now: float) -> PendingEntry | None:
         """Returns the first eligible workload, promoting parked ones whose backoff ended."""
@@ -91,7 +95,7 @@ class PendingQueue:
                 self._activate(self.entries[wid])
         best, best_key = None, None
         for lq, heap in self._heaps.items():
-            while heap and not self._is_active(heap[0][1], now):
+            while heap and not self._is_active(heap[0], now):
                 heapq.heappop(heap)
             if heap:
                 key = (self.lq_usage(lq) if lq is not None else 0.0, heap[0][0])

@@ -96,14 +96,20 @@ def trace_id(quota: Row | None) -> str | None:
     return parts[1] if len(parts) == 4 else None
 
 
+# A request about an admitted workload (admission's audit action) → the step's kind when carried out / refused.
+REQUEST_KINDS = {"cancel": ("cancel-requested", "cancel-refused"), "suspend": ("suspend-requested", "suspend-refused"),
+                 "resume": ("resume-requested", "resume-refused"),
+                 "priority": ("priority-changed", "priority-refused")}
+
+
 def audit_step(row: Row) -> Step:
-    """Returns admission's decision on a submission or a cancel request as a step."""
-    cancel = row.get("action") == "cancel"
-    kind = {(False, True): "submitted", (False, False): "refused", (True, True): "cancel-requested",
-            (True, False): "cancel-refused"}[(cancel, row["outcome"] == "accepted")]
+    """Returns admission's decision on a submission or on a request about the workload (cancel, suspend, resume,
+    priority) as a step."""
+    accepted, action = row["outcome"] == "accepted", row.get("action") or "submit"
+    done, refused = REQUEST_KINDS.get(action, ("submitted", "refused"))
     facts = {"by": row.get("subject"), "queue": row.get("queue"), "priority_class": row.get("priority_class")}
-    return Step(kind, "admission", row["decided_at"], row.get("reason"), row.get("message"),
-                {k: v for k, v in facts.items() if v}, rule=row.get("rule"))
+    return Step(done if accepted else refused, "admission", row["decided_at"], row.get("reason"),
+                row.get("message"), {k: v for k, v in facts.items() if v}, rule=row.get("rule"))
 
 
 def event_step(row: Row) -> Step:
@@ -124,8 +130,9 @@ def reservation_step(quota: Row) -> Step:
 
 def steps_of(audit: Sequence[Row], quota: Row | None, events: Sequence[Row]) -> tuple[Step, ...]:
     """Returns the timeline: admission's verdict, then the scheduler's and the connector's events in the order cost
-    reporting handled them, with quota's current reservation before the placement it led to and each cancel
-    request before the cancellation it caused (the services' clocks differ, so order is not by time)."""
+    reporting handled them, with quota's current reservation before the placement it led to, each cancel request
+    before the cancellation it caused, and each suspend, resume or priority request after the last step its
+    decision time follows (the services' clocks differ, so order is by time only where nothing better is known)."""
     steps = [event_step(e) for e in events]
     if quota is not None and quota["state"] == "reserved":
         placed = [i for i, s in enumerate(steps) if s.kind == "placed"]
@@ -133,8 +140,11 @@ def steps_of(audit: Sequence[Row], quota: Row | None, events: Sequence[Row]) -> 
         while at > 0 and steps[at - 1].kind == "unschedulable":  # the scheduler's words on this reservation
             at -= 1
         steps.insert(at, reservation_step(quota))
-    submits = [audit_step(a) for a in audit if a.get("action", "submit") != "cancel"]
+    submits = [audit_step(a) for a in audit if (a.get("action") or "submit") == "submit"]
     for cancel in (audit_step(a) for a in audit if a.get("action") == "cancel"):
         ends = [i for i, s in enumerate(steps) if s.kind == "cancelled" or s.reason == "cancelled"]
         steps.insert(ends[0] if ends and cancel.kind == "cancel-requested" else len(steps), cancel)
+    for request in (audit_step(a) for a in audit if a.get("action") in ("suspend", "resume", "priority")):
+        after = [i for i, s in enumerate(steps) if s.at is not None and request.at is not None and s.at <= request.at]
+        steps.insert(after[-1] + 1 if after else 0, request)
     return tuple(submits + steps)

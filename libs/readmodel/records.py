@@ -52,7 +52,8 @@ class WorkloadSummary:
 @dataclass(frozen=True)
 class Step:
     """One thing that happened to a workload. ``kind`` names it (submitted, refused, reserved, placed,
-    unschedulable, preempted, evicted, running, succeeded, failed, cancel-requested, cancelled); ``source`` is the
+    unschedulable, preempted, evicted, running, succeeded, failed, cancel-requested, cancelled, suspend-requested,
+    resume-requested, priority-changed, and each request's ``-refused``); ``source`` is the
     service (or connector) that said it, ``at`` that service's clock (the fleet's clock may run faster)."""
 
     kind: str

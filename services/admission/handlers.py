@@ -17,9 +17,11 @@ WorkloadCancelRequested (on the submissions topic, after its workload's submissi
 the workload's row is ended (finished_by WorkloadCancelled) and its team usage released, and WorkloadCancelled is
 emitted once; any other answer is a WorkloadCancelRefused with a reason code. Both are audited (action cancel).
 
-WorkloadSuspendRequested and WorkloadResumeRequested are decided by ``lifecycle`` the same way: the row's
-suspended_at is set or cleared and WorkloadSuspended or WorkloadResumed emitted, or a WorkloadRequestRefused with a
-reason code; audited (action suspend or resume). A suspended workload keeps its team usage (it is still admitted).
+WorkloadSuspendRequested, WorkloadResumeRequested and WorkloadPriorityChangeRequested are decided by
+``lifecycle`` the same way: the row's suspended_at is set or cleared (or its priority_class set) and
+WorkloadSuspended, WorkloadResumed or WorkloadPriorityChanged emitted, or a WorkloadRequestRefused with a reason
+code; audited (action suspend, resume or priority). A suspended workload keeps its team usage (it is still
+admitted).
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from typing import Any
 from libs.admission import Decision, Keyring, decide
 from libs.admission.token import epoch_seconds
 from libs.events import (Event, WorkloadAccepted, WorkloadCancelled, WorkloadCancelRefused, WorkloadCancelRequested,
-                         WorkloadRejected, WorkloadRequestRefused, WorkloadResumed, WorkloadSubmitted,
-                         WorkloadSuspended)
+                         WorkloadPriorityChanged, WorkloadPriorityChangeRequested, WorkloadRejected,
+                         WorkloadRequestRefused, WorkloadResumed, WorkloadSubmitted, WorkloadSuspended)
 from libs.platform.unit_of_work import Router, UnitOfWork
 from services.admission import repository as repo
 from services.admission import cancel, lifecycle, usage
@@ -79,6 +81,7 @@ class AdmissionHandlers:
                                 "WorkloadCancelRequested": self.handle_workload_cancel_requested,
                                 "WorkloadSuspendRequested": self.handle_lifecycle_request,
                                 "WorkloadResumeRequested": self.handle_lifecycle_request,
+                                "WorkloadPriorityChangeRequested": self.handle_lifecycle_request,
                                 **{event_type: ended for event_type in usage.ENDING}},
                       ignored=frozenset(usage.NOT_ENDING),
                       batch_handlers={"WorkloadSubmitted": self.handle_workload_submitted_batch,
@@ -166,13 +169,17 @@ class AdmissionHandlers:
         uow.after_commit(lambda: self._count(f"cancel:{decision.code or 'cancelled'}"))
 
     async def handle_lifecycle_request(self, event: lifecycle.LifecycleRequest, uow: UnitOfWork) -> None:
-        """Decides one suspend or resume request: suspends or resumes the workload, or refuses with a reason;
-        audits either way. The row lock orders it against a concurrent cancel or end of the same workload."""
+        """Decides one suspend, resume or priority request: carries it out, or refuses with a reason; audits either
+        way. The row lock orders it against a concurrent cancel or end of the same workload."""
         now, keyring, verb = self.clock(), self.keyring.current().keyring, lifecycle.verb_of(event)
-        done = "suspended" if verb == "suspend" else "resumed"
+        done = {"suspend": "suspended", "resume": "resumed", "priority": "reprioritised"}[verb]
+        policy = self.policy.current()
         row = await repo.held_state(uow.conn, event.workload_id) if event.workload_id else None
-        held = lifecycle.HeldState(row["org"], row["team"], row["finished_by"], row["suspended"]) if row else None
-        decision = lifecycle.decide_request(event, keyring, now, held)
+        held = lifecycle.HeldState(row["org"], row["team"], row["finished_by"], row["suspended"],
+                                   row["priority_class"]) if row else None
+        allowed = policy.policy.for_tenant(held.org, held.team).allowed_priority_classes or () \
+            if held is not None and held.org is not None else ()
+        decision = lifecycle.decide_request(event, keyring, now, held, tuple(allowed))
         if decision.cancelled:
             who = decision.identity
             if not await repo.claim_token(uow.conn, f"{who.org}/{who.team}/{who.jti}",
@@ -180,17 +187,32 @@ class AdmissionHandlers:
                                           who.expires_at + keyring.leeway_s, epoch_seconds(now)):
                 decision = lifecycle.replayed(decision)
         if decision.cancelled:
-            by, common = decision.identity.subject, {"reason": event.reason, "occurred_at": now,
-                                                     "workload_id": event.workload_id, "tenant": event.tenant}
-            await repo.set_suspended(uow.conn, event.workload_id, now if verb == "suspend" else None)
-            await uow.emit(WorkloadSuspended(suspended_by=by, suspended_at=now, **common) if verb == "suspend"
-                           else WorkloadResumed(resumed_by=by, resumed_at=now, **common))
+            await uow.emit(await self._carry_out(event, verb, decision.identity.subject, now, held, policy, uow))
         else:
             await uow.emit(WorkloadRequestRefused(request=verb, reason=decision.code,
                                                   message=decision.message[:2000]))
         audit = cancel_audit_row(event, decision, now, done=done)
-        await repo.record_decision(uow.conn, {**audit, "action": verb})
+        asked = {"priority_class": event.priority_class} if verb == "priority" else {}
+        await repo.record_decision(uow.conn, {**audit, "action": verb, **asked})
         uow.after_commit(lambda: self._count(f"{verb}:{decision.code or done}"))
+
+    @staticmethod
+    async def _carry_out(event: lifecycle.LifecycleRequest, verb: str, by: str | None, now: datetime,
+                         held: lifecycle.HeldState, policy: ServicePolicy, uow: UnitOfWork) -> Event:
+        """Records an accepted suspend, resume or priority request on the workload's row; returns its event."""
+        common = {"reason": event.reason, "occurred_at": now, "workload_id": event.workload_id,
+                  "tenant": event.tenant}
+        if isinstance(event, WorkloadPriorityChangeRequested):
+            await repo.set_priority_class(uow.conn, event.workload_id, event.priority_class)
+            return WorkloadPriorityChanged(priority_class=event.priority_class,
+                                           priority=policy.priority_of(event.priority_class),
+                                           previous_class=held.priority_class,
+                                           previous_priority=policy.priority_of(held.priority_class),
+                                           changed_by=by, changed_at=now, **common)
+        await repo.set_suspended(uow.conn, event.workload_id, now if verb == "suspend" else None)
+        if verb == "suspend":
+            return WorkloadSuspended(suspended_by=by, suspended_at=now, **common)
+        return WorkloadResumed(resumed_by=by, resumed_at=now, **common)
 
     def _release(self, released: int) -> None:
         self.released += released

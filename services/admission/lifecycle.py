@@ -1,16 +1,20 @@
-"""Suspend and resume requests: who may suspend or resume which workload, decided as cancels are
-(docs/adr/0016-suspend-resume-priority-retries.md).
+"""Suspend, resume and priority requests: who may suspend, resume or reprioritise which workload, decided as
+cancels are (docs/adr/0016-suspend-resume-priority-retries.md).
 
-``decide_request`` is pure: the request (WorkloadSuspendRequested or WorkloadResumeRequested), the keyring, the
-clock and what admission holds of the workload in, a ``CancelDecision`` out (the same shape as a cancel's). The
-phases, in order (the first "no" decides, so one input always gets one reason):
+``decide_request`` is pure: the request (WorkloadSuspendRequested, WorkloadResumeRequested or
+WorkloadPriorityChangeRequested), the keyring, the clock, what admission holds of the workload and the priority
+classes its team may use in, a ``CancelDecision`` out (the same shape as a cancel's). The phases, in order (the
+first "no" decides, so one input always gets one reason):
 
 1. **authenticate** the token (any ``token_*`` code);
 2. **parse**: the request names a workload and its tenant (``request_invalid``);
 3. **authorise tenant**: the token's tenant is the request's and the workload's (``tenant_mismatch``);
 4. **find** the workload admission admitted (``workload_unknown``);
 5. **state**: not ended (``workload_finished``; cancelled counts as ended); a suspend needs a workload that is not
-   suspended (``workload_already_suspended``), a resume one that is (``workload_not_suspended``).
+   suspended (``workload_already_suspended``), a resume one that is (``workload_not_suspended``);
+6. **priority**: the new class is one the team may use (``priority_class_not_allowed``, the submission rule
+   ``priority.allowed``) and not the one the workload has (``priority_unchanged``: a request sent twice changes
+   it once). A suspended workload may change priority: it is queued with it when resumed.
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ from datetime import datetime
 
 from libs.admission import Keyring, Rejection, authenticate
 from libs.admission.reasons import echo
-from libs.events import WorkloadResumeRequested, WorkloadSuspendRequested
+from libs.events import WorkloadPriorityChangeRequested, WorkloadResumeRequested, WorkloadSuspendRequested
 from services.admission.cancel import CancelDecision
 
-LifecycleRequest = WorkloadSuspendRequested | WorkloadResumeRequested
+LifecycleRequest = WorkloadSuspendRequested | WorkloadResumeRequested | WorkloadPriorityChangeRequested
+VERBS = {WorkloadSuspendRequested: "suspend", WorkloadResumeRequested: "resume",
+         WorkloadPriorityChangeRequested: "priority"}
 
 
 class RequestReason(str, enum.Enum):
-    """Why a suspend or resume request is refused (besides the token's ``token_*`` codes); values are wire codes."""
+    """Why a suspend, resume or priority request is refused (besides the token's ``token_*`` codes); values are
+    wire codes."""
 
     INVALID = "request_invalid"
     TENANT_MISMATCH = "tenant_mismatch"
@@ -37,27 +44,33 @@ class RequestReason(str, enum.Enum):
     FINISHED = "workload_finished"
     ALREADY_SUSPENDED = "workload_already_suspended"
     NOT_SUSPENDED = "workload_not_suspended"
+    PRIORITY_NOT_ALLOWED = "priority_class_not_allowed"
+    PRIORITY_UNCHANGED = "priority_unchanged"
     TOKEN_REPLAYED = "token_replayed"
 
 
 @dataclass(frozen=True, slots=True)
 class HeldState:
-    """What admission holds of an admitted workload, for suspend and resume."""
+    """What admission holds of an admitted workload, for suspend, resume and priority requests."""
 
     org: str | None  # its tenant; None if admitted before admission recorded tenants (migration 003)
     team: str | None
     finished_by: str | None  # the event type that ended it (WorkloadSucceeded, WorkloadFailed, WorkloadCancelled)
     suspended: bool  # suspended and not resumed since
+    priority_class: str | None = None  # its priority class now (as admitted, or as last changed)
 
 
 def verb_of(event: LifecycleRequest) -> str:
-    """Returns ``suspend`` or ``resume``: the request's name in audit rows, refusals and token bindings."""
-    return "suspend" if isinstance(event, WorkloadSuspendRequested) else "resume"
+    """Returns ``suspend``, ``resume`` or ``priority``: the request's name in audit rows, refusals and token
+    bindings."""
+    return VERBS[type(event)]
 
 
-def decide_request(event: LifecycleRequest, keyring: Keyring, now: datetime, held: HeldState | None) -> CancelDecision:
-    """Returns whether the caller of ``event`` may suspend (or resume) the workload it names, which admission holds
-    as ``held`` (None: never admitted). Never raises on caller input."""
+def decide_request(event: LifecycleRequest, keyring: Keyring, now: datetime, held: HeldState | None,
+                   allowed_classes: tuple[str, ...] = ()) -> CancelDecision:
+    """Returns whether the caller of ``event`` may suspend, resume or reprioritise the workload it names, which
+    admission holds as ``held`` (None: never admitted); ``allowed_classes``: the priority classes the workload's
+    team may use (its policy's ``allowed_priority_classes``). Never raises on caller input."""
     verb = verb_of(event)
     identity = authenticate(event.token, keyring, now)
     if isinstance(identity, Rejection):
@@ -90,6 +103,15 @@ def decide_request(event: LifecycleRequest, keyring: Keyring, now: datetime, hel
     if verb == "resume" and not held.suspended:
         return refused(RequestReason.NOT_SUSPENDED, f"workload {echo(wid)} is not suspended; there is nothing to "
                        "resume")
+    if verb == "priority":
+        wanted = event.priority_class
+        if wanted not in allowed_classes:
+            shown = ", ".join(allowed_classes) or "none"
+            return refused(RequestReason.PRIORITY_NOT_ALLOWED, f"priority class {echo(wanted)} is not one {mine} "
+                           f"may use; this team may use: {shown}")
+        if wanted == held.priority_class:
+            return refused(RequestReason.PRIORITY_UNCHANGED, f"workload {echo(wid)} already has priority class "
+                           f"{echo(wanted)}; nothing changed")
     return CancelDecision(identity)
 
 
@@ -101,6 +123,6 @@ def replayed(decision: CancelDecision) -> CancelDecision:
 
 
 def request_binding(event: LifecycleRequest) -> str:
-    """Returns what a suspend or resume request spends its token id on: that request about that workload, so a
+    """Returns what a suspend, resume or priority request spends its token id on: that request about that workload, so a
     redelivery passes and the token serves nothing else."""
     return hashlib.sha256(f"{verb_of(event)}\0{event.workload_id}".encode()).hexdigest()

@@ -77,10 +77,20 @@ async def held_workload(conn: asyncpg.Connection, workload_id: str) -> asyncpg.R
 
 
 async def held_state(conn: asyncpg.Connection, workload_id: str) -> asyncpg.Record | None:
-    """Returns the admitted workload's tenant, what ended it and whether it is suspended (org, team, finished_by,
-    suspended), its row locked for this transaction; None if never admitted."""
-    return await conn.fetchrow("select org, team, finished_by, suspended_at is not null as suspended "
-                               "from admitted_workloads where workload_id = $1 for update", workload_id)
+    """Returns the admitted workload's tenant, what ended it, whether it is suspended and its priority class now
+    (org, team, finished_by, suspended, priority_class: as last changed, else as its accepted submission's audit
+    row says), its row locked for this transaction; None if never admitted."""
+    return await conn.fetchrow(
+        "select org, team, finished_by, suspended_at is not null as suspended, coalesce(w.priority_class, "
+        "(select a.priority_class from audit_log a where a.workload_id = w.workload_id and a.action = 'submit' "
+        "and a.outcome = 'accepted' order by a.seq desc limit 1)) as priority_class "
+        "from admitted_workloads w where workload_id = $1 for update of w", workload_id)
+
+
+async def set_priority_class(conn: asyncpg.Connection, workload_id: str, priority_class: str) -> None:
+    """Records the workload's priority class from now on."""
+    await conn.execute("update admitted_workloads set priority_class = $2 where workload_id = $1", workload_id,
+                       priority_class)
 
 
 async def set_suspended(conn: asyncpg.Connection, workload_id: str, at: datetime | None) -> None:

@@ -161,5 +161,6 @@ class ConnectorHandlers:
                       "WorkloadCancelled": self.handle_workload_cancelled,
                       "WorkloadSuspended": self.handle_workload_suspended,
                       "NodeRepairTransitioned": self.handle_node_repair_transitioned},
+            # A priority change acts in quota and the scheduler (who preempts whom); the pods run as they are.
             ignored=frozenset({"QuotaReleased", "WorkloadCancelRefused", "WorkloadRequestRefused",
-                               "WorkloadResumed"}))
+                               "WorkloadResumed", "WorkloadPriorityChanged"}))

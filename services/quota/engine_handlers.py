@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 import asyncpg
 
 from libs.events import (Event, PreemptionRequested, QuotaReleased, WorkloadAccepted, WorkloadCancelled,
-                         WorkloadEvicted, WorkloadPlaced, WorkloadResumed, WorkloadSuspended, WorkloadUnschedulable)
+                         WorkloadEvicted, WorkloadPlaced, WorkloadPriorityChanged, WorkloadResumed, WorkloadSuspended,
+                         WorkloadUnschedulable)
 from libs.events.topics import QUOTA
 from libs.platform.unit_of_work import Router, UnitOfWork
 from libs.quota import QuotaEngine, Reason, Why
@@ -264,6 +265,24 @@ class QuotaService:
         if await suspension.resume(uow.conn, event.workload_id, event.resumed_at) == "queue":
             await self._requeue_resumed(uow, engine, event.workload_id)
 
+    async def handle_workload_priority_changed(self, event: WorkloadPriorityChanged, uow: UnitOfWork) -> None:
+        """Gives a workload its new priority (Kueue's meaning, ``QuotaEngine.set_priority``): a pending one moves
+        in its queue, a reservation defends its quota with it, a suspended one is queued with it when resumed.
+        Then runs the cycles (a raised workload may be admitted, or preempt; a lowered reservation may now be a
+        victim) and forwards the change on the quota topic, after every QuotaReserved of the workload, so the
+        scheduler's pending queue and node-level preemption use it too. A finished or cancelled workload changes
+        nothing and is not forwarded."""
+        engine = await self._enter(uow)
+        wid = event.workload_id
+        if await state.was_cancelled(uow.conn, wid) or not await state.set_priority(uow.conn, wid, event.priority):
+            return
+        if (k := self.known.get(wid)) is not None:
+            self.known[wid] = dataclasses.replace(k, priority=event.priority)
+        if engine.set_priority(wid, event.priority, self.clock()) is not None:
+            self.told.pop(wid, None)  # its position changed: say where it waits now
+            await self.cycle(uow, {wid}, {})
+        await uow.emit(event.model_copy(update={"event_id": uuid.uuid4()}), topic=QUOTA)
+
     async def _requeue_resumed(self, uow: UnitOfWork, engine: QuotaEngine, wid: str) -> None:
         """Puts a resumed workload at the back of its queue: its place before the suspension is not kept."""
         await suspension.forget(uow.conn, wid)
@@ -369,6 +388,7 @@ class QuotaService:
                       "WorkloadCancelled": self.handle_workload_cancelled,
                       "WorkloadSuspended": self.handle_workload_suspended,
                       "WorkloadResumed": self.handle_workload_resumed,
+                      "WorkloadPriorityChanged": self.handle_workload_priority_changed,
                       "WorkloadFailed": finished, "WorkloadEvicted": self.handle_workload_evicted,
                       "WorkloadPlaced": self.handle_workload_placed,
                       "WorkloadUnschedulable": self.handle_workload_unschedulable},

@@ -105,6 +105,13 @@ async def was_cancelled(conn: asyncpg.Connection, workload_id: str) -> bool:
     return bool(await conn.fetchval("select true from cancelled_workloads where workload_id = $1", workload_id))
 
 
+async def set_priority(conn: asyncpg.Connection, workload_id: str, priority: int) -> bool:
+    """Stores a workload's new priority (pending, reserved or suspended: a resume queues it with it); False for a
+    workload quota does not hold (never seen, or finished)."""
+    return bool(await conn.fetchval("update workloads set priority = $2, updated_at = now() where workload_id = $1 "
+                                    "and state <> 'finished' returning true", workload_id, priority))
+
+
 async def exclude_flavor(conn: asyncpg.Connection, workload_id: str, flavor: str) -> None:
     await conn.execute("update workloads set excluded = array_append(excluded, $2) where workload_id = $1 "
                        "and not ($2 = any(excluded))", workload_id, flavor)

@@ -136,6 +136,22 @@ class Placer:
         """
         return self.pending.pop(workload_id, None) is not None, workload_id in self.snapshot.workload_pods
 
+    def reprioritise(self, workload_id: str, priority: int) -> tuple[bool, bool]:
+        """Gives a workload a new priority; returns (it is pending here, it is bound to nodes).
+
+        A pending reservation is ordered and preempts with it; a bound gang's pods are bound again with it, so
+        node-level preemption weighs it as it is now (the nodes and GPUs stay the same).
+        """
+        pending = self.pending.get(workload_id)
+        if pending is not None:
+            pending.reservation = pending.reservation.model_copy(update={"priority": priority})
+            pending.workload = replace(pending.workload, priority=priority)
+        bound = workload_id in self.snapshot.workload_pods
+        if bound:
+            pods = self.snapshot.unbind_workload(workload_id)
+            self.bind(replace(pod, priority=priority) for pod in pods)
+        return pending is not None, bound
+
     # -- the cycle ------------------------------------------------------------------------------
     def cycle(self, only: str | None = None) -> list[Decision]:
         """Decides for every pending workload (or just ``only``): highest priority first, then arrival."""

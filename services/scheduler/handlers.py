@@ -16,6 +16,7 @@ from libs.events import (
     QuotaReserved,
     WorkloadCancelled,
     WorkloadPlaced,
+    WorkloadPriorityChanged,
     WorkloadSuspended,
     WorkloadUnschedulable,
 )
@@ -101,6 +102,15 @@ class SchedulerHandlers:
             await repo.delete_pending(uow.conn, event.workload_id)
         await uow.emit(event.model_copy(update={"event_id": uuid.uuid4(), "placed": placed}), topic=PLACEMENT)
 
+    async def handle_workload_priority_changed(self, event: WorkloadPriorityChanged, uow: UnitOfWork) -> None:
+        """Quota's copy of a priority change: the pending reservation and the bound pods take the new priority,
+        then a cycle runs (a raised workload may now preempt; a lowered one may now be a victim)."""
+        await self._begin(uow)
+        pending, bound = self.placer.reprioritise(event.workload_id, event.priority)
+        if pending or bound:
+            await repo.set_priority(uow.conn, event.workload_id, event.priority, pending=pending, bound=bound)
+            await self.place_pending(uow)
+
     async def place_pending(self, uow: UnitOfWork, only: str | None = None) -> None:
         """Runs a placement cycle and records each decision."""
         for decision in self.placer.cycle(only):
@@ -152,6 +162,7 @@ class SchedulerHandlers:
             handlers={"NodeInventoried": self.handle_node_inventoried, "QuotaReserved": self.handle_quota_reserved,
                       "WorkloadCancelled": self.handle_workload_cancelled,
                       "WorkloadSuspended": self.handle_workload_cancelled,
+                      "WorkloadPriorityChanged": self.handle_workload_priority_changed,
                       "NodeRepairTransitioned": self.handle_node_repair_transitioned, "WorkloadSucceeded": ended,
                       "WorkloadFailed": ended, "WorkloadEvicted": ended},
             ignored=frozenset({"QuotaReleased", "WorkloadPending", "PreemptionRequested", "WorkloadRunning"}))

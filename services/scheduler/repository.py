@@ -47,6 +47,16 @@ async def add_pending(conn: asyncpg.Connection, reservation: QuotaReserved, trac
         reservation.workload_id, reservation.model_dump_json(), trace, reservation.priority)
 
 
+async def set_priority(conn: asyncpg.Connection, workload_id: str, priority: int, *, pending: bool,
+                       bound: bool) -> None:
+    """Stores a workload's new priority in its pending reservation and in its placement."""
+    if pending:
+        await conn.execute("update pending set priority = $2, reservation = jsonb_set(reservation, '{priority}', "
+                           "to_jsonb($2::int)) where workload_id = $1", workload_id, priority)
+    if bound:
+        await conn.execute("update placements set priority = $2 where workload_id = $1", workload_id, priority)
+
+
 async def set_pending_reason(conn: asyncpg.Connection, workload_id: str, reason: str,
                              victims: list[str] | None = None) -> None:
     await conn.execute("update pending set last_reason = $2, victims = coalesce($3, victims) where workload_id = $1",

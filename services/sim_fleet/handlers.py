@@ -104,4 +104,5 @@ class FleetHandlers:
                       "WorkloadCancelled": self.handle_workload_cancelled,
                       "WorkloadSuspended": self.handle_workload_suspended,
                       "NodeRepairTransitioned": self.handle_node_repair_transitioned},
-            ignored=frozenset({"WorkloadUnschedulable", "QuotaReserved", "QuotaReleased", "WorkloadPending"}))
+            ignored=frozenset({"WorkloadUnschedulable", "QuotaReserved", "QuotaReleased", "WorkloadPending",
+                               "WorkloadPriorityChanged"}))

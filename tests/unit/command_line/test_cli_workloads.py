@@ -93,3 +93,16 @@ def test_describe_of_a_refused_workload_says_why():
     text = "\n".join(describe_lines(WorkloadDetail(s, (refusal,), None, None, {}), NOW))
     assert "refused by admission: policy_violation [rule pod.privileged]: privileged containers" in text
     assert "quota has not seen" not in text
+
+
+def test_requests_about_a_workload_read_as_words():
+    from cli.workloads_view import step_line
+    at = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+    lines = [step_line(Step(kind, "admission", at, reason, "m", facts)) for kind, reason, facts in (
+        ("priority-changed", None, {"by": "me@laptop", "priority_class": "high"}),
+        ("priority-refused", "priority_class_not_allowed", {"priority_class": "critical"}),
+        ("suspend-requested", None, {"by": "me@laptop"}), ("resume-refused", "workload_not_suspended", {}))]
+    assert [line.split("admission", 1)[1].strip() for line in lines] == [
+        "priority class changed to high by me@laptop",
+        "priority change to critical refused (priority_class_not_allowed): m",
+        "suspended by me@laptop", "resume refused (workload_not_suspended): m"]

@@ -108,3 +108,18 @@ def test_trace_id_comes_from_quotas_stored_context():
     parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     assert trace_id(quota(trace=json.dumps({"traceparent": parent}))) == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert trace_id(quota()) is None and trace_id(None) is None
+
+
+def test_suspend_resume_and_priority_requests_are_their_own_steps_in_time_order():
+    later = T0.replace(minute=5)
+    events = [event("WorkloadPlaced", 1, nodes=["n1"]), event("WorkloadRunning", 2),
+              {**event("WorkloadEvicted", 3, "suspended"), "occurred_at": later.replace(minute=7)}]
+    audit = [verdict(), verdict(action="priority", priority_class="high", subject="me@laptop", decided_at=later),
+             verdict("rejected", action="priority", priority_class="critical", reason="priority_class_not_allowed",
+                     decided_at=later.replace(minute=6)),
+             verdict(action="suspend", decided_at=later.replace(minute=6, second=30)),
+             verdict(action="resume", decided_at=later.replace(minute=9))]
+    steps = steps_of(audit, quota("pending"), events)
+    assert [s.kind for s in steps] == ["submitted", "placed", "running", "priority-changed", "priority-refused",
+                                       "suspend-requested", "evicted", "resume-requested"]
+    assert steps[3].facts == {"by": "me@laptop", "queue": "default", "priority_class": "high"}

@@ -225,3 +225,32 @@ def test_a_cancelled_placed_workload_keeps_its_nodes_until_its_pods_are_reported
     p.free("a")  # the connector's end of a (WorkloadFailed, reason cancelled)
     [placed] = p.cycle()
     assert (placed.workload_id, placed.kind) == ("b", DecisionKind.PLACED)
+
+
+def test_a_running_gang_lowered_in_priority_becomes_a_victim_on_the_same_gpus() -> None:
+    p = placer_with(inventoried("n1"))
+    submit(p, reserved("running").priority(5).pods("p", 1, gpu=8))
+    gpus = {pod: p.snapshot.pods[pod][1].gpus for pod in p.snapshot.workload_pods["running"]}
+    [d] = submit(p, reserved("incoming").priority(5).pods("p", 1, gpu=8), seq=2)
+    assert d.kind == DecisionKind.UNSCHEDULABLE  # equal priority: spared
+    assert p.reprioritise("running", 1) == (False, True)
+    assert {pod: p.snapshot.pods[pod][1].gpus for pod in p.snapshot.workload_pods["running"]} == gpus
+    assert all(p.snapshot.pods[pod][1].priority == 1 for pod in gpus)
+    [again] = p.cycle()
+    assert again.kind == DecisionKind.PREEMPTING and [v.workload_id for v in again.victims] == ["running"]
+
+
+def test_a_pending_workload_raised_in_priority_preempts_and_goes_first() -> None:
+    p = placer_with(inventoried("n1"))
+    submit(p, reserved("running").priority(5).pods("p", 1, gpu=8))
+    [d] = submit(p, reserved("waiting").priority(1).pods("p", 1, gpu=8), seq=2)
+    assert d.kind == DecisionKind.UNSCHEDULABLE
+    assert p.reprioritise("waiting", 9) == (True, False)
+    assert p.pending["waiting"].reservation.priority == 9 == p.pending["waiting"].workload.priority
+    [again] = p.cycle()
+    assert again.kind == DecisionKind.PREEMPTING and [v.workload_id for v in again.victims] == ["running"]
+
+
+def test_reprioritising_an_unknown_workload_changes_nothing() -> None:
+    p = placer_with(inventoried("n1"))
+    assert p.reprioritise("nosuch", 3) == (False, False)
