@@ -42,9 +42,10 @@ def make_start(clock: Callable[[], float] = time.time, on_lost: Callable[[], Non
             return await load_placer(runtime.pool, policy, clock=clock, preemption=s.scheduler_preemption,
                                      min_runtime_s=s.scheduler_min_runtime_s)
 
-        handlers = SchedulerHandlers(await load(), load=load, fence=lease.fence)
+        scheduler_metrics = SchedulerMetrics(lambda: handlers.placer)
+        handlers = SchedulerHandlers(await load(), load=load, fence=lease.fence, metrics=scheduler_metrics)
         runtime.extras["scheduler"] = handlers
-        runtime.watch(SchedulerMetrics(lambda: handlers.placer).gauges)
+        runtime.watch(scheduler_metrics.gauges)
         runtime.extras["leader_watch"] = asyncio.create_task(lease.watch(on_lost), name="scheduler-leader-watch")
         return handlers.router()
 

@@ -31,8 +31,9 @@ class SchedulerHandlers:
     """Owns the placer (snapshot + pending). ``fence`` checks leadership inside every transaction."""
 
     def __init__(self, placer: Placer, load: Callable[[], Awaitable[Placer]],
-                 fence: Callable[[object], Awaitable[None]] | None = None) -> None:
+                 fence: Callable[[object], Awaitable[None]] | None = None, metrics=None) -> None:
         self.placer = placer
+        self.metrics = metrics  # SchedulerMetrics (counts node-level preemptions at commit), or None
         self._load = load  # async () -> Placer: the state as Postgres knows it
         self._fence = fence
         self._stale = False  # a transaction failed after changing the placer: rebuild before the next event
@@ -154,6 +155,9 @@ class SchedulerHandlers:
                 preemptor_priority=reservation.priority, victim_priority=victim.priority,
                 nodes=self.placer.nodes_of(victim.workload_id)), topic=PLACEMENT,
                 trace=self.placer.traces.get(victim.workload_id, trace))
+        if self.metrics is not None and d.victims:
+            metrics, queue, count = self.metrics, reservation.cluster_queue, len(d.victims)
+            uow.after_commit(lambda: metrics.preempted(queue, count))
         await self._unschedulable(d, reservation, trace, uow)
 
     def router(self) -> Router:

@@ -1,19 +1,30 @@
 """The scheduler's Prometheus metrics, computed from its node snapshot: GPUs allocated and in total per pool,
-nodes per pool by schedulability, and workloads holding quota that wait for nodes (docs/observability.md)."""
+nodes per pool by schedulability, and workloads holding quota that wait for nodes; and the victims of node-level
+preemption, counted as they are asked to leave (docs/observability.md)."""
 
 from __future__ import annotations
 
 from collections import Counter
 
+from opentelemetry import metrics
+
 from libs.placement.model import GPU_MILLI
 from libs.platform.gauges import Gauges, Sample
 
 
-class SchedulerMetrics:
-    """Gauges over the live placer (``placer`` returns it: a rebuild replaces it)."""
+# The reason label of node-level preemption in batchyard_preempted_workloads_total: Kueue preempts only for quota
+# (InClusterQueue, InCohort*, counted by quota); this is a higher-priority gang taking nodes from lower ones.
+NODE_PREEMPTION = "InNodes"
 
-    def __init__(self, placer) -> None:
+
+class SchedulerMetrics:
+    """Gauges over the live placer (``placer`` returns it: a rebuild replaces it), and the preemption counter."""
+
+    def __init__(self, placer, meter: metrics.Meter | None = None) -> None:
         self.placer = placer  # () -> Placer
+        meter = meter or metrics.get_meter("batchyard")
+        self.preemptions = meter.create_counter(
+            "batchyard_preempted_workloads", description="Workloads preempted, per preempting_cluster_queue and reason")
         self.gauges = Gauges()
         self.gauges.gauge("batchyard_pool_gpus_total", "GPUs on the nodes of a pool (cluster, pool, gpu_model)",
                           lambda: self._gpus()[0])
@@ -23,6 +34,12 @@ class SchedulerMetrics:
                           "unhealthy)", self._nodes)
         self.gauges.gauge("batchyard_scheduler_pending_workloads", "Workloads holding quota that wait for nodes",
                           lambda: [(len(self.placer().pending), {})])
+
+    def preempted(self, preempting_cluster_queue: str, victims: int) -> None:
+        """Counts the victim gangs one node-level preemption asked to leave (once each: the placer never asks
+        twice for a victim still there)."""
+        self.preemptions.add(victims, {"preempting_cluster_queue": preempting_cluster_queue,
+                                       "reason": NODE_PREEMPTION})
 
     def _gpus(self) -> tuple[list[Sample], list[Sample]]:
         snapshot = self.placer().snapshot
