@@ -89,11 +89,16 @@ def waiting_of(summary: WorkloadSummary, quota: Row | None, events: Sequence[Row
                    cluster_queue=quota["cluster_queue"])
 
 
-def trace_id(quota: Row | None) -> str | None:
-    """Returns the W3C trace id of the submission's trace (stored by quota with the workload)."""
+def trace_id(quota: Row | None, audit: Sequence[Row] = ()) -> str | None:
+    """Returns the W3C trace id of the submission's trace: as quota stored it with the workload, else (a refused
+    workload, or one quota has not seen yet) as admission's audit row of the submission kept it."""
     parent = as_json(quota["trace"]).get("traceparent", "") if quota else ""
     parts = parent.split("-")
-    return parts[1] if len(parts) == 4 else None
+    if len(parts) == 4:
+        return parts[1]
+    submits = [a for a in audit if (a.get("action") or "submit") == "submit" and a.get("trace_id")]
+    accepted = [a for a in submits if a["outcome"] == "accepted"]
+    return (accepted or submits)[-1]["trace_id"] if submits else None
 
 
 # A request about an admitted workload (admission's audit action) → the step's kind when carried out / refused.

@@ -54,5 +54,5 @@ async def describe_workload(conn: asyncpg.Connection, workload_id: str) -> Workl
     held_by_scheduler = quota is not None and quota["state"] == "reserved" and not quota["placed"]
     reason = (await sources.scheduler_reason(conn, workload_id))[1] if held_by_scheduler else None
     return WorkloadDetail(summary=summary, steps=steps_of(audit, quota, events),
-                          waiting=waiting_of(summary, quota, events, reason), trace_id=trace_id(quota),
+                          waiting=waiting_of(summary, quota, events, reason), trace_id=trace_id(quota, audit),
                           pod_set_flavors=pod_set_flavors(quota))

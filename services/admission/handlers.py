@@ -26,6 +26,7 @@ admitted).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -97,7 +98,7 @@ class AdmissionHandlers:
                                       usage.footprint(decision.spec))
             ledger.add(admitted.team, admitted.usage)
             await usage.record(uow.conn, [admitted], ledger)
-        row = audit_row(event, decision, duplicate=duplicate)
+        row = {**audit_row(event, decision, duplicate=duplicate), "trace_id": trace_id_of(uow)}
         await repo.record_decision(uow.conn, row)
         await self._maybe_purge(uow, now)
         await self._emit(uow, event, decision, row, policy)
@@ -127,7 +128,8 @@ class AdmissionHandlers:
         if len(spent) != len(batch.new_claims):
             raise ConcurrentClaim("a token of this batch was spent concurrently; redoing it record by record")
         await usage.record(conn, batch.admitted, batch.ledger)
-        rows = [audit_row(d.event, decision, duplicate=dup) for d, (decision, dup) in zip(decided, verdicts)]
+        rows = [{**audit_row(d.event, decision, duplicate=dup), "trace_id": trace_id_of(uow)}
+                for uow, d, (decision, dup) in zip(uows, decided, verdicts)]
         await repo.record_decisions(conn, rows)
         for uow, d, (decision, _), row in zip(uows, decided, verdicts, rows):
             await self._maybe_purge(uow, now)
@@ -165,7 +167,7 @@ class AdmissionHandlers:
             await uow.emit(cancelled)
         else:
             await uow.emit(WorkloadCancelRefused(reason=decision.code, message=decision.message[:2000]))
-        await repo.record_decision(uow.conn, cancel_audit_row(event, decision, now))
+        await repo.record_decision(uow.conn, {**cancel_audit_row(event, decision, now), "trace_id": trace_id_of(uow)})
         uow.after_commit(lambda: self._count(f"cancel:{decision.code or 'cancelled'}"))
 
     async def handle_lifecycle_request(self, event: lifecycle.LifecycleRequest, uow: UnitOfWork) -> None:
@@ -193,7 +195,7 @@ class AdmissionHandlers:
                                                   message=decision.message[:2000]))
         audit = cancel_audit_row(event, decision, now, done=done)
         asked = {"priority_class": event.priority_class} if verb == "priority" else {}
-        await repo.record_decision(uow.conn, {**audit, "action": verb, **asked})
+        await repo.record_decision(uow.conn, {**audit, "action": verb, "trace_id": trace_id_of(uow), **asked})
         uow.after_commit(lambda: self._count(f"{verb}:{decision.code or done}"))
 
     @staticmethod
@@ -318,6 +320,13 @@ class Batch:
         self.ledger.add(team, admitted.usage)
         self.admitted.append(admitted)
         return d.decision, False
+
+
+def trace_id_of(uow: UnitOfWork) -> str | None:
+    """Returns the W3C trace id of the span handling the event (None when tracing is off): kept in the audit row,
+    so a refused workload, which no other service ever holds, still has a trace to look up."""
+    parts = json.loads(uow.trace_context()).get("traceparent", "").split("-")
+    return parts[1] if len(parts) == 4 else None
 
 
 def audit_row(event: WorkloadSubmitted, decision: Decision, *, duplicate: bool = False) -> dict[str, Any]:

@@ -43,7 +43,7 @@ async def already_admitted(conn: asyncpg.Connection, workload_id: str) -> bool:
 
 _AUDIT_COLUMNS = ("event_id", "decided_at", "outcome", "workload_id", "org", "team", "subject", "caller_tenant",
                   "key_id", "token_id", "queue", "priority_class", "reason", "rule", "message", "violations",
-                  "defaulted", "submission_digest", "producer", "action")
+                  "defaulted", "submission_digest", "producer", "action", "trace_id")
 _AUDIT_INSERT = (f"insert into audit_log({', '.join(_AUDIT_COLUMNS)}) values "
                  f"({', '.join(f'${i + 1}' for i in range(len(_AUDIT_COLUMNS)))})")
 

@@ -177,6 +177,8 @@ async def test_list_and_describe_through_a_workloads_life(platform, kafka_bootst
         assert "quota reserved in cluster queue vision-cq; flavors: train=a100-onprem" in v1.output
         r1 = (await cli(database_url, "workloads", "describe", "r1")).output
         assert "refused by admission: " in r1 and "pod.privileged" in r1 and "quota has not seen" not in r1, r1
+        r1_trace = next(line for line in r1.splitlines() if line.startswith("trace: "))
+        assert len(r1_trace.split()[1]) == 32, r1  # admission's audit row keeps the refused submission's trace
         g0 = (await cli(database_url, "workloads", "describe", "g0")).output
         assert "state: finished (succeeded)" in g0 and "succeeded on onprem-dc1" in g0 and "placed on onprem-dc1: 1 " \
             "node(s)" in g0, g0

@@ -123,3 +123,11 @@ def test_suspend_resume_and_priority_requests_are_their_own_steps_in_time_order(
     assert [s.kind for s in steps] == ["submitted", "placed", "running", "priority-changed", "priority-refused",
                                        "suspend-requested", "evicted", "resume-requested"]
     assert steps[3].facts == {"by": "me@laptop", "queue": "default", "priority_class": "high"}
+
+
+def test_a_refused_workload_s_trace_id_comes_from_admission_s_audit_row():
+    refused = verdict("rejected", reason="policy_violation", trace_id="4bf92f3577b34da6a3ce929d0e0e4736")
+    assert trace_id(None, [refused]) == "4bf92f3577b34da6a3ce929d0e0e4736"
+    later = verdict(trace_id="0af7651916cd43dd8448eb211c80319c")
+    assert trace_id(None, [refused, later, verdict(action="cancel", trace_id="ff" * 16)]) == later["trace_id"]
+    assert trace_id(None, [verdict()]) is None  # decided with tracing off
