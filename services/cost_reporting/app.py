@@ -36,6 +36,7 @@ async def stop(runtime: Runtime) -> None:
 DEFINITION = ServiceDefinition(
     name="cost-reporting", consumes=(NODE_INVENTORY, PLACEMENT, LIFECYCLE), produces=(COST_ACCRUALS, COST_ROLLUPS),
     service_dir=Path(__file__).parent, start=start, stop=stop,
+    batch=True,  # a poll batch per transaction: its handlers only write rows, under the ledger's transaction lock
     description="Turns placements, lifetimes and a versioned price catalog into a ledger per node-hour that "
                 "reconciles to the micro-dollar, per-workload accruals and daily rollups.")
 

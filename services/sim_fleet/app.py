@@ -56,6 +56,7 @@ async def stop(runtime: Runtime) -> None:
 DEFINITION = ServiceDefinition(
     name="sim-fleet", consumes=(PLACEMENT, QUOTA, NODE_REPAIR), produces=(NODE_INVENTORY, NODE_HEALTH, LIFECYCLE),
     service_dir=Path(__file__).parent, start=start, stop=stop,
+    batch=True,  # a poll batch per transaction: its handlers only read and write rows (no in-memory state)
     description="A simulated fleet: reports nodes, runs placed pods on a scaled clock, injects faults, "
                 "drains and repairs nodes.")
 
