@@ -15,13 +15,12 @@ from typer.testing import CliRunner
 from cli.main import app
 from libs.events import PodSet, Resources, Tenant, WorkloadCancelRequested, WorkloadSpec, WorkloadSubmitted
 from libs.events.topics import SUBMITTED
-from libs.localinfra.processes import Platform, REPO
+from libs.localinfra.processes import REPO
 from libs.platform.observer import FlowObserver, WorkloadView
 from libs.platform.publisher import EventPublisher
-from libs.platform.topics_admin import ensure_topics
 from services.admission.signing import demo_signer
 from tests.integration.test_quota_service import FLAVOR, cluster_queue
-from tests.support.fleets import fault_free_fleet
+from tests.support.platforms import simulated_platform
 
 pytestmark = pytest.mark.integration
 LONG = 5 * 24 * 3600  # simulated seconds: minutes of wall time at 1800x, so it runs until cancelled
@@ -45,15 +44,9 @@ def cancel(wid: str, tenant: Tenant = VISION, signed_for: Tenant = VISION) -> Wo
 @pytest.fixture
 async def platform(kafka_bootstrap, database_url, namespace, tmp_path):
     """All services; vision's cluster queue holds 8 A100 GPUs and nobody lends it more."""
-    path = tmp_path / "quota.yaml"
-    path.write_text(FLAVOR + cluster_queue("vision", 8))
-    await ensure_topics(kafka_bootstrap, namespace)
-    p = Platform(kafka_bootstrap, database_url, namespace, tmp_path,
-                 extra_env={"BATCHYARD_TIME_SCALE": "1800", "BATCHYARD_QUOTA_CONFIG": str(path),
-                            "BATCHYARD_FLEET_SPEC": fault_free_fleet(tmp_path)})
-    p.start()
-    yield p
-    p.stop()
+    quota = FLAVOR + cluster_queue("vision", 8)
+    async with simulated_platform(kafka_bootstrap, database_url, namespace, tmp_path, quota) as p:
+        yield p
 
 
 async def cli(kafka_bootstrap: str, namespace: str, *args: str):

@@ -13,13 +13,11 @@ from typer.testing import CliRunner
 from cli.main import app
 
 from libs.events import Tenant, WorkloadPriorityChangeRequested
-from libs.localinfra.processes import Platform
 from libs.platform.observer import FlowObserver, WorkloadView
 from libs.platform.publisher import EventPublisher
-from libs.platform.topics_admin import ensure_topics
 from tests.integration.test_cancel import NLP, SIGNER, VISION, by, cli, ends, rows, submission
 from tests.integration.test_quota_service import FLAVOR
-from tests.support.fleets import fault_free_fleet
+from tests.support.platforms import simulated_platform
 
 pytestmark = pytest.mark.integration
 
@@ -48,15 +46,8 @@ spec: {clusterQueue: vision-cq}
 
 @pytest.fixture
 async def platform(kafka_bootstrap, database_url, namespace, tmp_path):
-    path = tmp_path / "quota.yaml"
-    path.write_text(FLAVOR + QUEUE)
-    await ensure_topics(kafka_bootstrap, namespace)
-    p = Platform(kafka_bootstrap, database_url, namespace, tmp_path,
-                 extra_env={"BATCHYARD_TIME_SCALE": "1800", "BATCHYARD_QUOTA_CONFIG": str(path),
-                            "BATCHYARD_FLEET_SPEC": fault_free_fleet(tmp_path)})
-    p.start()
-    yield p
-    p.stop()
+    async with simulated_platform(kafka_bootstrap, database_url, namespace, tmp_path, FLAVOR + QUEUE) as p:
+        yield p
 
 
 def change(wid: str, priority_class: str, tenant: Tenant = VISION, signed_for: Tenant = VISION):

@@ -11,13 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from libs.events import PodSet, Resources, Tenant, WorkloadSpec, WorkloadSubmitted
-from libs.localinfra.processes import Platform
 from libs.platform.observer import FlowObserver
 from libs.platform.publisher import EventPublisher
-from libs.platform.topics_admin import ensure_topics
 from services.admission.signing import demo_signer
 
-from tests.support.fleets import fault_free_fleet
+from tests.support.platforms import simulated_platform
 
 pytestmark = pytest.mark.integration
 LONG = 5 * 24 * 3600  # simulated seconds: minutes of wall time at 1800x, so reservations stay held
@@ -88,15 +86,8 @@ async def cli(database_url: str, *args: str):
 @pytest.fixture
 async def quota_platform(kafka_bootstrap, database_url, namespace, tmp_path):
     """All services, with quota on a two-team cohort: vision 16 GPUs, nlp 16 GPUs of a100, reclaim allowed."""
-    path = tmp_path / "quota.yaml"
-    path.write_text(config(16, 16))
-    await ensure_topics(kafka_bootstrap, namespace)
-    p = Platform(kafka_bootstrap, database_url, namespace, tmp_path,
-                 extra_env={"BATCHYARD_TIME_SCALE": "1800", "BATCHYARD_QUOTA_CONFIG": str(path),
-                            "BATCHYARD_FLEET_SPEC": fault_free_fleet(tmp_path)})
-    p.start()
-    yield p
-    p.stop()
+    async with simulated_platform(kafka_bootstrap, database_url, namespace, tmp_path, config(16, 16)) as p:
+        yield p
 
 
 async def test_borrow_reclaim_reload_and_restart_keep_quota_right(quota_platform, kafka_bootstrap, namespace,

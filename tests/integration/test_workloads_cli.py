@@ -18,12 +18,11 @@ from cli.workloads_view import describe_lines
 from libs.events import PodSet, Resources, Tenant, WorkloadCancelRequested, WorkloadSpec, WorkloadSubmitted
 from libs.localinfra.processes import Platform
 from libs.platform.publisher import EventPublisher
-from libs.platform.topics_admin import ensure_topics
 from libs.readmodel import NotReady, describe_workload, list_workloads
 from services.admission.signing import demo_signer
 from tests.integration.test_quota_service import FLAVOR
 from tests.integration.test_read_scoping import as_role
-from tests.support.fleets import fault_free_fleet
+from tests.support.platforms import simulated_platform
 
 pytestmark = pytest.mark.integration
 LONG = 5 * 24 * 3600  # simulated seconds: minutes of wall time at 1800x, so it runs until cancelled
@@ -76,15 +75,8 @@ def cancel(wid: str, tenant: Tenant) -> WorkloadCancelRequested:
 
 @pytest.fixture
 async def platform(kafka_bootstrap, database_url, namespace, tmp_path):
-    path = tmp_path / "quota.yaml"
-    path.write_text(QUOTA)
-    await ensure_topics(kafka_bootstrap, namespace)
-    p = Platform(kafka_bootstrap, database_url, namespace, tmp_path,
-                 extra_env={"BATCHYARD_TIME_SCALE": "1800", "BATCHYARD_QUOTA_CONFIG": str(path),
-                            "BATCHYARD_FLEET_SPEC": fault_free_fleet(tmp_path)})
-    p.start()
-    yield p
-    p.stop()
+    async with simulated_platform(kafka_bootstrap, database_url, namespace, tmp_path, QUOTA) as p:
+        yield p
 
 
 async def cli(database_url: str, *args: str, token: str | None = None):
