@@ -30,7 +30,7 @@ from tests.chaos import checks
 from tests.chaos.faults import LEADER, Chaos, fault_schedule, scheduler_leader
 from tests.integration.test_broker_loss import group_lags, publish_steadily
 
-WORKLOADS = int(os.environ.get("CHAOS_WORKLOADS", "1000"))
+WORKLOADS = int(os.environ.get("CHAOS_WORKLOADS", "600"))
 RATE = int(os.environ.get("CHAOS_RATE", "10"))
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(int(600 + 3 * WORKLOADS / RATE))]
 KILLS_EACH = int(os.environ.get("CHAOS_KILLS_EACH", "3"))
