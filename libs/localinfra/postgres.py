@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from libs.localinfra._proc import InfraError, die_with_parent, free_port, run_coroutine, stop_group, wait_until
+from libs.localinfra._proc import InfraError, _alive, die_with_parent, free_port, run_coroutine, stop_group, wait_until
 from libs.localinfra.tls import make_tls_files
 
 UNPRIVILEGED_USER = "nobody"  # initdb and postgres refuse to run as root
@@ -100,6 +102,19 @@ class PostgresServer:
         if self.pid is not None:
             stop_group(self.pid)
             self.pid = None
+
+    def restart(self, *, timeout: float = 60.0) -> "PostgresServer":
+        """Stops the server with a fast shutdown (SIGINT: open sessions are cut, not waited for, as in
+        ``pg_ctl restart -m fast``) and starts it again on the same port and data; returns once it runs queries."""
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGINT)
+            with contextlib.suppress(InfraError):
+                wait_until(lambda: not _alive(self.pid), timeout=timeout, what="PostgreSQL's fast shutdown",
+                           proc=None, log=self.log_path)
+            stop_group(self.pid)  # returns at once if it is gone; SIGTERM, then SIGKILL, if the shutdown hung
+            self.pid = None
+        return self.start(timeout=timeout)
 
     def _owner(self) -> dict:
         """Returns Popen user/group arguments: as root, hand the workdir to an unprivileged user."""

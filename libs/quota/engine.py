@@ -7,6 +7,7 @@ events (``add_workload``, ``finish``, ``evict``, ``mark_placed``, ``apply_config
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from libs.quota.afs import AdmissionUsage
@@ -292,18 +293,29 @@ class QuotaEngine:
 
     def pending_info(self, workload_id: str, now: float) -> PendingInfo | None:
         """Returns the position and the reason, in words, of a pending workload."""
-        cq = self._pending_at.get(workload_id)
-        if cq is None:
-            return None
-        if cq == "":
-            why = self.unrouted[workload_id].why or Why(Reason.LOCAL_QUEUE_NOT_FOUND, "not routed")
-            return PendingInfo(workload_id, None, 0, why.reason, why.message)
-        ordered = self.pending[cq].ordered()
-        position = next(i for i, e in enumerate(ordered, 1) if e.workload.id == workload_id)
-        entry = ordered[position - 1]
-        why = self._why_waiting(entry, ordered, position, now)
-        return PendingInfo(workload_id, cq, position, why.reason,
-                           describe_position(position, cq, why.message))
+        return self.pending_infos((workload_id,), now).get(workload_id)
+
+    def pending_infos(self, workload_ids: Iterable[str], now: float) -> dict[str, PendingInfo]:
+        """Returns ``pending_info`` of every pending workload among ``workload_ids``, ordering each queue once:
+        a cycle that saw a whole queue step aside asks for all of it (per workload, that was quadratic)."""
+        by_queue: dict[str, list[str]] = {}
+        for wid in workload_ids:
+            if (cq := self._pending_at.get(wid)) is not None:
+                by_queue.setdefault(cq, []).append(wid)
+        infos: dict[str, PendingInfo] = {}
+        for cq, wids in by_queue.items():
+            if cq == "":
+                for wid in wids:
+                    why = self.unrouted[wid].why or Why(Reason.LOCAL_QUEUE_NOT_FOUND, "not routed")
+                    infos[wid] = PendingInfo(wid, None, 0, why.reason, why.message)
+                continue
+            ordered = self.pending[cq].ordered()
+            positions = {e.workload.id: i for i, e in enumerate(ordered, 1)}
+            for wid in wids:
+                position = positions[wid]
+                why = self._why_waiting(ordered[position - 1], ordered, position, now)
+                infos[wid] = PendingInfo(wid, cq, position, why.reason, describe_position(position, cq, why.message))
+        return infos
 
     def _why_waiting(self, entry: PendingEntry, ordered: list[PendingEntry], position: int,
                      now: float) -> Why:

@@ -180,18 +180,28 @@ class QuotaService:
         return entry is not None and entry.why is not None and entry.why.reason is Reason.PODS_READY_TIMEOUT
 
     async def handle_workload_finished(self, event: Event, uow: UnitOfWork) -> None:
-        engine = await self._enter(uow)
-        if await suspension.ended_by_itself(uow.conn, event.workload_id):
-            return  # its suspended run ended by itself before it was stopped: done, nothing to resume
-        reservation = engine.reservations.get(event.workload_id)
-        if not engine.finish(event.workload_id):
-            return
-        if reservation is not None:
-            await uow.emit(QuotaReleased(cluster_queue=reservation.admission.cluster_queue,
-                                         reason=event.type.removeprefix("Workload").lower()))
-        self.known.pop(event.workload_id, None)
-        self.told.pop(event.workload_id, None)
-        await self.cycle(uow, {event.workload_id}, {})
+        await self.handle_workload_finished_batch([event], [uow])
+
+    async def handle_workload_finished_batch(self, events: list[Event], uows: list[UnitOfWork]) -> None:
+        """Releases the quota of every workload of a batch that ended, then runs the cycles once for all of them:
+        with a cohort full, every release wakes all its inadmissible workloads, so a cycle round per end made a
+        deep queue's releases quadratic (the chaos run's backlog stalled quota for minutes)."""
+        engine = await self._enter(uows[0])
+        touched: set[str] = set()
+        for event, uow in zip(events, uows):
+            if await suspension.ended_by_itself(uow.conn, event.workload_id):
+                continue  # its suspended run ended by itself before it was stopped: done, nothing to resume
+            reservation = engine.reservations.get(event.workload_id)
+            if not engine.finish(event.workload_id):
+                continue
+            if reservation is not None:
+                await uow.emit(QuotaReleased(cluster_queue=reservation.admission.cluster_queue,
+                                             reason=event.type.removeprefix("Workload").lower()))
+            self.known.pop(event.workload_id, None)
+            self.told.pop(event.workload_id, None)
+            touched.add(event.workload_id)
+        if touched:
+            await self.cycle(uows[-1], touched, {})
 
     async def handle_workload_cancelled(self, event: WorkloadCancelled, uow: UnitOfWork) -> None:
         """Releases a cancelled workload's quota (reserved or pending), remembers it so it is never reserved again,
@@ -328,9 +338,10 @@ class QuotaService:
                               if isinstance(e, PreemptionRequested) and e.workload_id in engine.evicting)
             if not (result.admitted or result.expired or any(p.step_aside for p in result.pending)):
                 break
+        infos = engine.pending_infos(whys, now)  # each queue ordered once, however many of it stepped aside
         for wid, why in whys.items():
-            if engine.where(wid) == "pending":
-                await announce_pending(engine, self.known, uow, now, wid, why, self.told)
+            if wid in infos:
+                await announce_pending(engine, self.known, uow, now, wid, why, self.told, infos[wid])
         await state.persist(uow.conn, engine, touched, now, whys)
         for wid in touched:
             if engine.where(wid) is None:
@@ -394,4 +405,6 @@ class QuotaService:
                       "WorkloadUnschedulable": self.handle_workload_unschedulable},
             ignored=frozenset({"WorkloadRejected", "WorkloadRunning", "PreemptionRequested", "WorkloadCancelRefused",
                                "WorkloadRequestRefused"}),
-            batch_handlers={"WorkloadAccepted": self.handle_workload_accepted_batch})
+            batch_handlers={"WorkloadAccepted": self.handle_workload_accepted_batch,
+                            "WorkloadSucceeded": self.handle_workload_finished_batch,
+                            "WorkloadFailed": self.handle_workload_finished_batch})

@@ -49,9 +49,10 @@ async def _request_preemptions(preempting, known: dict[str, Known], uow: UnitOfW
 
 
 async def announce_pending(engine: QuotaEngine, known: dict[str, Known], uow: UnitOfWork, now: float,
-                           workload_id: str, why: Why, last: dict[str, tuple[str, str]]) -> None:
-    """Emits WorkloadPending when a workload's reason changed since the last one it was told."""
-    info = engine.pending_info(workload_id, now)
+                           workload_id: str, why: Why, last: dict[str, tuple[str, str]], info=None) -> None:
+    """Emits WorkloadPending when a workload's reason changed since the last one it was told (``info``: its
+    ``engine.pending_info``, if the caller has it already)."""
+    info = info or engine.pending_info(workload_id, now)
     k = known.get(workload_id)
     if info is None or k is None:
         return

@@ -119,28 +119,36 @@ async def exclude_flavor(conn: asyncpg.Connection, workload_id: str, flavor: str
 
 async def persist(conn: asyncpg.Connection, engine: QuotaEngine, ids: set[str], now: float,
                   whys: dict[str, Why]) -> None:
-    """Writes the engine's current state of ``ids`` (reserved, pending with its reason, or finished)."""
+    """Writes the engine's current state of ``ids`` (reserved, pending with its reason, or finished), one
+    pipelined statement per state: a freed cohort can touch every workload pending in it."""
+    reserved, pending, finished = [], [], []
     for wid in sorted(ids):
         where = engine.where(wid)
-        if where == "reserved":
-            r = engine.reservations[wid]
-            await conn.execute(
-                "update workloads set state = 'reserved', cluster_queue = $2, admission = $3::jsonb, "
-                "reserved_at = $4, placed = $5, flavor = $6, pending_reason = null, pending_message = null, "
-                "position = null, updated_at = now() where workload_id = $1",
-                wid, r.admission.cluster_queue, json.dumps(admission_to_json(r.admission)), r.reserved_at,
-                r.placed, next(iter(r.admission.node_labels), None))
-        elif where == "pending":
-            await persist_pending(conn, engine, wid, whys.get(wid), now)
-        else:
-            await conn.execute("update workloads set state = 'finished', admission = null, position = null, "
-                               "updated_at = now() where workload_id = $1 and state <> 'finished'", wid)
+        (reserved if where == "reserved" else pending if where == "pending" else finished).append(wid)
+    if reserved:
+        await conn.executemany(
+            "update workloads set state = 'reserved', cluster_queue = $2, admission = $3::jsonb, "
+            "reserved_at = $4, placed = $5, flavor = $6, pending_reason = null, pending_message = null, "
+            "position = null, updated_at = now() where workload_id = $1",
+            [(wid, r.admission.cluster_queue, json.dumps(admission_to_json(r.admission)), r.reserved_at, r.placed,
+              next(iter(r.admission.node_labels), None)) for wid in reserved for r in (engine.reservations[wid],)])
+    if pending:
+        infos = engine.pending_infos(pending, now)
+        await conn.executemany(PENDING_UPDATE, [pending_row(engine, wid, infos.get(wid), whys.get(wid), now)
+                                                for wid in pending])
+    if finished:
+        await conn.executemany("update workloads set state = 'finished', admission = null, position = null, "
+                               "updated_at = now() where workload_id = $1 and state <> 'finished'",
+                               [(wid,) for wid in finished])
 
 
-async def persist_pending(conn: asyncpg.Connection, engine: QuotaEngine, wid: str, why: Why | None,
-                          now: float) -> None:
-    """Writes a pending workload's backoff, position and latest reason."""
-    info = engine.pending_info(wid, now)
+PENDING_UPDATE = ("update workloads set state = 'pending', admission = null, placed = false, "
+                  "cluster_queue = coalesce($2, cluster_queue), requeue_at = $3, attempts = $4, pending_reason = $5, "
+                  "pending_message = $6, position = $7, updated_at = now() where workload_id = $1")
+
+
+def pending_row(engine: QuotaEngine, wid: str, info, why: Why | None, now: float) -> tuple:
+    """Returns the PENDING_UPDATE arguments of a pending workload whose ``pending_info`` is ``info``."""
     entry = engine.pending_entry(wid) if info is not None and info.cluster_queue else None  # routed only
     if entry is not None and entry.requeue_at > now:
         base = entry.why.message if entry.why else "requeued"
@@ -148,9 +156,5 @@ async def persist_pending(conn: asyncpg.Connection, engine: QuotaEngine, wid: st
     elif why is None:
         why = (entry.why if entry is not None else None) or (Why(info.reason, info.message) if info
                                                               else Why(Reason.QUEUED, "queued"))
-    await conn.execute(
-        "update workloads set state = 'pending', admission = null, placed = false, "
-        "cluster_queue = coalesce($2, cluster_queue), requeue_at = $3, attempts = $4, pending_reason = $5, "
-        "pending_message = $6, position = $7, updated_at = now() where workload_id = $1",
-        wid, info.cluster_queue if info else None, entry.requeue_at if entry else 0.0,
-        engine.attempts.get(wid, 0), why.reason.value, words(why, now), info.position if info else None)
+    return (wid, info.cluster_queue if info else None, entry.requeue_at if entry else 0.0,
+            engine.attempts.get(wid, 0), why.reason.value, words(why, now), info.position if info else None)

@@ -70,6 +70,23 @@ def test_visibility_says_why_in_words():
     assert engine.pending_info("a-later", now=0).position == 2
 
 
+def test_pending_infos_of_a_whole_queue_equal_each_workloads_own():
+    """A release into a full BestEffortFIFO queue wakes all its workloads and each steps aside: the service asks
+    for all their infos at once (each queue ordered once; per workload, it was quadratic and stalled quota)."""
+    engine = engine_of(make_cluster_queue("cq").flavor("default", cpu=2).obj())
+    admit_now(engine, *(wl(f"run-{i}", cpu=1) for i in range(2)))
+    submit(engine, *(wl(f"wait-{i:03d}", cpu=1, created=1 + i) for i in range(200)), wl("lost", "nowhere"))
+    engine.finish("run-0")
+    stepped = []
+    while (r := engine.run_cycle(0)).admitted or any(p.step_aside for p in r.pending):
+        stepped += [p.workload_id for p in r.pending]
+    ids = [*stepped, "lost", "run-1", "unknown"]
+    infos = engine.pending_infos(ids, now=0)
+    assert len(stepped) == 199 and set(infos) == {*stepped, "lost"}
+    assert infos == {w: engine.pending_info(w, now=0) for w in infos}
+    assert sorted(i.position for w, i in infos.items() if w != "lost") == list(range(1, 200))
+
+
 def test_add_is_idempotent_and_a_second_reservation_is_refused():
     engine = engine_of(make_cluster_queue("cq").flavor("default", cpu=4).obj())
     w = wl("w")
