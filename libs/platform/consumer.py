@@ -13,6 +13,7 @@ import base64
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import asyncpg
@@ -44,8 +45,12 @@ class Record:
 class Consumer:
     """Processes records for one service with its router, pool and retry policy."""
 
-    def __init__(self, *, service: str, namespace: str, pool: asyncpg.Pool, router: Router, allowed: frozenset[str],
-                 max_attempts: int, backoff_s: float, metrics: telemetry.ServiceMetrics, on_commit) -> None:
+    def __init__(self, *, service: str, namespace: str, pool: asyncpg.Pool, router: Router,
+                 allowed: Mapping[str, frozenset[str]] | frozenset[str], max_attempts: int, backoff_s: float,
+                 metrics: telemetry.ServiceMetrics, on_commit) -> None:
+        """``allowed``: per (qualified) topic, the event types it carries (the catalog's); a record of another
+        type there is dead-lettered wrong-topic even when the service reads that type from another topic. A plain
+        set allows its types on every topic."""
         self.service, self.namespace, self.pool, self.router = service, namespace, pool, router
         self.allowed, self.max_attempts, self.backoff_s = allowed, max_attempts, backoff_s
         self.metrics, self.on_commit = metrics, on_commit
@@ -93,7 +98,7 @@ class Consumer:
         """Returns the record's event and its handler (None: ignored); dead-letters a record that cannot be
         decoded or whose type has no route, and returns None for it."""
         try:
-            event = decode(record.value, allowed=self.allowed)
+            event = decode(record.value, allowed=self._allowed_on(record.topic))
         except DecodeError as exc:
             await self._dead_letter(record, exc.reason, exc.message, attempts=1, event_id=None)
             return None
@@ -107,6 +112,12 @@ class Consumer:
         except KeyError as exc:
             await self._dead_letter(record, "unhandled-type", str(exc), attempts=1, event_id=event.event_id)
             return None
+
+    def _allowed_on(self, topic: str) -> frozenset[str]:
+        """Returns the event types a record on ``topic`` may carry (none, on a topic the service does not read)."""
+        if isinstance(self.allowed, frozenset):
+            return self.allowed
+        return self.allowed.get(topic, frozenset())
 
     async def _handle_batch_once(self, ready: list) -> list[str]:
         outcomes, uows, rows, spans = [], [], [], []

@@ -113,7 +113,7 @@ def create_app(settings: Settings, definition: ServiceDefinition) -> FastStream:
     broker = make_broker(settings)
     runtime = Runtime(settings=settings, broker=broker)
     names = [t.qualified(settings.topic_namespace) for t in definition.consumes]
-    allowed = frozenset().union(*(t.event_names for t in definition.consumes))
+    allowed = allowed_types(definition, settings.topic_namespace)
     payload = raw_payload(definition.consumes)  # evaluated here: FastStream reads the real annotation object
 
     if definition.batch:
@@ -150,6 +150,12 @@ def create_app(settings: Settings, definition: ServiceDefinition) -> FastStream:
                      after_shutdown=[release], specification=spec)
     app.runtime = runtime  # tests and the CLI reach the running service through this
     return app
+
+
+def allowed_types(definition: ServiceDefinition, namespace: str) -> dict[str, frozenset[str]]:
+    """Returns, per qualified topic the service reads, the event types that topic carries: a record of another
+    type there is dead-lettered wrong-topic, even where the service reads that type from another topic."""
+    return {t.qualified(namespace): t.event_names for t in definition.consumes}
 
 
 async def _raw_body(message, original=None) -> bytes:
@@ -204,7 +210,7 @@ def _subscribe_batches(broker: KafkaBroker, runtime: Runtime, definition: Servic
                       description=f"Events {definition.name} consumes.")(on_batch)
 
 
-async def _start(runtime: Runtime, definition: ServiceDefinition, allowed: frozenset[str]) -> None:
+async def _start(runtime: Runtime, definition: ServiceDefinition, allowed: dict[str, frozenset[str]]) -> None:
     settings = runtime.settings
     span_file = open(settings.spans_file, "a") if settings.spans_file else None  # noqa: SIM115 - lives with the process
     telemetry.setup(settings.service, span_file=span_file, metrics_port=settings.metrics_port)
