@@ -30,6 +30,15 @@ TRANSIENT = (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asy
              ConnectionError, OSError, asyncio.TimeoutError)
 
 
+def storable(text: str) -> str:
+    """Returns ``text`` fit for a PostgreSQL text column: NUL, which PostgreSQL refuses, written as ``\\x00``.
+
+    Error messages quote the hostile input (a field name or dict key of the record); one with a NUL made the
+    dead-letter insert fail with CharacterNotInRepertoireError, and the record (a batch service's whole poll
+    batch) was acknowledged without a letter (benchmarks.malformed_volume, 200,000 records: 1,949 letters lost)."""
+    return text.replace("\x00", "\\x00")
+
+
 @dataclass(frozen=True)
 class Record:
     """The parts of a Kafka record the runtime needs."""
@@ -233,6 +242,7 @@ class Consumer:
                            event_id: uuid.UUID | None) -> None:
         """Writes the record to the dead-letter topic via the outbox; a redelivered poison record is written once."""
         dead_id = event_id or uuid.uuid5(uuid.NAMESPACE_URL, f"{record.topic}/{record.partition}/{record.offset}")
+        error = storable(error)
         value = record.value or b""
         # a letter carrying a near-1 MiB original whole would be too large for Kafka and block the outbox behind it
         letter = MessageDeadLettered(
