@@ -28,7 +28,7 @@ TARGETS = (SUBMITTED, ADMISSION, QUOTA, PLACEMENT, LIFECYCLE, NODE_INVENTORY, NO
 # ~1 MiB on Kafka, and a 256 KiB letter from every reader
 WEIGHTS = {"flip": 140, "truncate": 110, "insert": 90, "delete": 90, "splice": 90, "wrong-type": 110,
            "hypothesis-doc": 90, "hypothesis-bytes": 50, "bad-utf8": 60, "wrong-topic": 40, "unknown-type": 30,
-           "version": 20, "not-object": 20, "deep": 25, "huge-int": 25, "empty": 8, "near-limit": 0.2}
+           "version": 20, "not-object": 20, "deep": 25, "huge-int": 25, "empty": 8, "nul-key": 10, "near-limit": 0.2}
 
 
 def readers(topic: Topic, running: tuple[str, ...] = ALL_SERVICES) -> tuple[str, ...]:
@@ -162,6 +162,14 @@ class Generator:
 
     def _huge_int(self, topic: Topic) -> bytes:
         return hostile.huge_integer(self.rng, self.rng.choice(sorted(topic.event_names)))
+
+    def _nul_key(self, topic: Topic) -> bytes:
+        """A mapping field (labels, evidence, conditions) whose key holds a NUL: the error names the key, and
+        PostgreSQL refuses NUL in text (it lost dead letters before consumer.storable)."""
+        document = self._document(topic)
+        for name in ("labels", "evidence", "conditions", "conditions_since"):
+            document[name] = {f"k\u0000{self.rng.randrange(100)}": [1]}
+        return json.dumps(document).encode()
 
     def _empty(self, topic: Topic) -> bytes | None:
         return self.rng.choice((None, b"", b" ", b"\n"))

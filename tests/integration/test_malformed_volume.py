@@ -33,5 +33,5 @@ async def test_bad_records_at_volume_are_all_dead_lettered_and_good_ones_all_pro
     assert not figures["crashed"] and not any(figures["lags"].values())
     # the run covered what it claims: every kind of bad record, and the parser's limits
     assert set(figures["bad_by_kind"]) >= {"flip", "truncate", "insert", "delete", "splice", "deep", "huge-int",
-                                          "near-limit", "wrong-type", "bad-utf8", "hypothesis-doc", "empty"}
+                                          "near-limit", "wrong-type", "bad-utf8", "hypothesis-doc", "empty", "nul-key"}
     assert {"not-json", "too-deep", "invalid", "wrong-topic", "unknown-type"} <= set(figures["bad_by_reason"])
