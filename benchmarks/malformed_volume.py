@@ -123,19 +123,21 @@ async def warm_up(producer: AIOKafkaProducer, namespace: str, watcher: Watcher, 
 async def drain(sent: Sent, watcher: Watcher, platform: Platform, bootstrap: str, namespace: str,
                 stall_s: float, progress, loads: list[float]) -> dict:
     """Waits until every expected letter arrived, every good submission succeeded and no group lags, or until
-    nothing moved for ``stall_s``; returns the last lags."""
+    nothing moved (letters, successes, committed offsets) for ``stall_s``; returns the last lags."""
     expected, last, quiet_since, lags = sent.expected_letters, None, time.monotonic(), {}
     while True:
         platform.assert_alive()
-        state = (matched(sent, watcher), len(sent.good & watcher.succeeded))
         lags = await group_lags(bootstrap, namespace, tuple(platform.services))
-        if state == (expected, len(sent.good)) and not any(lags.values()):
+        behind = sum(n for partitions in lags.values() for n in partitions.values())
+        # committed offsets count as progress too: the good workloads' own events make no letters
+        state = (matched(sent, watcher), len(sent.good & watcher.succeeded), behind)
+        if state == (expected, len(sent.good), 0):
             return lags
         if state != last:
             last, quiet_since = state, time.monotonic()
             loads.append(os.getloadavg()[0])
             progress(f"    letters {state[0]:,}/{expected:,}, good succeeded {state[1]:,}/{len(sent.good):,}, "
-                     f"lagging partitions {sum(map(len, lags.values()))}, load {loads[-1]:.2f}")
+                     f"records behind {behind:,} on {sum(map(len, lags.values()))} partitions, load {loads[-1]:.2f}")
         elif time.monotonic() - quiet_since > stall_s:
             progress(f"    no progress for {stall_s:.0f}s: stopping; lags {lags}")
             return lags
