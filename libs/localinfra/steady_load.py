@@ -37,23 +37,34 @@ spec:
     flavors:
     - name: cpu-onprem
       resources:
-      - {{name: cpu, nominalQuota: 1000}}
+      - {{name: cpu, nominalQuota: {cpu}{borrowing}}}
       - {{name: memory, nominalQuota: 4Ti}}
 ---
 apiVersion: kueue.x-k8s.io/v1beta1
 kind: LocalQueue
 metadata: {{name: default, namespace: {team}}}
 spec: {{clusterQueue: {org}-{team}}}"""
-QUEUES = "\n---\n".join([_FLAVOR, *(_TEAM_QUEUES.format(org=t.org, team=t.team) for t in TEAMS)]) + "\n"
 
 
-def platform_env(directory: Path) -> dict[str, str]:
+def queues_yaml(cpu: int = 1000, borrowing_limit: int | None = None) -> str:
+    """Returns the quota config: the flavor, and per team a cluster queue in its org's cohort with ``cpu`` cores of
+    nominal quota (and a borrowing limit, if given) and its default local queue."""
+    borrowing = "" if borrowing_limit is None else f", borrowingLimit: {borrowing_limit}"
+    return "\n---\n".join([_FLAVOR, *(_TEAM_QUEUES.format(org=t.org, team=t.team, cpu=cpu, borrowing=borrowing)
+                                     for t in TEAMS)]) + "\n"
+
+
+QUEUES = queues_yaml()
+
+
+def platform_env(directory: Path, fleet: FleetSpec = FLEET, queues: str = QUEUES,
+                 time_scale: int = TIME_SCALE) -> dict[str, str]:
     """Writes the fleet and the quota config into ``directory``; returns the services' extra environment."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "fleet.yaml").write_text(FLEET.model_dump_json())
-    (directory / "queues.yaml").write_text(QUEUES)
+    (directory / "fleet.yaml").write_text(fleet.model_dump_json())
+    (directory / "queues.yaml").write_text(queues)
     return {"BATCHYARD_QUOTA_CONFIG": str(directory / "queues.yaml"),
-            "BATCHYARD_FLEET_SPEC": str(directory / "fleet.yaml"), "BATCHYARD_TIME_SCALE": str(TIME_SCALE)}
+            "BATCHYARD_FLEET_SPEC": str(directory / "fleet.yaml"), "BATCHYARD_TIME_SCALE": str(time_scale)}
 
 
 def submissions(count: int, prefix: str, sign: Callable[[WorkloadSubmitted], WorkloadSubmitted],

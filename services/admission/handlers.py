@@ -176,7 +176,8 @@ class AdmissionHandlers:
         now, keyring, verb = self.clock(), self.keyring.current().keyring, lifecycle.verb_of(event)
         done = {"suspend": "suspended", "resume": "resumed", "priority": "reprioritised"}[verb]
         policy = self.policy.current()
-        row = await repo.held_state(uow.conn, event.workload_id) if event.workload_id else None
+        row = await repo.held_state(uow.conn, event.workload_id, priority_class=verb == "priority") \
+            if event.workload_id else None
         held = lifecycle.HeldState(row["org"], row["team"], row["finished_by"], row["suspended"],
                                    row["priority_class"]) if row else None
         allowed = policy.policy.for_tenant(held.org, held.team).allowed_priority_classes or () \

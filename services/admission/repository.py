@@ -76,14 +76,19 @@ async def held_workload(conn: asyncpg.Connection, workload_id: str) -> asyncpg.R
                                "for update", workload_id)
 
 
-async def held_state(conn: asyncpg.Connection, workload_id: str) -> asyncpg.Record | None:
-    """Returns the admitted workload's tenant, what ended it, whether it is suspended and its priority class now
-    (org, team, finished_by, suspended, priority_class: as last changed, else as its accepted submission's audit
-    row says), its row locked for this transaction; None if never admitted."""
+_SUBMITTED_CLASS = ("(select a.priority_class from audit_log a where a.workload_id = w.workload_id "
+                    "and a.action = 'submit' and a.outcome = 'accepted' order by a.seq desc limit 1)")
+
+
+async def held_state(conn: asyncpg.Connection, workload_id: str, *, priority_class: bool = False
+                     ) -> asyncpg.Record | None:
+    """Returns the admitted workload's tenant, what ended it, whether it is suspended and (``priority_class``: a
+    priority request's question, which reads the audit log) its priority class now (org, team, finished_by,
+    suspended, priority_class: as last changed, else as its accepted submission's audit row says; null when not
+    asked), its row locked for this transaction; None if never admitted."""
+    current = f"coalesce(w.priority_class, {_SUBMITTED_CLASS})" if priority_class else "null::text"
     return await conn.fetchrow(
-        "select org, team, finished_by, suspended_at is not null as suspended, coalesce(w.priority_class, "
-        "(select a.priority_class from audit_log a where a.workload_id = w.workload_id and a.action = 'submit' "
-        "and a.outcome = 'accepted' order by a.seq desc limit 1)) as priority_class "
+        f"select org, team, finished_by, suspended_at is not null as suspended, {current} as priority_class "
         "from admitted_workloads w where workload_id = $1 for update of w", workload_id)
 
 

@@ -23,7 +23,7 @@ import pytest
 
 from libs.fleet.spec import FaultSpec, FleetSpec, StormSpec
 from libs.localinfra.processes import ALL_SERVICES, Platform
-from libs.localinfra.steady_load import FLEET, TEAMS, submissions
+from libs.localinfra.steady_load import FLEET, TEAMS, platform_env, queues_yaml, submissions
 from libs.platform.topics_admin import ensure_topics
 from services.admission.signing import demo_signer
 from tests.chaos import checks
@@ -47,31 +47,6 @@ CHAOS_FLEET = FleetSpec(name="chaos", pools=FLEET.pools, faults=FaultSpec(
     pod_failure_probability=0.02, termination_grace_s=600, reboot_s=1800,
     storms=tuple(StormSpec(pool="cpu", share=0.1, after_s=TIME_SCALE * WORKLOADS / RATE * i / 5)
                  for i in range(1, 4))))
-_QUEUE = """---
-apiVersion: kueue.x-k8s.io/v1beta1
-kind: ClusterQueue
-metadata: {{name: {org}-{team}}}
-spec:
-  cohort: {org}
-  resourceGroups:
-  - coveredResources: [cpu, memory]
-    flavors:
-    - name: cpu-onprem
-      resources:
-      - {{name: cpu, nominalQuota: {cpu}, borrowingLimit: {borrow}}}
-      - {{name: memory, nominalQuota: 4Ti}}
----
-apiVersion: kueue.x-k8s.io/v1beta1
-kind: LocalQueue
-metadata: {{name: default, namespace: {team}}}
-spec: {{clusterQueue: {org}-{team}}}
-"""
-_FLAVOR = """apiVersion: kueue.x-k8s.io/v1beta1
-kind: ResourceFlavor
-metadata: {name: cpu-onprem}
-spec:
-  nodeLabels: {batchyard.dev/cluster: onprem-dc1, batchyard.dev/pool: cpu}
-"""
 
 
 def quota_limits() -> checks.QuotaLimits:
@@ -84,12 +59,7 @@ def quota_limits() -> checks.QuotaLimits:
 
 
 def chaos_env(directory) -> dict[str, str]:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "fleet.yaml").write_text(CHAOS_FLEET.model_dump_json())
-    (directory / "queues.yaml").write_text(_FLAVOR + "".join(
-        _QUEUE.format(org=t.org, team=t.team, cpu=TEAM_CPU, borrow=BORROW_CPU) for t in TEAMS))
-    return {"BATCHYARD_QUOTA_CONFIG": str(directory / "queues.yaml"), "BATCHYARD_FLEET_SPEC": str(directory /
-            "fleet.yaml"), "BATCHYARD_TIME_SCALE": str(TIME_SCALE)}
+    return platform_env(directory, CHAOS_FLEET, queues_yaml(TEAM_CPU, BORROW_CPU), TIME_SCALE)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from libs.events import PodSet, Resources, Tenant, WorkloadCancelRequested, WorkloadSpec, WorkloadSubmitted
 from libs.events.topics import SUBMITTED
-from libs.localinfra.processes import REPO
+from libs.localinfra.processes import REPO, Platform
 from libs.platform.observer import FlowObserver, WorkloadView
 from libs.platform.publisher import EventPublisher
 from services.admission.signing import demo_signer
@@ -76,15 +76,22 @@ async def rows(database_url: str, sql: str, *args) -> list[tuple]:
         await conn.close()
 
 
+async def one_runs_two_wait(o: FlowObserver, pub: EventPublisher, platform: Platform, running: str,
+                            waiting: str) -> None:
+    """Submits ``running`` and waits until it runs (holding vision's whole quota), then the two ``waiting`` ones,
+    in order, and waits until both are pending behind it."""
+    await pub.publish([submission(running)])
+    assert await o.wait_for(lambda o: o.workloads[running].state == "running", timeout=120), platform.logs()
+    await pub.publish([submission(w) for w in waiting])
+    assert await o.wait_for(lambda o: [o.workloads[w].state for w in waiting] == ["pending"] * 2, timeout=60)
+
+
 async def test_cancel_pending_and_running_twice_and_by_another_team(platform, kafka_bootstrap, namespace,
                                                                     database_url):
     o = await FlowObserver(kafka_bootstrap, namespace).start()
     async with EventPublisher(kafka_bootstrap, namespace) as pub:
         # 1. a runs and holds vision's whole quota; b and c wait behind it, b first.
-        await pub.publish([submission("a")])
-        assert await o.wait_for(lambda o: o.workloads["a"].state == "running", timeout=120), platform.logs()
-        await pub.publish([submission("b"), submission("c")])
-        assert await o.wait_for(lambda o: [o.workloads[w].state for w in "bc"] == ["pending"] * 2, timeout=60)
+        await one_runs_two_wait(o, pub, platform, "a", "bc")
 
         # 2. b is cancelled while it waits (with the CLI): quota forgets it and tells the scheduler, which forgets it.
         done = await cli(kafka_bootstrap, namespace, "cancel", "b", "--org", "acme", "--team", "vision",

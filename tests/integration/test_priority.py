@@ -15,7 +15,7 @@ from cli.main import app
 from libs.events import Tenant, WorkloadPriorityChangeRequested
 from libs.platform.observer import FlowObserver, WorkloadView
 from libs.platform.publisher import EventPublisher
-from tests.integration.test_cancel import NLP, SIGNER, VISION, by, cli, ends, rows, submission
+from tests.integration.test_cancel import NLP, SIGNER, VISION, by, cli, ends, one_runs_two_wait, rows
 from tests.integration.test_quota_service import FLAVOR
 from tests.support.platforms import simulated_platform
 
@@ -65,10 +65,7 @@ async def test_raise_a_pending_workload_then_lower_it_while_it_runs(platform, ka
     o = await FlowObserver(kafka_bootstrap, namespace).start()
     async with EventPublisher(kafka_bootstrap, namespace) as pub:
         # 1. x runs and holds vision's whole quota; a then b wait behind it, all of priority class normal (0).
-        await pub.publish([submission("x")])
-        assert await o.wait_for(lambda o: o.workloads["x"].state == "running", timeout=120), platform.logs()
-        await pub.publish([submission("a"), submission("b")])
-        assert await o.wait_for(lambda o: [o.workloads[w].state for w in "ab"] == ["pending"] * 2, timeout=60)
+        await one_runs_two_wait(o, pub, platform, "x", "ab")
 
         # 2. b is raised to high (100) with the CLI: it goes ahead of a and preempts x, which is requeued.
         done = await cli(kafka_bootstrap, namespace, "priority", "b", "--class", "high", "--org", "acme", "--team",

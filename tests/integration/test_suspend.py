@@ -14,8 +14,8 @@ import pytest
 from libs.events import Tenant, WorkloadResumeRequested, WorkloadSuspendRequested
 from libs.platform.observer import FlowObserver, WorkloadView
 from libs.platform.publisher import EventPublisher
-from tests.integration.test_cancel import (LIFECYCLE, NLP, PLACEMENT, SIGNER, VISION, by, cli, platform,  # noqa: F401
-                                           rows, submission)
+from tests.integration.test_cancel import (LIFECYCLE, NLP, PLACEMENT, SIGNER, VISION, by, cli,  # noqa: F401
+                                           one_runs_two_wait, platform, rows, submission)
 
 pytestmark = pytest.mark.integration
 
@@ -47,10 +47,7 @@ async def test_suspend_running_and_pending_resume_at_the_back_and_refusals(platf
     o = await FlowObserver(kafka_bootstrap, namespace).start()
     async with EventPublisher(kafka_bootstrap, namespace) as pub:
         # 1. x runs and holds vision's whole quota; a then b wait behind it.
-        await pub.publish([submission("x")])
-        assert await o.wait_for(lambda o: o.workloads["x"].state == "running", timeout=120), platform.logs()
-        await pub.publish([submission("a"), submission("b")])
-        assert await o.wait_for(lambda o: [o.workloads[w].state for w in "ab"] == ["pending"] * 2, timeout=60)
+        await one_runs_two_wait(o, pub, platform, "x", "ab")
 
         # 2. a is suspended while it waits, then resumed: it is queued again, now behind b.
         await pub.publish([suspend("a")])
