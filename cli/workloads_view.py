@@ -11,7 +11,7 @@ from rich.table import Table
 
 from libs.cost import format_dollars
 from libs.quota.explain import ordinal
-from libs.readmodel import Step, WorkloadDetail, WorkloadSummary
+from libs.readmodel import Step, Waiting, WorkloadDetail, WorkloadSummary
 
 PLAIN_WIDTH = 200  # wide enough that a pipe gets every column whole
 HEADER = ("ID", "NAME", "KIND", "TEAM", "QUEUE", "STATE", "PRIORITY", "FLAVOR/CLUSTER", "POSITION", "AGE", "COST")
@@ -72,9 +72,21 @@ def watch_line(w: WorkloadSummary, now: datetime) -> str:
             f"where={c['FLAVOR/CLUSTER']} priority={c['PRIORITY']} cost={c['COST']}")
 
 
+def requeues_text(w) -> str:
+    """Returns ", 2 failed run(s) retried, 1 eviction(s) so far" (empty when quota never requeued it)."""
+    evictions, failures = max(0, w.attempts - w.failures), w.failures
+    parts = [f"{failures} failed run(s) retried"] * bool(failures) + [f"{evictions} eviction(s)"] * bool(evictions)
+    return f", {', '.join(parts)} so far" if parts else ""
+
+
 def step_line(step: Step) -> str:
-    """Returns one timeline step in words."""
+    """Returns one timeline step in words, after its time and the service that said it."""
     at = f"{step.at:%Y-%m-%d %H:%M:%S}" if step.at else "-"
+    return f"{at}  {step.source:<14} {step_words(step)}"
+
+
+def step_words(step: Step) -> str:
+    """Returns what happened in one timeline step, in words (the CLI's describe and the web view say the same)."""
     facts = step.facts
     what = {
         "submitted": lambda: f"accepted by admission (queue {facts.get('queue', '-')}, by {facts.get('by', '-')})",
@@ -89,7 +101,10 @@ def step_line(step: Step) -> str:
         "evicted": lambda: f"evicted from {facts.get('cluster')} ({step.reason}); quota requeues it",
         "running": lambda: f"running on {facts.get('cluster')}",
         "succeeded": lambda: f"succeeded on {facts.get('cluster')}",
-        "failed": lambda: f"failed on {facts.get('cluster')} ({step.reason})",
+        "failed": lambda: f"failed on {facts.get('cluster')} ({step.reason})" + (
+            f", failed run {facts['attempt']}" if facts.get("attempt", 1) > 1 else ""),
+        "retried": lambda: f"run failed on {facts.get('cluster')} ({step.reason}); failed run {facts.get('attempt')}"
+                           f", retried: quota requeues it with backoff",
         "cancel-requested": lambda: f"cancel requested by {facts.get('by', '-')}",
         "cancel-refused": lambda: f"cancel refused ({step.reason})",
         "suspend-requested": lambda: f"suspended by {facts.get('by', '-')}",
@@ -103,14 +118,14 @@ def step_line(step: Step) -> str:
     }.get(step.kind, lambda: step.kind)()
     quiet = ("submitted", "cancel-requested", "suspend-requested", "resume-requested", "priority-changed")
     words = f": {step.message}" if step.message and step.kind not in quiet else ""
-    return f"{at}  {step.source:<14} {what}{words}"
+    return f"{what}{words}"
 
 
 def describe_lines(d: WorkloadDetail, now: datetime | None = None) -> list[str]:
     """Returns `workloads describe` as lines: the summary, why it waits now, the timeline, the trace id."""
     now, w = now or datetime.now(UTC), d.summary
     lines = [f"workload {w.workload_id} ({w.name or '-'}, {w.kind or '-'}) of {w.org}/{w.team}",
-             f"state: {state_text(w)}" + (f", {w.attempts} eviction(s) so far" if w.attempts else ""),
+             f"state: {state_text(w)}" + requeues_text(w),
              f"queue: {w.local_queue or '-'} -> cluster queue {w.cluster_queue or '-'}; priority "
              f"{'-' if w.priority is None else w.priority}",
              f"submitted: {age(w.submitted_at, now)} ago; cost so far: ${format_dollars(w.cost_micros)}",
@@ -121,8 +136,13 @@ def describe_lines(d: WorkloadDetail, now: datetime | None = None) -> list[str]:
             lines.append(f"refused by admission: {refusal.reason}" + (f" [rule {refusal.rule}]" if refusal.rule
                                                                        else "") + f": {refusal.message}")
     if d.waiting is not None:
-        where = f", {ordinal(d.waiting.position)} in {d.waiting.cluster_queue}" if d.waiting.position else ""
-        lines.append(f"waiting ({d.waiting.source}{where}): {d.waiting.reason or 'Queued'}: {d.waiting.message}")
+        lines.append(waiting_line(d.waiting))
     lines.append("timeline:")
     lines += [f"  {step_line(s)}" for s in d.steps]
     return lines
+
+
+def waiting_line(waiting: Waiting) -> str:
+    """Returns why a pending workload waits now, in words: who holds it, where in line, the reason."""
+    where = f", {ordinal(waiting.position)} in {waiting.cluster_queue}" if waiting.position else ""
+    return f"waiting ({waiting.source}{where}): {waiting.reason or 'Queued'}: {waiting.message}"

@@ -36,6 +36,9 @@ from libs.events.workload import (
     WorkloadSubmitted,
     WorkloadSucceeded,
     WorkloadUnschedulable,
+    ends_workload,
+    failure,
+    retried,
 )
 
 __all__ = [
@@ -47,5 +50,6 @@ __all__ = [
     "WorkloadRequestRefused", "WorkloadResumeRequested", "WorkloadResumed",
     "WorkloadSuspendRequested", "WorkloadSuspended", "WorkloadEvicted", "WorkloadFailed", "WorkloadPending",
     "WorkloadPlaced", "WorkloadRejected", "WorkloadRunning", "WorkloadSpec", "WorkloadSubmitted",
-    "WorkloadSucceeded", "WorkloadUnschedulable", "decode", "encode", "topic_for",
+    "WorkloadSucceeded", "WorkloadUnschedulable", "decode", "encode", "ends_workload", "failure", "retried",
+    "topic_for",
 ]

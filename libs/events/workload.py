@@ -10,6 +10,10 @@ from pydantic import Field, model_validator
 
 from libs.events.envelope import NAME, Event, Frozen
 
+MAX_BACKOFF_LIMIT = 100
+RETRIED_REASONS = frozenset({"pod-failed"})  # a run's failures that count against its backoff_limit; the rest
+# (cancelled, deleted, evicted for good) end the workload at once
+
 
 class Resources(Frozen):
     """Requests of one pod. GPUs are whole devices (``gpu``) or a share of one device (``gpu_milli`` < 1000)."""
@@ -82,6 +86,9 @@ class WorkloadSpec(Frozen):
     labels: dict[str, str] = Field(default_factory=dict)
     pod_sets: tuple[PodSet, ...] = Field(min_length=1, max_length=16)
     max_runtime_s: int | None = Field(default=None, ge=1)
+    backoff_limit: int = Field(default=0, ge=0, le=MAX_BACKOFF_LIMIT, description=(
+        "Failed runs retried before the workload fails (Kubernetes Job's backoffLimit): each failure up to this "
+        "many is requeued with exponential backoff; 0, the default, makes the first failure final."))
     duration_s: float = Field(default=60.0, gt=0, le=30 * 24 * 3600, description="Simulated run time.")
 
     @model_validator(mode="after")
@@ -258,6 +265,8 @@ class QuotaReserved(Event):
     flavors: tuple[FlavorAssignment, ...]
     spec: WorkloadSpec
     priority: int = 0
+    failures: int = Field(default=0, ge=0, description="Runs of this workload that failed before this "
+                          "reservation, each retried under its spec's backoff_limit.")
 
 
 class QuotaReleased(Event):
@@ -295,6 +304,8 @@ class WorkloadPlaced(Event):
     cluster_reason: str | None = Field(default=None, max_length=2000, description=(
         "When the flavor spans clusters: why this cluster (fit, then price, then locality), and the others' "
         "standing."))
+    failures: int = Field(default=0, ge=0, description="Runs of this workload that failed before this placement "
+                          "(QuotaReserved's count): the runner numbers this run's failure from it.")
 
 
 class WorkloadUnschedulable(Event):
@@ -326,10 +337,35 @@ class WorkloadSucceeded(Event):
 
 
 class WorkloadFailed(Event):
+    """A run failed. Final unless the runner retries it: then every service takes it as a run's end that requeues
+    the workload (quota, with backoff), not as the workload's end (``ends_workload``)."""
+
     type: Literal["WorkloadFailed"] = "WorkloadFailed"
     cluster: str
     reason: str = Field(max_length=64)
     message: str = Field(default="", max_length=2000)
+    attempt: int = Field(default=1, ge=1, description="The failed run's number among the workload's failed runs "
+                         "(its placement's failures + 1).")
+    final: bool = Field(default=True, description="False when the failure is retried: its reason is one of "
+                        "RETRIED_REASONS and attempt <= the spec's backoff_limit.")
+
+
+def retried(reason: str, attempt: int, backoff_limit: int) -> bool:
+    """Returns whether a run's failure is retried: a pod failure within the workload's backoff limit."""
+    return reason in RETRIED_REASONS and attempt <= backoff_limit
+
+
+def failure(reason: str, message: str, *, cluster: str, failures: int, backoff_limit: int) -> WorkloadFailed:
+    """Returns a placed run's WorkloadFailed, numbered after its placement's ``failures``, final or retried under
+    the workload's ``backoff_limit``."""
+    attempt = failures + 1
+    return WorkloadFailed(cluster=cluster, reason=reason, message=message[:2000], attempt=attempt,
+                          final=not retried(reason, attempt, backoff_limit))
+
+
+def ends_workload(event: Event) -> bool:
+    """Returns whether a lifecycle event ends its workload: a success, or a failure that is not retried."""
+    return event.type == "WorkloadSucceeded" or (event.type == "WorkloadFailed" and getattr(event, "final", True))
 
 
 class WorkloadEvicted(Event):

@@ -51,5 +51,7 @@ def batchjob(spec: WorkloadSpec, name: str, namespace: str, *, time_scale: float
         body["priorityClass"] = spec.priority_class
     if spec.max_runtime_s:
         body["maxRuntimeSeconds"] = spec.max_runtime_s
+    if spec.backoff_limit:
+        body["backoffLimit"] = spec.backoff_limit
     return {"apiVersion": "batchyard.dev/v1alpha1", "kind": "BatchJob",
             "metadata": {"name": name, "namespace": namespace, "labels": labels or {}}, "spec": body}

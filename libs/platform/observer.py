@@ -23,6 +23,7 @@ class WorkloadView:
     reason: str | None = None
     placed_ids: set = field(default_factory=set)  # distinct WorkloadPlaced event ids
     evicted_ids: set = field(default_factory=set)  # distinct WorkloadEvicted event ids (each is requeued)
+    retried: dict = field(default_factory=dict)  # failed run number → reason, for each failure retried
     reserved_flavors: list = field(default_factory=list)  # flavor of each distinct QuotaReserved, in arrival order
     cluster_choice: tuple[str, str] | None = None  # (cluster, why) of its latest placement on a multi-cluster flavor
     accrual_ids: set = field(default_factory=set)  # distinct CostAccrued event ids
@@ -39,7 +40,7 @@ STATE_OF = {"WorkloadSubmitted": "submitted", "WorkloadAccepted": "accepted", "W
             "WorkloadFailed": "failed", "WorkloadEvicted": "evicted", "WorkloadCancelled": "cancelled",
             "WorkloadCancelRefused": "cancel-refused", "WorkloadRequestRefused": "request-refused",
             "WorkloadSuspended": "suspended", "WorkloadResumed": "resumed"}
-ORDER = list(STATE_OF.values())
+ORDER = [*STATE_OF.values(), "retrying"]  # retrying: a failed run its backoff limit retries (requeued)
 TERMINAL = ("succeeded", "failed", "rejected", "cancelled")
 
 
@@ -148,11 +149,14 @@ class FlowObserver:
             # the runner's end of a cancelled run: it travels the lifecycle topic and may be read before every
             # WorkloadCancelled copy (admission, quota and placement topics), so it says "cancelled" itself
             new = "cancelled"
+        elif event.type == "WorkloadFailed" and not event.final:
+            view.retried[event.attempt] = event.reason
+            new = "retrying"
         # a suspended workload stays so (its run's end and the copies say nothing new) until it is resumed
         terminal = view.state in TERMINAL or (view.state == "suspended" and new not in ("resumed", "cancelled",
                                                                                       "succeeded", "failed"))
         # an evicted or resumed workload starts over: any later event moves it on
-        requeued = view.state in ("evicted", "resumed")
+        requeued = view.state in ("evicted", "resumed", "retrying")
         if not terminal and (requeued or ORDER.index(new) >= ORDER.index(view.state)
                              or new in ("pending", "unschedulable")):
             view.state = new

@@ -39,6 +39,7 @@ class Reason(str, Enum):
     PREEMPTED_WHILE_BORROWING = "InCohortReclaimWhileBorrowing"
     PODS_READY_TIMEOUT = "PodsReadyTimeout"
     EVICTED = "Evicted"  # evicted from outside (node failure, user)
+    FAILED = "Failed"  # a run failed and the workload's backoffLimit retries it
 
 
 @dataclass(frozen=True, slots=True)

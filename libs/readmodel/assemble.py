@@ -48,7 +48,8 @@ def outcome_of(events: Sequence[Row]) -> str | None:
     if "WorkloadCancelled" in types or any(e["type"] == "WorkloadFailed" and e["reason"] == "cancelled"
                                            for e in events):
         return "cancelled"
-    return "failed" if "WorkloadFailed" in types else None
+    return "failed" if any(e["type"] == "WorkloadFailed" and not as_json(e.get("detail")).get("retried")
+                           for e in events) else None
 
 
 def summarize(workload_id: str, quota: Row | None, verdict: Row | None, events: Sequence[Row],
@@ -68,7 +69,7 @@ def summarize(workload_id: str, quota: Row | None, verdict: Row | None, events: 
         cluster=placed[-1]["cluster"] if placed else None,
         position=position if state == "pending" and quota is not None and quota["state"] != "reserved" else None,
         submitted_at=verdict["decided_at"] if verdict else None, cost_micros=cost_micros,
-        attempts=quota["attempts"] if quota else 0)
+        attempts=quota["attempts"] if quota else 0, failures=quota.get("failures") or 0 if quota else 0)
 
 
 def waiting_of(summary: WorkloadSummary, quota: Row | None, events: Sequence[Row],
@@ -119,11 +120,13 @@ def audit_step(row: Row) -> Step:
 
 def event_step(row: Row) -> Step:
     """Returns a timeline row (cost reporting's workload_events) as a step."""
-    facts = {k: v for k, v in as_json(row["detail"]).items() if v not in (None, [], "")}
+    detail = as_json(row["detail"])
+    facts = {k: v for k, v in detail.items() if v not in (None, [], "", False) and k != "retried"}
     if row["cluster"]:
         facts["cluster"] = row["cluster"]
-    return Step(KINDS.get(row["type"], row["type"]), row["producer"], row["occurred_at"], row["reason"],
-                row["message"], facts)
+    kind = "retried" if row["type"] == "WorkloadFailed" and detail.get("retried") else KINDS.get(row["type"],
+                                                                                                  row["type"])
+    return Step(kind, row["producer"], row["occurred_at"], row["reason"], row["message"], facts)
 
 
 def reservation_step(quota: Row) -> Step:

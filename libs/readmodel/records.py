@@ -46,7 +46,8 @@ class WorkloadSummary:
     position: int | None  # in its cluster queue, while quota holds it pending
     submitted_at: datetime | None  # admission's decision time
     cost_micros: int  # the ledger's sum so far
-    attempts: int = 0  # evictions so far (quota requeued it each time)
+    attempts: int = 0  # requeues so far: evictions, and failed runs retried (quota requeued it each time)
+    failures: int = 0  # failed runs its backoff limit retried (each one of the attempts)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ async def quota_rows(conn: asyncpg.Connection, team, org, queue, ids=None) -> di
     where = MATCH.format(a="w", queue="w.cluster_queue = $3 or w.local_queue = $3")
     rows = await conn.fetch(
         "select w.workload_id, w.org, w.team, w.local_queue, w.cluster_queue, w.priority, w.state, w.placed, "
-        "w.spec->>'name' as name, w.spec->>'kind' as kind, w.admission, w.attempts, w.pending_reason, "
+        "w.spec->>'name' as name, w.spec->>'kind' as kind, w.admission, w.attempts, w.failures, w.pending_reason, "
         "w.pending_message, w.trace, w.created_at, w.reserved_at from quota.workloads w where " + where +
         " and ($4::text[] is null or w.workload_id = any($4::text[]))", team, org, queue, ids)
     return {r["workload_id"]: r for r in rows}

@@ -5,9 +5,9 @@ that usage exact, in admission's own schema (migration 003) and in the inbox tra
 
 - accepting a workload records its footprint (the whole gang's GPUs and pods at full size, one workload) on
   its ``admitted_workloads`` row and adds it to the team's ``team_usage`` row;
-- a workload ends with WorkloadSucceeded or WorkloadFailed (the lifecycle topic, from the cluster
-  connectors): the first of them marks the row finished and subtracts the footprint. The inbox drops a
-  redelivered event; the row's finished marker drops a second, different terminal event and one for a
+- a workload ends with WorkloadSucceeded or a final WorkloadFailed (the lifecycle topic, from the cluster
+  connectors; a failure its backoff limit retries is not final): the first of them marks the row finished and
+  subtracts the footprint. The inbox drops a redelivered event; the row's finished marker drops a second, different terminal event and one for a
   workload admission never admitted (or admitted before migration 003, whose size was never recorded);
 - WorkloadEvicted does not end a workload: quota requeues it, so it keeps holding its team's admission budget
   (quota's own reservation is released and taken again; that is QuotaReleased, not admission's business).
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from libs.admission import RULES, Decision, JobSpec, Policy, PolicyLayer, TeamUsage
-from libs.events import Event, WorkloadSubmitted
+from libs.events import Event, WorkloadSubmitted, ends_workload
 from services.admission import repository as repo
 
 Team = repo.Team
@@ -135,9 +135,11 @@ async def record(conn: asyncpg.Connection, admitted: Sequence[Admitted], ledger:
 
 async def release(conn: asyncpg.Connection, events: Sequence[Event]) -> int:
     """Ends the workloads the terminal ``events`` name, each once, and subtracts their usage; returns how many
-    workloads it released (an unknown or already finished workload releases nothing)."""
+    workloads it released (an unknown or already finished workload releases nothing). A failed run its backoff
+    limit retries ends nothing: the workload is requeued and keeps its team's budget, as after an eviction."""
     ended = await repo.finish_workloads(conn, [(e.workload_id, e.occurred_at, e.type) for e in events
-                                               if e.workload_id])
+                                               if e.workload_id and (e.type == "WorkloadCancelled" or
+                                                                     ends_workload(e))])
     freed: dict[Team, TeamUsage] = {}
     for row in ended:
         if row["org"] is not None:  # admitted before migration 003: never counted

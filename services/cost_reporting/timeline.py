@@ -40,7 +40,10 @@ def timeline_row(event: Event) -> TimelineRow:
         nodes = sorted({a.node_id for a in event.assignments})
         return TimelineRow(cluster, message=event.cluster_reason, detail={
             "nodes": nodes, "pods": len(event.assignments), "cluster_queue": event.cluster_queue})
-    if isinstance(event, (WorkloadUnschedulable, WorkloadEvicted, WorkloadFailed)):
+    if isinstance(event, WorkloadFailed):  # which failed run, and whether its backoff limit retries it
+        return TimelineRow(cluster, event.reason, event.message or None, {"attempt": event.attempt,
+                                                                          "retried": not event.final})
+    if isinstance(event, (WorkloadUnschedulable, WorkloadEvicted)):
         return TimelineRow(cluster, event.reason, event.message or None)
     if isinstance(event, PreemptionRequested):
         return TimelineRow(None, event.reason, event.message, {

@@ -84,7 +84,8 @@ class ConnectorHandlers:
         nodes = len({node_name(a["node_id"]) for a in assignments})
         await repo.transition(uow.conn, row.workload_id, status.admitted(len(assignments), nodes, row.attempt + 1),
                               now=utc_now(), phase="placed", attempt=row.attempt + 1, assignments=assignments,
-                              evict_reason=None, evict_message=None, attempts=row.attempt + 1, nodes=nodes)
+                              evict_reason=None, evict_message=None, attempts=row.attempt + 1, nodes=nodes,
+                              failures=event.failures, backoff_limit=event.spec.backoff_limit)
         uow.after_commit(lambda: self.touch(row.workload_id))
 
     async def handle_preemption_requested(self, event: PreemptionRequested, uow: UnitOfWork) -> None:

@@ -32,6 +32,8 @@ class WorkloadRow:
     evict_reason: str | None
     evict_message: str | None
     trace: dict
+    failures: int = 0  # runs that failed before this attempt (WorkloadPlaced.failures)
+    backoff_limit: int = 0  # failed runs retried before a failure is final (the spec's)
 
     @classmethod
     def of(cls, record: asyncpg.Record) -> "WorkloadRow":

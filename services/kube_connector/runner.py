@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from libs.events import Event, Tenant, WorkloadEvicted, WorkloadFailed, WorkloadRunning, WorkloadSucceeded
+from libs.events import Event, Tenant, WorkloadEvicted, WorkloadFailed, WorkloadRunning, WorkloadSucceeded, failure
 from libs.platform.clock import SimClock
 from libs.platform.periodic import spawn, woken
 from libs.platform.unit_of_work import UnitOfWork
@@ -181,13 +181,23 @@ class WorkloadRunner:
                              ("placed",))
 
     async def _finish(self, row: repo.WorkloadRow, outcome: str, message: str) -> None:
+        """Reports a run's end. A failed BatchJob run within its backoff limit is retried: its pods are deleted,
+        it waits (phase evicted) for quota to reserve it again, and the next attempt's pods are new. Other kinds'
+        failures are final: their own controller has retried (a Job's backoffLimit) before it says failed."""
+        kind = KINDS[row.kind]
         if outcome == "succeeded":
-            event: Event = WorkloadSucceeded(cluster=self.cluster)
+            await self._emit(row, WorkloadSucceeded(cluster=self.cluster), status.finished(True, message), outcome,
+                             ("placed", "running"))
+            return
+        event = failure("pod-failed", message, cluster=self.cluster, failures=row.failures,
+                        backoff_limit=row.backoff_limit if kind.creates_pods else 0)
+        if kind.creates_pods:  # a gang with a failed pod is over: stop the rest
+            await self._delete_pods(row)
+        if event.final:
+            await self._emit(row, event, status.finished(False, message), "failed", ("placed", "running"))
         else:
-            event = WorkloadFailed(cluster=self.cluster, reason="pod-failed", message=message[:2000])
-            if KINDS[row.kind].creates_pods:  # a gang with a failed pod is over: stop the rest
-                await self._delete_pods(row)
-        await self._emit(row, event, status.finished(outcome == "succeeded", message), outcome, ("placed", "running"))
+            await self._emit(row, event, status.retrying(event.attempt, row.backoff_limit, message), "evicted",
+                             ("placed", "running"))
 
     async def _delete_pods(self, row: repo.WorkloadRow) -> None:
         for pod in self._pods(row):

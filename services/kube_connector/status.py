@@ -16,7 +16,7 @@ STATE_ANNOTATION, REASON_ANNOTATION, MESSAGE_ANNOTATION, WORKLOAD_ANNOTATION = (
     "batchyard.dev/state", "batchyard.dev/reason", "batchyard.dev/message", "batchyard.dev/workload-id")
 MAX_MESSAGE = 2000
 CONDITIONS = ("QuotaReserved", "Admitted", "Running", "Finished", "Evicted")
-WARNING_STATES = frozenset({"Refused", "Invalid", "Failed", "Evicted"})
+WARNING_STATES = frozenset({"Refused", "Invalid", "Failed", "Evicted", "Retrying"})
 
 
 def utc_now() -> str:
@@ -108,6 +108,11 @@ def running(pods: int) -> Change:
 def finished(succeeded: bool, message: str) -> Change:
     state = "Succeeded" if succeeded else "Failed"
     return Change(state, state, message, {"Finished": True, "Running": False})
+
+
+def retrying(attempt: int, limit: int, message: str) -> Change:
+    return Change("Retrying", "BackoffLimitNotReached", f"{message}; failed run {attempt} of at most {limit} "
+                  "retried: requeued with backoff", {"Running": False, "Admitted": False, "QuotaReserved": False})
 
 
 def cancelled(message: str) -> Change:

@@ -68,7 +68,8 @@ def translate(kind: JobKind, obj: dict, config: ConnectorConfig) -> Submission:
         spec = WorkloadSpec(name=spec_name(meta["name"]), queue=kind.queue(obj),
                             priority_class=kind.priority_class(obj), kind=workload_kind,
                             labels={k: str(v)[:253] for k, v in list((meta.get("labels") or {}).items())[:64]},
-                            pod_sets=sets, max_runtime_s=kind.max_runtime_s(obj))
+                            pod_sets=sets, max_runtime_s=kind.max_runtime_s(obj),
+                            backoff_limit=kind.backoff_limit(obj))
     except ValidationError as exc:
         raise Invalid("invalid_spec", f"{kind.kind} {meta['name']}: {describe(exc)}") from None
     return Submission(workload_id(config.cluster, obj), Tenant(org=tenant.org, team=tenant.team), spec,

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 import asyncpg
 
 from libs.events import (Event, PreemptionRequested, QuotaReleased, WorkloadAccepted, WorkloadCancelled,
-                         WorkloadEvicted, WorkloadPlaced, WorkloadPriorityChanged, WorkloadResumed, WorkloadSuspended,
-                         WorkloadUnschedulable)
+                         WorkloadEvicted, WorkloadFailed, WorkloadPlaced, WorkloadPriorityChanged, WorkloadResumed,
+                         WorkloadSuspended, WorkloadUnschedulable, ends_workload)
 from libs.events.topics import QUOTA
 from libs.platform.unit_of_work import Router, UnitOfWork
 from libs.quota import QuotaEngine, Reason, Why
@@ -188,7 +188,10 @@ class QuotaService:
         deep queue's releases quadratic (the chaos run's backlog stalled quota for minutes)."""
         engine = await self._enter(uows[0])
         touched: set[str] = set()
+        retries = [(e, u) for e, u in zip(events, uows) if not ends_workload(e)]
         for event, uow in zip(events, uows):
+            if not ends_workload(event):
+                continue  # a failed run its backoff limit retries (below)
             if await suspension.ended_by_itself(uow.conn, event.workload_id):
                 continue  # its suspended run ended by itself before it was stopped: done, nothing to resume
             reservation = engine.reservations.get(event.workload_id)
@@ -202,6 +205,35 @@ class QuotaService:
             touched.add(event.workload_id)
         if touched:
             await self.cycle(uows[-1], touched, {})
+        for event, uow in retries:
+            await self._retry(engine, event, uow)
+
+    async def _retry(self, engine: QuotaEngine, event: WorkloadFailed, uow: UnitOfWork) -> None:
+        """A failed run the workload's backoff limit retries: counts the failure (the next QuotaReserved carries
+        it), releases the quota and requeues the workload with backoff, as after an eviction. A suspended run that
+        failed has stopped: a resume queues it."""
+        wid, now = event.workload_id, self.clock()
+        if not await state.count_failure(uow.conn, wid, event.attempt):
+            return  # counted already, or no longer quota's (finished, cancelled)
+        if (k := self.known.get(wid)) is not None:
+            self.known[wid] = k = dataclasses.replace(k, failures=event.attempt)
+        if (resumed := await suspension.stopped(uow.conn, wid)) is not None:
+            if resumed:
+                await self._requeue_resumed(uow, engine, wid)
+            return
+        reservation = engine.reservations.get(wid)
+        if reservation is None:
+            return  # evicted or cancelled meanwhile: already requeued or gone
+        limit = k.spec.backoff_limit if k is not None else event.attempt
+        what = f"run failed on {event.cluster} ({event.reason}); retry {event.attempt} of {limit}"
+        engine.evict(wid, Why(Reason.FAILED, what), now)
+        cq = reservation.admission.cluster_queue
+        self.kueue.evicted(uow, wid, cq, event.reason, now)
+        await uow.emit(QuotaReleased(cluster_queue=cq, reason="retry"))
+        self.told.pop(wid, None)
+        await self.cycle(uow, {wid}, {})
+        await announce_pending(engine, self.known, uow, self.clock(), wid, Why(Reason.BACKOFF,
+                               f"{what}; requeued with backoff"), self.told)
 
     async def handle_workload_cancelled(self, event: WorkloadCancelled, uow: UnitOfWork) -> None:
         """Releases a cancelled workload's quota (reserved or pending), remembers it so it is never reserved again,

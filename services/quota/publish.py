@@ -23,7 +23,7 @@ async def publish(result: CycleResult, engine: QuotaEngine, known: dict[str, Kno
         k = known[admitted.workload_id]
         await uow.emit(QuotaReserved(workload_id=admitted.workload_id, tenant=k.tenant,
                                      cluster_queue=admitted.cluster_queue, priority=k.priority,
-                                     spec=reserved_spec(k.spec, admitted.admission),
+                                     failures=k.failures, spec=reserved_spec(k.spec, admitted.admission),
                                      flavors=assignments_of(admitted.admission, k.spec)), trace=k.trace)
         touched.add(admitted.workload_id)
     for preempting in result.preempting:

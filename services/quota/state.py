@@ -27,11 +27,13 @@ class Known:
     trace: dict
     excluded: tuple[str, ...]
     created_at: float
+    failures: int = 0  # failed runs retried so far (WorkloadFailed not final); its next QuotaReserved says so
 
 
 def known_of(row: asyncpg.Record) -> Known:
     return Known(Tenant(org=row["org"], team=row["team"]), WorkloadSpec.model_validate_json(row["spec"]),
-                 row["priority"], json.loads(row["trace"]), tuple(row["excluded"]), row["created_at"])
+                 row["priority"], json.loads(row["trace"]), tuple(row["excluded"]), row["created_at"],
+                 row["failures"])
 
 
 async def latest_config(conn: asyncpg.Connection) -> tuple[int, str] | None:
@@ -110,6 +112,13 @@ async def set_priority(conn: asyncpg.Connection, workload_id: str, priority: int
     workload quota does not hold (never seen, or finished)."""
     return bool(await conn.fetchval("update workloads set priority = $2, updated_at = now() where workload_id = $1 "
                                     "and state <> 'finished' returning true", workload_id, priority))
+
+
+async def count_failure(conn: asyncpg.Connection, workload_id: str, attempt: int) -> bool:
+    """Records that the workload's ``attempt``-th failed run is retried; False if it was counted already, or the
+    workload is no longer quota's (finished or cancelled)."""
+    return bool(await conn.fetchval("update workloads set failures = $2, updated_at = now() where workload_id = $1 "
+                                    "and failures < $2 and state <> 'finished' returning true", workload_id, attempt))
 
 
 async def exclude_flavor(conn: asyncpg.Connection, workload_id: str, flavor: str) -> None:

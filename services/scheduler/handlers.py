@@ -136,7 +136,7 @@ class SchedulerHandlers:
                                   d.pods[0].started_at, reservation.tenant, trace)
         await uow.emit(WorkloadPlaced(workload_id=d.workload_id, tenant=reservation.tenant, cluster=result.cluster,
                                       assignments=assignments_of(result), spec=reservation.spec,
-                                      cluster_queue=reservation.cluster_queue,
+                                      cluster_queue=reservation.cluster_queue, failures=reservation.failures,
                                       cluster_reason=_clip(result.why_cluster, 2000) or None), trace=trace)
 
     async def _unschedulable(self, d: Decision, reservation: QuotaReserved, trace, uow: UnitOfWork) -> None:

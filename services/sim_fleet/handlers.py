@@ -15,6 +15,7 @@ from libs.events import (
     WorkloadPlaced,
     WorkloadRunning,
     WorkloadSuspended,
+    retried,
 )
 from libs.fleet.spec import FaultSpec
 from libs.platform.unit_of_work import Router, UnitOfWork
@@ -27,21 +28,24 @@ class FleetHandlers:
         self.clock, self.faults, self.now = clock, faults, now
         self.failure_probability = faults.pod_failure_probability
 
-    def _fails(self, workload_id: str) -> bool:
-        """Decides, reproducibly per workload, whether the injected pod failure hits it."""
-        return fraction(workload_id) < self.failure_probability
+    def _fails(self, workload_id: str, attempt: int = 1) -> bool:
+        """Decides, reproducibly per workload and failed-run number, whether the injected pod failure hits it (a
+        retried run draws again)."""
+        return (fraction(workload_id) if attempt == 1 else fraction(workload_id, attempt)) < self.failure_probability
 
     async def handle_workload_placed(self, event: WorkloadPlaced, uow: UnitOfWork) -> None:
         now = self.now()
-        fails = self._fails(event.workload_id)
+        attempt = event.failures + 1
+        fails = self._fails(event.workload_id, attempt)
         duration = event.spec.duration_s * (0.5 if fails else 1.0)
         nodes = sorted({a.node_id for a in event.assignments})
         tenant = event.tenant
         fresh = await uow.conn.fetchval(
-            "insert into pods(workload_id, cluster, org, team, nodes, ends_wall, outcome, trace) "
-            "values ($1,$2,$3,$4,$5,$6,$7,$8::jsonb) on conflict do nothing returning true",
+            "insert into pods(workload_id, cluster, org, team, nodes, ends_wall, outcome, trace, attempt, final) "
+            "values ($1,$2,$3,$4,$5,$6,$7,$8::jsonb,$9,$10) on conflict do nothing returning true",
             event.workload_id, event.cluster, tenant.org if tenant else None, tenant.team if tenant else None,
-            nodes, self.clock.wall_after(now, duration), "failed" if fails else "succeeded", uow.trace_context())
+            nodes, self.clock.wall_after(now, duration), "failed" if fails else "succeeded", uow.trace_context(),
+            attempt, not retried("pod-failed", attempt, event.spec.backoff_limit))
         if fresh:
             await uow.emit(WorkloadRunning(cluster=event.cluster, occurred_at=self.clock.sim_at(now)))
 

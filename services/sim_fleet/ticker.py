@@ -43,7 +43,8 @@ class Ticker:
                 at = self.clock.sim_at(row["ends_wall"])
                 if row["outcome"] == "failed":
                     event = WorkloadFailed(cluster=row["cluster"], reason="pod-failed", occurred_at=at,
-                                           message="a pod exited non-zero (injected failure)")
+                                           message="a pod exited non-zero (injected failure)",
+                                           attempt=row["attempt"], final=row["final"])
                 else:
                     event = WorkloadSucceeded(cluster=row["cluster"], occurred_at=at)
                 await uow.emit(event.model_copy(update={"workload_id": row["workload_id"], "tenant": tenant}),

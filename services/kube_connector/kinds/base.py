@@ -62,6 +62,10 @@ class JobKind:
     def max_runtime_s(self, obj: dict) -> int | None:
         return None
 
+    def backoff_limit(self, obj: dict) -> int:
+        """Failed runs batchyard retries (0: the object's own controller retries, e.g. a Job's backoffLimit)."""
+        return 0
+
     def pod_sets(self, obj: dict) -> list[PodSetSource]:
         raise NotImplementedError
 

@@ -36,6 +36,9 @@ class BatchJobKind(JobKind):
     def max_runtime_s(self, obj: dict) -> int | None:
         return (obj.get("spec") or {}).get("maxRuntimeSeconds")
 
+    def backoff_limit(self, obj: dict) -> int:
+        return (obj.get("spec") or {}).get("backoffLimit", 0)
+
     def workload_kind_of(self, obj: dict) -> str:
         return (obj.get("spec") or {}).get("workloadKind") or "batch"
 

@@ -106,3 +106,17 @@ def test_requests_about_a_workload_read_as_words():
         "priority class changed to high by me@laptop",
         "priority change to critical refused (priority_class_not_allowed): m",
         "suspended by me@laptop", "resume refused (workload_not_suspended): m"]
+
+
+def test_failed_runs_read_as_words_with_their_number():
+    from cli.workloads_view import requeues_text, step_line
+    at = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+    retried = step_line(Step("retried", "sim-fleet", at, "pod-failed", "exit 1", {"cluster": "c1", "attempt": 1}))
+    final = step_line(Step("failed", "sim-fleet", at, "pod-failed", "exit 1", {"cluster": "c1", "attempt": 2}))
+    first = step_line(Step("failed", "sim-fleet", at, "pod-failed", "exit 1", {"cluster": "c1", "attempt": 1}))
+    assert retried.endswith("run failed on c1 (pod-failed); failed run 1, retried: quota requeues it with backoff: "
+                            "exit 1")
+    assert final.endswith("failed on c1 (pod-failed), failed run 2: exit 1")
+    assert first.endswith("failed on c1 (pod-failed): exit 1")
+    assert requeues_text(summary(attempts=3, failures=2)) == ", 2 failed run(s) retried, 1 eviction(s) so far"
+    assert requeues_text(summary(attempts=0, failures=0)) == ""

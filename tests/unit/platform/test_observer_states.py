@@ -55,3 +55,14 @@ def test_the_priority_is_admission_s_latest_word_and_not_a_state():
         observer._observe(SimpleNamespace(value=encode(event), topic=f"batchyard.workload.{topic}", headers=[]))
     view = observer.workloads[WID]
     assert (view.state, view.priority) == ("running", 100)
+
+
+def test_a_retried_failure_requeues_and_only_the_final_one_ends():
+    view = WorkloadView()
+    FlowObserver._apply(view, WorkloadRunning(workload_id=WID, cluster="c"))
+    FlowObserver._apply(view, WorkloadFailed(workload_id=WID, cluster="c", reason="pod-failed", final=False))
+    assert (view.state, view.retried) == ("retrying", {1: "pod-failed"})
+    FlowObserver._apply(view, WorkloadRunning(workload_id=WID, cluster="c"))
+    assert view.state == "running"  # the next attempt moves it on
+    FlowObserver._apply(view, WorkloadFailed(workload_id=WID, cluster="c", reason="pod-failed", attempt=2))
+    assert (view.state, view.retried) == ("failed", {1: "pod-failed"})

@@ -131,3 +131,21 @@ def test_a_refused_workload_s_trace_id_comes_from_admission_s_audit_row():
     later = verdict(trace_id="0af7651916cd43dd8448eb211c80319c")
     assert trace_id(None, [refused, later, verdict(action="cancel", trace_id="ff" * 16)]) == later["trace_id"]
     assert trace_id(None, [verdict()]) is None  # decided with tracing off
+
+
+def test_a_retried_failure_is_its_own_step_and_only_a_final_failure_is_the_outcome():
+    retried = event("WorkloadFailed", 1, reason="pod-failed", attempt=1, retried=True)
+    final = event("WorkloadFailed", 3, reason="pod-failed", attempt=2, retried=False)
+    ok = event("WorkloadSucceeded", 3)
+    assert outcome_of([retried, ok]) == "succeeded"
+    assert outcome_of([retried, final]) == "failed"
+    assert outcome_of([retried]) is None  # requeued: it has not ended
+    steps = steps_of([verdict()], quota("finished"), [retried, event("WorkloadPlaced", 2), final])
+    assert [(s.kind, s.facts.get("attempt")) for s in steps] == [
+        ("submitted", None), ("retried", 1), ("placed", None), ("failed", 2)]
+    assert "retried" not in steps[1].facts
+
+
+def test_summary_counts_retried_failures_apart_from_evictions():
+    summary = summarize("w", quota("pending", attempts=3, failures=2), verdict(), [], None, 0)
+    assert (summary.attempts, summary.failures) == (3, 2)
