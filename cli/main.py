@@ -75,8 +75,12 @@ def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}"
         await bounded_shutdown(service_app, service)
 
     service_app.after_startup(bound_the_shutdown)
+    from libs.platform.startup_wait import DependencyUnavailable
     try:
         asyncio.run(service_app.run())
+    except DependencyUnavailable as gave_up:  # the one line says it all: no traceback
+        logging.getLogger("batchyard").error("%s stopped: %s", service, gave_up)
+        sys.exit(1)
     except Exception:
         logging.getLogger("batchyard").exception("%s stopped", service)  # the operator's log keeps the traceback
         raise

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated
 
 import asyncpg
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError
 from aiokafka.structs import ConsumerRecord
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
@@ -25,7 +26,7 @@ from faststream.middlewares import AckPolicy
 from faststream.specification import AsyncAPI
 
 from libs.events import Topic
-from libs.platform import store, telemetry
+from libs.platform import startup_wait, store, telemetry
 from libs.platform.consumer import Consumer, Record
 from libs.platform.contracts import raw_payload
 from libs.platform.gauges import Gauges
@@ -36,6 +37,8 @@ from libs.platform.unit_of_work import Router
 
 log = logging.getLogger("batchyard.service")
 POOL_CLOSE_S = 5.0  # at shutdown, how long in-flight transactions get before their connections are cut
+# A broker that is down or still electing its controller: worth waiting out at start-up (startup_wait).
+KAFKA_UNREACHABLE = (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError, OSError)
 
 
 @dataclass
@@ -215,9 +218,7 @@ async def _start(runtime: Runtime, definition: ServiceDefinition, allowed: dict[
     span_file = open(settings.spans_file, "a") if settings.spans_file else None  # noqa: SIM115 - lives with the process
     telemetry.setup(settings.service, span_file=span_file, metrics_port=settings.metrics_port)
     runtime.metrics = telemetry.ServiceMetrics(settings.service)
-    if settings.ensure_topics:
-        await ensure_topics(settings.kafka_bootstrap, settings.topic_namespace, security=kafka_security(settings))
-    runtime.pool = await store.create_pool(settings.database_url, settings.schema, size=settings.pool_size)
+    await _wait_for_dependencies(runtime)
     applied = await store.migrate(runtime.pool, settings.schema, definition.service_dir)
     if applied:
         log.info("%s: applied migrations %s", settings.service, ", ".join(applied))
@@ -229,6 +230,25 @@ async def _start(runtime: Runtime, definition: ServiceDefinition, allowed: dict[
                                 backoff_s=settings.retry_backoff_s, metrics=runtime.metrics,
                                 on_commit=runtime.relay.wake)
     log.info("%s started (instance %s)", settings.service, settings.instance_id or instance_name())
+
+
+async def _wait_for_dependencies(runtime: Runtime) -> None:
+    """Connects to Kafka (the broker, after applying the topic catalog) and opens the pool, each waited for up to
+    Settings.startup_wait_s when it is not up yet: a service may start before its broker or database."""
+    settings = runtime.settings
+
+    async def kafka() -> None:
+        if settings.ensure_topics:
+            await ensure_topics(settings.kafka_bootstrap, settings.topic_namespace, security=kafka_security(settings))
+        await runtime.broker.connect()  # FastStream's own start finds it connected and goes on
+
+    async def postgres() -> asyncpg.Pool:
+        return await store.create_pool(settings.database_url, settings.schema, size=settings.pool_size)
+
+    await startup_wait.wait_for("Kafka", settings.kafka_bootstrap, kafka, limit_s=settings.startup_wait_s,
+                                transient=KAFKA_UNREACHABLE)
+    runtime.pool = await startup_wait.wait_for("PostgreSQL", store.address(settings.database_url), postgres,
+                                               limit_s=settings.startup_wait_s, transient=store.UNREACHABLE)
 
 
 async def _stop(runtime: Runtime, definition: ServiceDefinition) -> None:

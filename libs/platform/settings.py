@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     outbox_batch: int = Field(default=500, ge=1, le=10_000)
     outbox_poll_s: float = Field(default=0.05, gt=0, description="Outbox relay idle poll interval.")
     pool_size: int = Field(default=5, ge=1, le=100)
+    startup_wait_s: float = Field(default=300.0, ge=0, description="Start-up: how long to wait for Kafka, then "
+                                  "PostgreSQL, to answer before exiting (seconds, each; 0: fail at once).")
     fleet_spec: str = Field(default="deploy/fleet/demo.yaml", description="Simulated fleet (sim connector).")
     quota_config: str = Field(default="deploy/quota/demo.yaml", description="Kueue-shaped quota YAML (quota).")
     repair_config: str = Field(default="deploy/fleet/repair.yaml",

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 
 PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
+# Failures a server that is down, starting or restarting gives: worth waiting out at start-up (startup_wait).
+# OSError covers a refused connection and a connect timeout; a wrong password or database name is not here.
+UNREACHABLE = (OSError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError,
+               asyncpg.TooManyConnectionsError)
+
+
+def address(dsn: str) -> str:
+    """Returns the host:port a DSN points at, for logs: never its user or password."""
+    if "://" in dsn:
+        netloc = urlsplit(dsn).netloc.rpartition("@")[2]
+        return netloc if ":" in netloc.rpartition("]")[2] else f"{netloc or 'localhost'}:5432"
+    fields = dict(part.split("=", 1) for part in dsn.split() if "=" in part)  # the key=value form
+    return f"{fields.get('host', 'localhost')}:{fields.get('port', 5432)}"
 
 
 async def create_pool(dsn: str, schema: str, *, size: int = 5) -> asyncpg.Pool:
