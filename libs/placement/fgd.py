@@ -65,6 +65,9 @@ class FragmentationModel:
         self.count = np.array([p.gpu_count for p in pods], np.int64)[:, None]
         self.weight = np.array([p.popularity for p in pods], np.float64)  # (M,)
         self.cpu_only = (self.milli[:, :, 0] == 0)  # (M, 1)
+        millis = sorted({p.gpu_milli for p in pods})
+        self.millis = np.array(millis, np.int64)[:, None, None]  # (U, 1, 1): distinct per-GPU sizes of the mix
+        self.milli_row = np.array([millis.index(p.gpu_milli) for p in pods], np.int64)  # (M,): pod -> size row
         self._model_ok: tuple[int, np.ndarray] | None = None
         self.cpu_per_milli, self.mem_per_milli = _per_gpu_milli(pods)  # the mix's GPU pods, on average
 
@@ -86,11 +89,10 @@ class FragmentationModel:
                       model_ok: np.ndarray) -> np.ndarray:
         """Return the expected fragmented GPU milli of each node (rows of ``left``: milli per GPU)."""
         total = left.sum(axis=1)  # (n,)
-        small = left[None, :, :] < self.milli  # (M, n, G): GPU too small for the typical pod
-        usable = (~small).sum(axis=2)  # (M, n)
-        gpu_fit = usable >= self.count
-        fit = gpu_fit & (cpu_free[None, :] >= self.cpu) & (mem_free[None, :] >= self.mem) & model_ok
-        small_milli = np.where(small, left[None, :, :], 0).sum(axis=2)  # (M, n)
+        small = left[None, :, :] < self.millis  # (U, n, G): GPU too small for pods of each distinct size
+        usable = (left.shape[1] - small.sum(axis=2))[self.milli_row]  # (M, n); per size, then per pod
+        small_milli = (small * left[None, :, :]).sum(axis=2)[self.milli_row]  # (M, n)
+        fit = (usable >= self.count) & (cpu_free[None, :] >= self.cpu) & (mem_free[None, :] >= self.mem) & model_ok
         frag = np.where(fit & ~self.cpu_only, small_milli, total[None, :])
         if not self.stranding:
             return self.weight @ frag
