@@ -88,10 +88,36 @@ class FragmentationModel:
     def fragmentation(self, left: np.ndarray, cpu_free: np.ndarray, mem_free: np.ndarray,
                       model_ok: np.ndarray) -> np.ndarray:
         """Return the expected fragmented GPU milli of each node (rows of ``left``: milli per GPU)."""
-        total = left.sum(axis=1)  # (n,)
-        small = left[None, :, :] < self.millis  # (U, n, G): GPU too small for pods of each distinct size
-        usable = (left.shape[1] - small.sum(axis=2))[self.milli_row]  # (M, n); per size, then per pod
-        small_milli = (small * left[None, :, :]).sum(axis=2)[self.milli_row]  # (M, n)
+        usable, small_milli = self._per_size(left)
+        return self._combine(usable, small_milli, left.sum(axis=1), cpu_free, mem_free, model_ok)
+
+    def fragmentation_each_gpu(self, left: np.ndarray, gpu_milli: int, cpu_free: np.ndarray,
+                               mem_free: np.ndarray, model_ok: np.ndarray) -> np.ndarray:
+        """Return (G, n): each node's fragmentation once a shared pod took GPU g (inf where it does not fit).
+
+        ``cpu_free`` and ``mem_free`` are what is left after the pod. Only GPU g changes, so the per-size
+        counts are updated for that one GPU instead of recounted over all of them.
+        """
+        usable, small_milli = self._per_size(left)  # (U, n)
+        old = left.T[None, :, :]  # (1, G, n)
+        new = old - gpu_milli
+        u = self.millis
+        usable_g = usable[:, None, :] - (old >= u) + (new >= u)  # (U, G, n)
+        small_g = small_milli[:, None, :] - old * (old < u) + new * (new < u)
+        g, n = left.shape[1], left.shape[0]
+        total = np.tile(left.sum(axis=1) - gpu_milli, g)
+        after = self._combine(usable_g.reshape(len(u), g * n), small_g.reshape(len(u), g * n), total,
+                              np.tile(cpu_free, g), np.tile(mem_free, g), np.tile(model_ok, (1, g)))
+        return np.where((left >= gpu_milli).T, after.reshape(g, n), np.inf)
+
+    def _per_size(self, left: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return, per distinct GPU size of the mix and node, (GPUs big enough, free milli on GPUs too small)."""
+        small = left[None, :, :] < self.millis  # (U, n, G)
+        return left.shape[1] - small.sum(axis=2), (small * left[None, :, :]).sum(axis=2)
+
+    def _combine(self, usable: np.ndarray, small_milli: np.ndarray, total: np.ndarray, cpu_free: np.ndarray,
+                 mem_free: np.ndarray, model_ok: np.ndarray) -> np.ndarray:
+        usable, small_milli = usable[self.milli_row], small_milli[self.milli_row]  # (M, n): per pod
         fit = (usable >= self.count) & (cpu_free[None, :] >= self.cpu) & (mem_free[None, :] >= self.mem) & model_ok
         frag = np.where(fit & ~self.cpu_only, small_milli, total[None, :])
         if not self.stranding:

@@ -13,7 +13,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .fgd import FragmentationModel, TypicalPod, after_each_gpu, after_placement
+from .fgd import FragmentationModel, TypicalPod, after_placement
 from .filters import Shape
 from .model import GPU_MILLI, Workload
 from .snapshot import Snapshot
@@ -128,11 +128,9 @@ class Scorer:
         model_ok = self.frag.model_ok(snap)[:, idx]
         before = self.frag.fragmentation(left, cpu, mem, model_ok)
         if shape.gpu_count == 1 and shape.gpu_milli < GPU_MILLI:
-            rows, valid = after_each_gpu(left, shape.gpu_milli)
-            g = left.shape[1]
-            after = self.frag.fragmentation(rows, np.tile(cpu - shape.cpu_milli, g),
-                                            np.tile(mem - shape.memory_mib, g), np.tile(model_ok, (1, g)))
-            return np.where(valid, after.reshape(g, -1) - before[None, :], np.inf)
+            after = self.frag.fragmentation_each_gpu(left, shape.gpu_milli, cpu - shape.cpu_milli,
+                                                     mem - shape.memory_mib, model_ok)
+            return after - before[None, :]
         after_left = after_placement(left, shape.gpu_count, shape.gpu_milli)
         after = self.frag.fragmentation(after_left, cpu - shape.cpu_milli, mem - shape.memory_mib, model_ok)
         return (after - before)[None, :]
