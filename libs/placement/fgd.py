@@ -36,7 +36,8 @@ class TypicalPod:
     memory_mib: int = 0
 
 
-def typical_pods(shapes: Iterable[tuple[int, int, int, tuple[str, ...]]], coverage: float = 0.95) -> tuple[TypicalPod, ...]:
+def typical_pods(shapes: Iterable[tuple[int, int, int, tuple[str, ...]]],
+                 coverage: float = 0.95) -> tuple[TypicalPod, ...]:
     """Return the most common (cpu, gpu milli, gpu count, models) shapes covering ``coverage`` of pods.
 
     Popularities are renormalised over the kept shapes; ties in count keep first-seen order.
