@@ -42,9 +42,10 @@ async def test_a_failing_batchjob_is_retried_with_fresh_pods_up_to_its_backoff_l
     assert [(e.attempt, e.final, e.reason, e.producer) for e in ends] == [
         (1, False, "pod-failed", "kube-connector"), (2, True, "pod-failed", "kube-connector")]
     assert [e.failures for t, p, e in view.log["batchyard.workload.quota"] if t == "QuotaReserved"] == [0, 1]
-    # each attempt had pods of its own: two per attempt, named and labelled by attempt, all failed
-    by_attempt = sorted((p["metadata"]["labels"][ATTEMPT_LABEL], p["status"]["phase"]) for p in pods(cluster, "nlp"))
-    assert by_attempt == [("1", "Failed"), ("1", "Failed"), ("2", "Failed"), ("2", "Failed")]
+    # each attempt had pods of its own, labelled by attempt; a failed pod ends its gang (the rest are deleted),
+    # so what remains of each attempt is a failed pod or two
+    left = [(p["metadata"]["labels"][ATTEMPT_LABEL], p["status"]["phase"]) for p in pods(cluster, "nlp")]
+    assert {attempt for attempt, _ in left} == {"1", "2"} and {phase for _, phase in left} == {"Failed"}, left
     status = get(cluster, "batchjob", "flaky", "-n", "nlp")["status"]
     assert status["attempts"] == 2 and status["reason"] == "Failed", status
     events = get(cluster, "events", "-n", "nlp", "--field-selector", "involvedObject.name=flaky")["items"]
