@@ -57,9 +57,10 @@ def typical_pods(shapes: Iterable[tuple[int, int, int, tuple[str, ...]]],
 class FragmentationModel:
     """Typical pods as arrays, for vectorised fragmentation over many nodes at once."""
 
-    def __init__(self, pods: tuple[TypicalPod, ...], stranding: bool = False) -> None:
+    def __init__(self, pods: tuple[TypicalPod, ...], stranding: bool = False, models: bool = False) -> None:
         self.pods = pods  # the typical pod mix
         self.stranding = stranding  # also count GPU milli stranded by too little CPU / memory
+        self.models = models  # weigh each node by the typical pods that accept its GPU model only
         self.cpu = np.array([p.cpu_milli for p in pods], np.int64)[:, None]  # (M, 1)
         self.mem = np.array([p.memory_mib for p in pods], np.int64)[:, None]
         self.milli = np.array([p.gpu_milli for p in pods], np.int64)[:, None, None]  # (M, 1, 1)
@@ -121,9 +122,22 @@ class FragmentationModel:
         usable, small_milli = usable[self.milli_row], small_milli[self.milli_row]  # (M, n): per pod
         fit = (usable >= self.count) & (cpu_free[None, :] >= self.cpu) & (mem_free[None, :] >= self.mem) & model_ok
         frag = np.where(fit & ~self.cpu_only, small_milli, total[None, :])
-        if not self.stranding:
-            return self.weight @ frag
-        return self.weight @ frag + self.stranded(total, cpu_free, mem_free)
+        out = self.by_model(frag, total, model_ok) if self.models else self.weight @ frag
+        return out + self.stranded(total, cpu_free, mem_free) if self.stranding else out
+
+    def by_model(self, frag: np.ndarray, total: np.ndarray, model_ok: np.ndarray) -> np.ndarray:
+        """Return each node's fragmentation expected by the typical pods that accept its GPU model.
+
+        Plain FGD counts all of a node's free GPU as fragmented for every typical pod that refuses its model,
+        so the fewer pods may use a model, the more a flexible pod "defragments" by filling it, even when
+        that model's few GPUs are all its constrained pods can have. Here a pod that may never use a node
+        does not weigh on it: the mix is renormalised over the pods that accept the node's model. A GPU no
+        typical pod may use is all fragment (``total``): nothing placed there changes that.
+        """
+        ok = model_ok.astype(np.float64) * self.weight[:, None]  # (M, n)
+        accept = ok.sum(axis=0)
+        mine = (ok * frag).sum(axis=0)
+        return np.where(accept > 0, mine / np.maximum(accept, 1e-12), total)
 
     def stranded(self, total: np.ndarray, cpu_free: np.ndarray, mem_free: np.ndarray) -> np.ndarray:
         """Return the free GPU milli of each node beyond what its free CPU and memory can serve."""
@@ -162,12 +176,3 @@ def after_placement(left: np.ndarray, gpu_count: int, gpu_milli: int) -> np.ndar
     out[rows[ok], col[ok]] -= gpu_milli
     return out
 
-
-def after_each_gpu(left: np.ndarray, gpu_milli: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return remaining milli per GPU if a shared pod took GPU g, as (G*n, G), and validity (G, n)."""
-    n, g = left.shape
-    out = np.repeat(left[None, :, :], g, axis=0)  # (G, n, G): choice, node, gpu
-    ar = np.arange(g)
-    valid = (left >= gpu_milli).T  # (G, n)
-    out[ar, :, ar] -= gpu_milli
-    return out.reshape(g * n, g), valid

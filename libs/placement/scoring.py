@@ -37,6 +37,11 @@ class PlacementPolicy:
     free GPU (its CPU is worth least to GPU pods), before falling back to node order.
     ``fgd_stranding`` adds to the fragmentation the free GPU milli a node's remaining CPU (and
     memory) cannot serve at the typical GPU pods' CPU per GPU milli (see ``fgd.py``).
+    ``fgd_packing`` (milli, 0 = off) makes a node whose CPU is fully allocated worth that much
+    fragmentation: the score is ``-delta + fgd_packing * cpu_used``, ``cpu_used`` being the node's
+    allocated CPU share after placement, so among near-equal fragmentation the fuller node wins
+    on purpose, as ties to a fixed node order did by accident under ``fgd_quantized`` (ADR 0017).
+    ``fgd_models`` weighs a node only by the typical pods that accept its GPU model (``fgd.py``).
     """
 
     default: Strategy = Strategy.BINPACK
@@ -45,6 +50,8 @@ class PlacementPolicy:
     fgd_quantized: bool = False
     fgd_tiebreak: bool = False
     fgd_stranding: bool = False
+    fgd_packing: float = 0.0
+    fgd_models: bool = False
 
     def strategy_for(self, workload: Workload) -> Strategy:
         """Return the strategy of the workload's assigned pool (or the default)."""
@@ -65,6 +72,11 @@ def _used_fraction(snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
     return (cpu + mem + gpu) / (2 + has_gpu)
 
 
+def _cpu_used_after(snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
+    """Return each node's allocated CPU share once the pod is placed (FGD's packing key)."""
+    return (snap.cpu_used[idx] + shape.cpu_milli) / np.maximum(snap.cpu_cap[idx], 1)
+
+
 def _leftover(snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
     n = snap.size
     max_cpu = max(int(snap.cpu_cap[:n].max(initial=0)), 1)
@@ -83,14 +95,16 @@ class Scorer:
         self.monotone = strategy in (Strategy.BINPACK, Strategy.BEST_FIT)  # bulk fill allowed
         self.quantized = policy.fgd_quantized  # simulator-style integer FGD scores
         self.tiebreak = policy.fgd_tiebreak  # CPU-only pods to GPU-poor nodes among equal FGD scores
-        self.frag = (FragmentationModel(policy.typical_pods, policy.fgd_stranding)
+        self.packing = policy.fgd_packing  # fragmentation milli a full node is worth (0 = no packing key)
+        self.frag = (FragmentationModel(policy.typical_pods, policy.fgd_stranding, policy.fgd_models)
                      if strategy == Strategy.FGD else None)
         self.key = self.key_of(strategy, policy)
 
     @staticmethod
     def key_of(strategy: Strategy, policy: PlacementPolicy) -> tuple:
         """Return what makes two scorers score alike: the cache key of a scorer (and of its score arrays)."""
-        return (strategy, policy.typical_pods, policy.fgd_quantized, policy.fgd_tiebreak, policy.fgd_stranding)
+        return (strategy, policy.typical_pods, policy.fgd_quantized, policy.fgd_tiebreak, policy.fgd_stranding,
+                policy.fgd_packing, policy.fgd_models)
 
     def __call__(self, snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
         """Return the score of placing one pod of ``shape`` on each node of ``idx``."""
@@ -110,6 +124,8 @@ class Scorer:
         if self.tiebreak and shape.gpu_count == 0:  # scale by a fleet-wide constant: caches rescore subsets
             most = int(snap.gpu_cnt[: snap.size].max(initial=0)) * GPU_MILLI
             score = score - 0.5 * snap.gpu_free[idx] / (most + 1)
+        if self.packing:
+            score = score + self.packing * _cpu_used_after(snap, shape, idx)
         return score
 
     def _quantize(self, delta: np.ndarray) -> np.ndarray:
@@ -141,3 +157,4 @@ class Scorer:
             return snap.choose_gpus(slot, shape.gpu_count, shape.gpu_milli)
         scores = self._quantize(self._fgd_deltas(snap, shape, np.array([slot]))[:, 0])
         return ((int(np.argmax(scores)), shape.gpu_milli),)
+

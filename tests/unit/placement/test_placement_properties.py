@@ -19,14 +19,18 @@ from libs.placement.gang import scorer_for
 from libs.placement.preemption import PreemptionOutcome, find_preemption_targets
 from libs.placement.scoring import PlacementPolicy
 
-SETTINGS = settings(max_examples=int(os.environ.get("PLACEMENT_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=int(os.environ.get("PLACEMENT_EXAMPLES", "60")), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 MIX = (TypicalPod(4000, 1000, 1, popularity=0.5), TypicalPod(2000, 500, 1, popularity=0.3),
        TypicalPod(8000, 0, 0, popularity=0.2))
 POLICIES = st.sampled_from([
     PlacementPolicy(Strategy.BINPACK), PlacementPolicy(Strategy.SPREAD), PlacementPolicy(Strategy.BEST_FIT),
-    PlacementPolicy(Strategy.FGD, typical_pods=MIX), PlacementPolicy(Strategy.FGD, typical_pods=MIX, fgd_quantized=True),
+    PlacementPolicy(Strategy.FGD, typical_pods=MIX),
+    PlacementPolicy(Strategy.FGD, typical_pods=MIX, fgd_quantized=True),
     PlacementPolicy(Strategy.FGD, typical_pods=MIX, fgd_quantized=True, fgd_tiebreak=True),
     PlacementPolicy(Strategy.FGD, typical_pods=MIX, fgd_quantized=True, fgd_stranding=True),
+    PlacementPolicy(Strategy.FGD, typical_pods=MIX + (TypicalPod(2000, 1000, 1, ("A100",), popularity=0.2),),
+                    fgd_stranding=True, fgd_packing=50.0, fgd_models=True),
 ])
 
 nodes_st = st.lists(
