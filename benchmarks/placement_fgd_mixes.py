@@ -5,8 +5,10 @@ constrained, and the default) is replayed under the FGD paper's protocol (placem
 ten seeds. Reported per mix: the GPU allocation ratio at 100% and 130% arrived of each strategy, and
 ours - fgd paired per seed (same arrivals, same node order): mean, worst seed, seeds improved.
 
-Strategies: fgd (the paper's integer score), best_fit, ours (the scheduler's default FGD policy: the
-stranding term, continuous scores) and ours-q (stranding with the paper's integer scores).
+Strategies: fgd (the paper's integer score), best_fit, ours (the scheduler's FGD policy as
+deploy/scheduler/policy.yaml sets it: continuous scores, CPU stranding, the packing key and model-aware
+fragmentation, ADR 0008 and 0017), strand (the scheduler's policy before ADR 0017: continuous scores and
+stranding only) and, on request, ours-q (stranding with the paper's integer scores, ADR 0008's headline).
 
 Run: .venv/bin/python -m benchmarks.placement_fgd_mixes [--seeds N] [--seed0 S] [--mixes a,b] [--strategies a,b]
 """
@@ -16,25 +18,34 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 
 from libs.placement import PlacementPolicy, Strategy, TypicalPod
+from services.scheduler.policy import load_policy
 
-from .placement_common import write_result
+from .placement_common import REPO, write_result
 from .placement_fgd_mixgen import BY_NAME, MIXES, make
 from .placement_fgd_protocol import (arrivals_and_order, available, capacity, load, mean_ratios, paired_gain,
                                      replay, typical_mix)
 
 CMD = ".venv/bin/python -m benchmarks.placement_fgd_mixes"
+POLICY_YAML = REPO / "deploy" / "scheduler" / "policy.yaml"
 TARGET = 0.3  # points ours must gain over fgd at 100% and 130% arrived on every mix
 
 
 def policies(mix: tuple[TypicalPod, ...]) -> dict[str, PlacementPolicy]:
-    """Return the strategies compared, FGD's with the mix's typical pods."""
+    """Return the strategies compared, FGD's with the mix's typical pods.
+
+    ours is the FGD policy of the scheduler's own YAML (deploy/scheduler/policy.yaml, read the way the
+    scheduler reads it) with the mix's typical pods, standing in for the pods the scheduler has seen.
+    """
+    yaml = load_policy(POLICY_YAML)
     return {
         "fgd": PlacementPolicy(Strategy.FGD, typical_pods=mix, fgd_quantized=True),
         "best_fit": PlacementPolicy(Strategy.BEST_FIT),
-        "ours": PlacementPolicy(Strategy.FGD, typical_pods=mix, fgd_stranding=True),
+        "ours": replace(yaml, default=Strategy.FGD, per_pool={}, typical_pods=mix),
         "ours-q": PlacementPolicy(Strategy.FGD, typical_pods=mix, fgd_quantized=True, fgd_stranding=True),
+        "strand": PlacementPolicy(Strategy.FGD, typical_pods=mix, fgd_stranding=True),
     }
 
 
@@ -77,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args.add_argument("--seeds", type=int, default=10)
     args.add_argument("--seed0", type=int, default=0)
     args.add_argument("--mixes", default=",".join(m.name for m in MIXES))
-    args.add_argument("--strategies", default="fgd,best_fit,ours,ours-q")
+    args.add_argument("--strategies", default="fgd,best_fit,ours,strand")
     opts = args.parse_args(argv)
     if not available():
         print("placement_fgd_mixes: SKIPPED, trace not found")

@@ -8,7 +8,10 @@ typical_pods:               # FGD only: the expected pod mix (default: a generic
   - {cpu_milli: 4000, gpu_count: 1, gpu_milli: 500, popularity: 0.2}
 fgd_quantized: false        # FGD only: the simulator's integer scores (ties go to node order)
 fgd_stranding: true         # FGD only: also count GPUs a node's remaining CPU/memory can no longer serve
+fgd_packing: 50             # FGD only: milli of fragmentation a node with all CPU allocated is worth (0: off)
+fgd_models: true            # FGD only: weigh a node by the typical pods that accept its GPU model
 ```
+Defaults are the policy benchmarks/placement_fgd_mixes.py measures as "ours" (ADR 0017).
 A missing file means bin-pack everywhere.
 """
 
@@ -30,6 +33,9 @@ DEFAULT_TYPICAL_PODS = (  # whole-GPU jobs of common sizes, a shared-GPU inferen
 )
 
 
+FGD_PACKING = 50.0  # milli of fragmentation a fully allocated node's CPU is worth: the packing key (ADR 0017)
+
+
 class PolicyError(ValueError):
     """The policy YAML is unreadable or invalid; the message names the file and the field."""
 
@@ -48,7 +54,16 @@ def policy_from_dict(raw: dict, source: str = "policy") -> PlacementPolicy:
         typical = DEFAULT_TYPICAL_PODS
     return PlacementPolicy(default=default, per_pool=per_pool, typical_pods=typical,
                            fgd_quantized=_flag(raw, "fgd_quantized", False, source),
-                           fgd_stranding=_flag(raw, "fgd_stranding", True, source))
+                           fgd_stranding=_flag(raw, "fgd_stranding", True, source),
+                           fgd_packing=_milli(raw, "fgd_packing", FGD_PACKING, source),
+                           fgd_models=_flag(raw, "fgd_models", True, source))
+
+
+def _milli(raw: dict, name: str, default: float, source: str) -> float:
+    value = raw.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise PolicyError(f"{source}: {name} must be a number of milli >= 0, got {value!r}")
+    return float(value)
 
 
 def _flag(raw: dict, name: str, default: bool, source: str) -> bool:

@@ -156,6 +156,10 @@ def test_policy_yaml_selects_fgd_per_pool(tmp_path) -> None:
     with pytest.raises(PolicyError, match="choose one of"):
         policy_from_dict({"default": "random"})
     assert policy.fgd_stranding and not policy_from_dict({"fgd_stranding": False}).fgd_stranding
+    assert policy.fgd_packing == 50.0 and policy.fgd_models  # the benchmarked policy (ADR 0017)
+    assert policy_from_dict({"fgd_packing": 0, "fgd_models": False}).fgd_packing == 0.0
+    with pytest.raises(PolicyError):
+        policy_from_dict({"fgd_packing": -1})
     with pytest.raises(PolicyError, match="fgd_stranding must be true or false"):
         policy_from_dict({"fgd_stranding": "yes"})
 
@@ -254,3 +258,12 @@ def test_a_pending_workload_raised_in_priority_preempts_and_goes_first() -> None
 def test_reprioritising_an_unknown_workload_changes_nothing() -> None:
     p = placer_with(inventoried("n1"))
     assert p.reprioritise("nosuch", 3) == (False, False)
+
+
+def test_the_deployed_policy_is_the_benchmarked_one_on_every_gpu_pool() -> None:
+    # benchmarks/placement_fgd_mixes.py measures this file's FGD flags as "ours" (ADR 0017)
+    from pathlib import Path
+    policy = load_policy(Path(__file__).resolve().parents[3] / "deploy" / "scheduler" / "policy.yaml")
+    assert {pool: policy.per_pool.get(pool) for pool in ("a100", "h100", "l4")} == dict.fromkeys(
+        ("a100", "h100", "l4"), Strategy.FGD)
+    assert policy.fgd_stranding and policy.fgd_models and policy.fgd_packing > 0 and not policy.fgd_quantized
