@@ -19,25 +19,29 @@ for any team of its org; only a platform key (no org) for anyone (`TOKEN_KEY_SCO
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import warnings
 from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from cryptography.exceptions import InvalidSignature
+from joserfc import jws
+from joserfc.errors import BadSignatureError, JoseError, SecurityWarning
+from joserfc.jwk import OctKey, OKPKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import Field, Strict, ValidationError
 
-from .codec import b64decode, b64encode, canonical_json, json_object
+from .codec import b64decode, canonical_json, json_document, json_object
 from .reasons import ReasonCode, Rejection, echo
 from .replay import ReplayCache
 from .spec import Name, _Frozen
 
 EDDSA, HS256 = "EdDSA", "HS256"
 ALGORITHMS = (EDDSA, HS256)
+# RFC 9864 renames Ed25519's "EdDSA" to "Ed25519"; the wire format keeps "EdDSA" (every issued token says so) until
+# a keyring can accept both names. The signature is the same Ed25519 either way, so the rename is not a weakness.
+warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
 ALGORITHM = EDDSA  # what new keys use
 TOKEN_TYPE = "batchyard+jwt"
 MIN_SECRET_BYTES = 32
@@ -177,14 +181,9 @@ def sign(claims: Claims, key: SigningKey) -> str:
         raise ValueError(f"key {key.kid!r} may not vouch for {claims.org}/{claims.team}")
     if not key.can_sign:
         raise ValueError(f"key {key.kid!r} holds no private key: it can verify, not sign")
-    header = b64encode(canonical_json({"alg": key.algorithm, "kid": key.kid, "typ": TOKEN_TYPE}))
-    payload = b64encode(canonical_json(claims.model_dump(mode="json", exclude_none=True)))
-    signing_input = f"{header}.{payload}"
-    if key.algorithm == EDDSA:
-        signature = _private_key(key.secret).sign(signing_input.encode("ascii"))
-    else:
-        signature = _mac(key, signing_input)
-    return f"{signing_input}.{b64encode(signature)}"
+    payload = canonical_json(claims.model_dump(mode="json", exclude_none=True))
+    return jws.serialize_compact({"alg": key.algorithm, "kid": key.kid, "typ": TOKEN_TYPE}, payload,
+                                 _jwk(key.algorithm, key.secret, private=True), algorithms=[key.algorithm])
 
 
 def verify(
@@ -224,29 +223,31 @@ def authenticate(token: object, keyring: Keyring, now: datetime) -> Identity | R
     key = _key_for(header_b64, keyring, epoch_seconds(now))
     if isinstance(key, Rejection):
         return key
-    signature = b64decode(signature_b64)
-    if signature is None:
+    if b64decode(signature_b64) is None:  # canonical base64url only: one token, one spelling
         return _malformed("the signature is not base64url")
-    if not _signature_matches(key, f"{header_b64}.{payload_b64}", signature):
-        return Rejection.of(
-            ReasonCode.TOKEN_BAD_SIGNATURE,
-            f"token signature does not match key {echo(key.kid)}; the token is forged or altered",
-        )
-    claims = _claims(payload_b64)
+    payload = _verified_payload(token, key)
+    if isinstance(payload, Rejection):
+        return payload
+    claims = _claims(payload)
     if isinstance(claims, Rejection):
         return claims
     return (_check_time(claims, keyring, epoch_seconds(now)) or _check_scope(claims, key)
             or _check_hmac(claims, key, keyring) or _identity(claims, key))
 
 
-def _signature_matches(key: SigningKey, signing_input: str, signature: bytes) -> bool:
-    if key.algorithm == HS256:
-        return hmac.compare_digest(_mac(key, signing_input), signature)
+def _verified_payload(token: str, key: SigningKey) -> bytes | Rejection:
+    """Returns the claims' bytes once joserfc verified the JWS signature under the one algorithm the keyring gives
+    ``key`` (``_claims`` then parses them strictly, refusing duplicate keys and loose types)."""
+    verifier = _jwk(key.algorithm, key.public_key if key.algorithm == EDDSA else key.secret, private=False)
     try:
-        _public_key(key.public_key).verify(signature, signing_input.encode("ascii"))
-    except InvalidSignature:
-        return False
-    return True
+        return jws.deserialize_compact(token, verifier, algorithms=[key.algorithm]).payload
+    except BadSignatureError:
+        return Rejection.of(
+            ReasonCode.TOKEN_BAD_SIGNATURE,
+            f"token signature does not match key {echo(key.kid)}; the token is forged or altered",
+        )
+    except JoseError as exc:
+        return _malformed(f"not a JWS ({echo(exc.description or type(exc).__name__)})")
 
 
 def _split(token: object, max_chars: int) -> tuple[str, str, str] | Rejection:
@@ -316,8 +317,8 @@ def _header(header_b64: str) -> _Header | Rejection:
         return _malformed("the header lacks a valid alg, kid or typ")
 
 
-def _claims(payload_b64: str) -> Claims | Rejection:
-    raw = json_object(payload_b64)
+def _claims(payload: bytes) -> Claims | Rejection:
+    raw = json_document(payload)
     if raw is None:
         return _malformed("the claims are not base64url-encoded JSON")
     try:
@@ -380,8 +381,13 @@ def _malformed(why: str) -> Rejection:
     return Rejection.of(ReasonCode.TOKEN_MALFORMED, f"the identity token is malformed: {why}")
 
 
-def _mac(key: SigningKey, signing_input: str) -> bytes:
-    return hmac.new(key.secret, signing_input.encode("ascii"), hashlib.sha256).digest()
+@lru_cache(maxsize=256)
+def _jwk(algorithm: str, raw: bytes, *, private: bool) -> OctKey | OKPKey:
+    """Returns the joserfc key of a keyring key's bytes (cached: a caller's tokens share a key): the HMAC secret,
+    or the Ed25519 private seed (signing) or public key (verifying)."""
+    if algorithm == HS256:
+        return OctKey.import_key(raw)
+    return OKPKey.import_key(_private_key(raw) if private else _public_key(raw))
 
 
 @lru_cache(maxsize=256)
