@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from cli.common import CommandGroup, connect, fail
+from cli.tables import print_table
 
 NAME = "cost"
 app = CommandGroup(help="Cost: price catalog, reports per org/team/queue/cluster/GPU model/day, CSV export.",
@@ -115,12 +116,10 @@ def report(by: str = typer.Option("team", help=BY_HELP),
     from libs.cost import format_dollars
 
     dims, rows, totals = asyncio.run(_rollup(by, day, since, until))
-    header = [d.value for d in dims]
-    width = max([len(" / ".join(t.key)) for t in totals] + [len(" / ".join(header))])
-    typer.echo(f"{' / '.join(header):<{width}}  {'amount_usd':>16}  rows")
-    for t in totals:
-        typer.echo(f"{' / '.join(t.key):<{width}}  {format_dollars(t.amount):>16}  {t.rows}")
-    typer.echo(f"{'total':<{width}}  {format_dollars(sum(t.amount for t in totals)):>16}  {len(rows)}")
+    header = (" / ".join(d.value.upper() for d in dims), "AMOUNT_USD", "ROWS")
+    print_table(header, [*((" / ".join(t.key), format_dollars(t.amount), t.rows) for t in totals),
+                         ("total", format_dollars(sum(t.amount for t in totals)), len(rows))],
+                right=header[1:])
 
 
 @app.command()

@@ -20,6 +20,7 @@ from typing import Optional
 import typer
 
 from cli.common import CommandGroup, connect
+from cli.tables import print_table
 
 NAME = "nodes"
 app = CommandGroup(help="Node repair: states, reasons, and ops overrides (pause, force, exclude).",
@@ -57,17 +58,17 @@ def list_(state: Optional[str] = typer.Option(None, help="Only nodes in this sta
     rows, paused = _run(_listing, state=state, pool=pool, all_nodes=all_nodes)
     if paused and not as_json:
         typer.echo("repairs paused: " + ", ".join("everywhere" if s == "*" else f"pool {s}" for s in paused))
-    if rows and not as_json:
-        typer.echo(f"{'NODE':<32} {'POOL':<10} {'STATE':<10} {'ACTION':<8} NOTES")
-    for r in rows:
-        if as_json:
+    if as_json:
+        for r in rows:
             typer.echo(json.dumps(r, default=str))
-            continue
-        flags = "".join([" [excluded]" if r["excluded"] else "", " [forced]" if r["forced"] else ""])
-        line = f"{r['node_id']:<32} {r['pool']:<10} {r['state']:<10} {r['action'] or 'none':<8}{flags}"
-        typer.echo((line + (f"  waiting: {r['deferred']}" if r["deferred"] else "")).rstrip())
-    if not rows and not as_json:
+        return
+    if not rows:
         typer.echo("every node is healthy")
+        return
+    print_table(("NODE", "POOL", "STATE", "ACTION", "NOTES"), [
+        (r["node_id"], r["pool"], r["state"], r["action"] or "none", "; ".join(
+            n for n in ("excluded" if r["excluded"] else "", "forced" if r["forced"] else "",
+                        f"waiting: {r['deferred']}" if r["deferred"] else "") if n)) for r in rows])
 
 
 @app.command()

@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 
 from cli.common import CommandGroup, connect, fail, read_text
+from cli.tables import print_table
 from libs.quota.explain import ordinal
 
 NAME = "queues"
@@ -69,11 +70,10 @@ def list_() -> None:
     from libs.quota import format_quantity
     version, rows = _run(_usage)
     typer.echo(f"config version {version}")
-    typer.echo(f"{'CLUSTER QUEUE':<20} {'FLAVOR':<16} {'RESOURCE':<16} {'USED':>10} {'NOMINAL':>10} {'%':>5} PENDING")
-    for cq, flavor, resource, used, nominal, pending in rows:
-        pct = f"{100 * used / nominal:.0f}" if nominal else "-"
-        typer.echo(f"{cq:<20} {flavor:<16} {resource:<16} {format_quantity(resource, used):>10} "
-                   f"{format_quantity(resource, nominal):>10} {pct:>5} {pending}")
+    print_table(("CLUSTER QUEUE", "FLAVOR", "RESOURCE", "USED", "NOMINAL", "%", "PENDING"), [
+        (cq, flavor, resource, format_quantity(resource, used), format_quantity(resource, nominal),
+         f"{100 * used / nominal:.0f}" if nominal else "-", pending)
+        for cq, flavor, resource, used, nominal, pending in rows], right=("USED", "NOMINAL", "%", "PENDING"))
 
 
 async def _pending(conn, queue: str | None):
@@ -88,11 +88,11 @@ def pending(queue: Optional[str] = typer.Option(None, "--queue", help="A cluster
     if not rows:
         typer.echo("no pending workloads" + (f" in {queue}" if queue else ""))
         return
-    typer.echo(f"{'QUEUE#POSITION':<24} {'WORKLOAD':<28} {'PRIORITY':>8}  WHY")
-    for r in rows:
-        where = f"{r['cluster_queue']}#{r['pos']}" if r["cluster_queue"] else f"{r['team']}/{r['local_queue']}"
-        typer.echo(f"{where:<24} {r['workload_id']:<28} {r['priority']:>8}  {r['pending_reason'] or 'Queued'}: "
-                   f"{r['pending_message'] or 'not yet considered'}")
+    print_table(("QUEUE#POSITION", "WORKLOAD", "PRIORITY", "WHY"), [
+        (f"{r['cluster_queue']}#{r['pos']}" if r["cluster_queue"] else f"{r['team']}/{r['local_queue']}",
+         r["workload_id"], r["priority"],
+         f"{r['pending_reason'] or 'Queued'}: {r['pending_message'] or 'not yet considered'}") for r in rows],
+        right=("PRIORITY",))
 
 
 async def _why(conn, workload_id: str):

@@ -3,26 +3,16 @@ the console it is handed)."""
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 
-from rich.console import Console
 from rich.table import Table
 
+from cli.tables import console  # noqa: F401 - the workloads commands' console, re-exported
 from libs.cost import format_dollars
 from libs.quota.explain import ordinal
 from libs.readmodel import Step, Waiting, WorkloadDetail, WorkloadSummary
 
-PLAIN_WIDTH = 200  # wide enough that a pipe gets every column whole
 HEADER = ("ID", "NAME", "KIND", "TEAM", "QUEUE", "STATE", "PRIORITY", "FLAVOR/CLUSTER", "POSITION", "AGE", "COST")
-
-
-def console(stream=None) -> Console:
-    """Returns a console on ``stream`` (stdout): rich on a terminal, plain and wide in a pipe or file."""
-    stream = stream or sys.stdout
-    if stream.isatty():
-        return Console(file=stream)
-    return Console(file=stream, width=PLAIN_WIDTH, no_color=True, highlight=False, emoji=False, soft_wrap=False)
 
 
 def age(since: datetime | None, now: datetime) -> str:
