@@ -1,35 +1,92 @@
-"""Reads the node-repair policy YAML into libs/repair's RepairConfig (durations in seconds, shares as fractions)."""
+"""Reads the node-repair policy YAML into libs/repair's RepairConfig (durations in seconds, shares as fractions).
+
+The file's schema is a pydantic model made from the core's own dataclasses (so a field added there is accepted
+here): each ``timedelta`` is ``<name>_s`` (seconds, > 0, at most ten years), each share a number in (0, 1], each
+count an integer from 0 to 10^9. Unknown fields and wrong types are refused with the field's path, e.g.
+``safety.pool_max_outt: unknown field`` or ``diagnosis.heartbeat_timeout_s: Input should be greater than 0``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
 from fractions import Fraction
+from functools import cache
 from pathlib import Path
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from libs.repair import DiagnosisConfig, RepairConfig, SafetyConfig
 
 
+MAX_SECONDS = 10 * 365 * 24 * 3600
+MAX_COUNT = 1_000_000_000
+
+
 class RepairConfigError(ValueError):
-    """The policy YAML is unreadable or names an unknown field."""
+    """The policy YAML is unreadable or invalid; the message names the file and the field's path."""
 
 
-def _section(cls, values: dict, where: str):
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _file_field(default: object) -> tuple[str, Any]:
+    """Returns (suffix, annotated type) of one core field as the file writes it."""
+    if isinstance(default, timedelta):  # at most ten years: timedelta overflows long before float does
+        return "_s", Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
+    if isinstance(default, Fraction):
+        return "", Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+    return "", Annotated[int, Field(ge=0, le=MAX_COUNT, strict=True)]
+
+
+@cache
+def _section_model(cls: type) -> type[BaseModel]:
+    """Returns the pydantic model of one core section: every field optional (the core's default stands)."""
+    fields = {}
+    for f in dataclasses.fields(cls):
+        suffix, kind = _file_field(getattr(cls(), f.name))
+        fields[f.name + suffix] = (kind | None, None)
+    return create_model(f"{cls.__name__}File", __base__=_Strict, **fields)
+
+
+@cache
+def _file_model() -> type[BaseModel]:
+    return create_model("RepairPolicyFile", __base__=_Strict,
+                        diagnosis=(_section_model(DiagnosisConfig) | None, None),
+                        safety=(_section_model(SafetyConfig) | None, None))
+
+
+def _section(cls, values: BaseModel | None):
+    """Returns the core section with the file's values over its defaults."""
     kwargs = {}
-    for key, value in (values or {}).items():
-        name = key.removesuffix("_s")
-        if name not in fields:
-            raise RepairConfigError(f"{where}: unknown field {key!r}")
+    for key, value in (values.model_dump(exclude_none=True) if values is not None else {}).items():
+        name = key.removesuffix("_s") if key.endswith("_s") and not hasattr(cls, key) else key
         default = getattr(cls(), name)
         if isinstance(default, timedelta):
-            value = timedelta(seconds=float(value))
+            value = timedelta(seconds=value)
         elif isinstance(default, Fraction):
             value = Fraction(str(value)).limit_denominator(1000)
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def problems(exc: ValidationError, limit: int = 5) -> str:
+    """Returns the validation errors as ``section.field: message``."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<file>'}: "
+                     f"{'unknown field' if e['type'] == 'extra_forbidden' else e['msg']}"
+                     for e in exc.errors()[:limit])
+
+
+def parse_repair_config(data: object, where: str) -> RepairConfig:
+    """Returns the policy in the YAML document ``data`` (None: the defaults); raises RepairConfigError."""
+    try:
+        doc = _file_model().model_validate(data or {})
+    except ValidationError as exc:
+        raise RepairConfigError(f"{where}: {problems(exc)}") from None
+    return RepairConfig(diagnosis=_section(DiagnosisConfig, doc.diagnosis), safety=_section(SafetyConfig, doc.safety))
 
 
 def load_repair_config(path: str | Path | None) -> RepairConfig:
@@ -37,8 +94,9 @@ def load_repair_config(path: str | Path | None) -> RepairConfig:
     if not path or not Path(path).exists():
         return RepairConfig()
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise RepairConfigError(f"{path}: not a policy YAML (not UTF-8 text)") from None
     except (OSError, yaml.YAMLError) as exc:
         raise RepairConfigError(f"{path}: {exc}") from None
-    return RepairConfig(diagnosis=_section(DiagnosisConfig, data.get("diagnosis"), f"{path}: diagnosis"),
-                        safety=_section(SafetyConfig, data.get("safety"), f"{path}: safety"))
+    return parse_repair_config(data, str(path))
