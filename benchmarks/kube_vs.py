@@ -289,12 +289,14 @@ def ready_nodes(cluster) -> int:
     return cluster.kubectl("get", "nodes", "--no-headers").stdout.count(" Ready ")
 
 
-async def batchyard_platform(infra, logs: Path) -> Platform:
+async def batchyard_platform(infra, logs: Path, quota_text: str | None = None) -> Platform:
+    """Starts admission, quota and the scheduler with ``quota_text`` (by default: room for everything)."""
+    logs.mkdir(parents=True, exist_ok=True)
     namespace = f"kv{uuid.uuid4().hex[:6]}"
     database = await create_database(infra.database_url)
     await ensure_topics(infra.bootstrap, namespace)
     quota = logs / "quota.yaml"
-    quota.write_text(quota_yaml())
+    quota.write_text(quota_text or quota_yaml())
     platform = Platform(infra.bootstrap, database, namespace, logs, extra_env={
         "BATCHYARD_QUOTA_CONFIG": str(quota), "BATCHYARD_SCHEDULER_PREEMPTION": "false"})
     platform.start(("admission", "quota", "scheduler"))
