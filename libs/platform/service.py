@@ -14,7 +14,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError
@@ -51,12 +51,32 @@ class Runtime:
     relay: OutboxRelay | None = None
     consumer: Consumer | None = None
     metrics: telemetry.ServiceMetrics | None = None
-    extras: dict = field(default_factory=dict)  # service-specific long-lived objects (e.g. the snapshot)
+    service: Any = None  # the service's own object (its handlers), set by its start hook; tests reach it here
+    tasks: list[asyncio.Task] = field(default_factory=list)  # its background work, cancelled at stop
+    cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)  # run at stop, newest first
+
+    def spawn(self, work: Awaitable[None], name: str) -> asyncio.Task:
+        """Runs ``work`` in the background while the service runs; it is cancelled (and awaited) at stop."""
+        task = asyncio.create_task(work, name=name)
+        self.tasks.append(task)
+        return task
+
+    def on_stop(self, cleanup: Callable[[], Awaitable[None]]) -> None:
+        """Runs ``cleanup`` at stop, after the background tasks ended (the last registered runs first)."""
+        self.cleanups.append(cleanup)
 
     def watch(self, gauges: Gauges) -> None:
         """Keeps a service's observable gauges fresh while it runs, when it serves metrics at all."""
         if self.settings.metrics_port:
-            self.extras["gauges"] = gauges.start()
+            self.tasks.append(gauges.start())
+
+
+class ServiceApp(FastStream):
+    """A service's FastStream app, with the running service's Runtime (tests and the CLI reach the service here)."""
+
+    def __init__(self, runtime: Runtime, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.runtime = runtime
 
 
 @dataclass(frozen=True)
@@ -110,7 +130,7 @@ def make_broker(settings: Settings) -> KafkaBroker:
                        log_level=logging.DEBUG)  # per-message "Received/Processed" lines only at DEBUG
 
 
-def create_app(settings: Settings, definition: ServiceDefinition) -> FastStream:
+def create_app(settings: Settings, definition: ServiceDefinition) -> ServiceApp:
     """Returns the FastStream app of one service (its AsyncAPI document included)."""
     settings = settings.for_service(definition.name)
     broker = make_broker(settings)
@@ -149,10 +169,8 @@ def create_app(settings: Settings, definition: ServiceDefinition) -> FastStream:
 
     spec = AsyncAPI(broker, title=f"batchyard {definition.name}", version="1",
                     description=definition.description or None)
-    app = FastStream(broker, on_startup=[startup], after_startup=[relay], on_shutdown=[shutdown],
-                     after_shutdown=[release], specification=spec)
-    app.runtime = runtime  # tests and the CLI reach the running service through this
-    return app
+    return ServiceApp(runtime, broker, on_startup=[startup], after_startup=[relay], on_shutdown=[shutdown],
+                      after_shutdown=[release], specification=spec)
 
 
 def allowed_types(definition: ServiceDefinition, namespace: str) -> dict[str, frozenset[str]]:
@@ -252,8 +270,12 @@ async def _wait_for_dependencies(runtime: Runtime) -> None:
 
 
 async def _stop(runtime: Runtime, definition: ServiceDefinition) -> None:
-    if gauges := runtime.extras.get("gauges"):
-        gauges.cancel()
+    """Cancels the service's background tasks and waits for them, then runs its cleanups and stop hook."""
+    for task in runtime.tasks:
+        task.cancel()
+    await asyncio.gather(*runtime.tasks, return_exceptions=True)
+    for cleanup in reversed(runtime.cleanups):
+        await cleanup()
     if definition.stop is not None:
         await definition.stop(runtime)
 

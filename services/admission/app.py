@@ -35,8 +35,8 @@ def build_handlers(settings: Settings) -> AdmissionHandlers:
 
 
 async def start(runtime: Runtime) -> Router:
-    handlers = runtime.extras.get("admission") or build_handlers(runtime.settings)
-    runtime.extras["admission"] = handlers  # tests reach counters and the clock through this
+    handlers = runtime.service or build_handlers(runtime.settings)  # a test may hand its own in
+    runtime.service = handlers  # tests reach counters and the clock through this
     return handlers.router()
 
 

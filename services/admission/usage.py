@@ -7,8 +7,9 @@ that usage exact, in admission's own schema (migration 003) and in the inbox tra
   its ``admitted_workloads`` row and adds it to the team's ``team_usage`` row;
 - a workload ends with WorkloadSucceeded or a final WorkloadFailed (the lifecycle topic, from the cluster
   connectors; a failure its backoff limit retries is not final): the first of them marks the row finished and
-  subtracts the footprint. The inbox drops a redelivered event; the row's finished marker drops a second, different terminal event and one for a
-  workload admission never admitted (or admitted before migration 003, whose size was never recorded);
+  subtracts the footprint. The inbox drops a redelivered event; the row's finished marker drops a second,
+  different terminal event and one for a workload admission never admitted (or admitted before migration 003,
+  whose size was never recorded);
 - WorkloadEvicted does not end a workload: quota requeues it, so it keeps holding its team's admission budget
   (quota's own reservation is released and taken again; that is QuotaReleased, not admission's business).
   WorkloadRunning changes nothing either.

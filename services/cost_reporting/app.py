@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,20 +21,15 @@ async def start(runtime: Runtime) -> Router:
     settings = runtime.settings
     closer = Closer(runtime.pool, settings.topic_namespace, wake=lambda: runtime.relay.wake(),
                     grace=timedelta(seconds=settings.cost_close_grace_s), period_s=settings.cost_close_period_s)
-    runtime.extras["closer"] = closer
-    runtime.extras["closer_task"] = asyncio.create_task(closer.run(), name="cost-closer")
+    runtime.service = closer
+    runtime.spawn(closer.run(), name="cost-closer")
     runtime.watch(CostMetrics(runtime.pool).gauges)
     return router
 
 
-async def stop(runtime: Runtime) -> None:
-    if task := runtime.extras.get("closer_task"):
-        task.cancel()
-
-
 DEFINITION = ServiceDefinition(
     name="cost-reporting", consumes=(NODE_INVENTORY, PLACEMENT, LIFECYCLE), produces=(COST_ACCRUALS, COST_ROLLUPS),
-    service_dir=Path(__file__).parent, start=start, stop=stop,
+    service_dir=Path(__file__).parent, start=start,
     batch=True,  # a poll batch per transaction: its handlers only write rows, under the ledger's transaction lock
     description="Turns placements, lifetimes and a versioned price catalog into a ledger per node-hour that "
                 "reconciles to the micro-dollar, per-workload accruals and daily rollups.")

@@ -6,7 +6,6 @@ so several clusters' connectors share one platform without sharing work (docs/ad
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ from services.kube_connector.status_writer import StatusWriter
 
 @dataclasses.dataclass
 class Connector:
-    """The running connector's parts (for its shutdown, and for tests that look inside)."""
+    """The running connector's parts (for tests that look inside; the Runtime stops its loops and the API)."""
 
     api: KubeApi
     intake: Intake
@@ -43,7 +42,6 @@ class Connector:
     nodes: NodeSync
     writer: StatusWriter
     pods: PodIndex
-    tasks: list[asyncio.Task]
 
 
 def assemble(runtime: Runtime, config: ConnectorConfig, api: KubeApi, clock) -> Connector:
@@ -63,7 +61,7 @@ def assemble(runtime: Runtime, config: ConnectorConfig, api: KubeApi, clock) -> 
                      now=now)
     holder.update(runner=runner, nodes=nodes)
     intake.on_object = lambda kind, ns, name: runner.touch_owner(ns, name)
-    return Connector(api, intake, runner, nodes, writer, pods, [])
+    return Connector(api, intake, runner, nodes, writer, pods)
 
 
 async def start(runtime: Runtime) -> Router:
@@ -82,8 +80,10 @@ async def start(runtime: Runtime) -> Router:
     ]
     loops = [(i.name, i.run) for i in informers] + await c.intake.loops()
     loops += [(type(part).__name__, part.run) for part in (c.runner, c.writer, c.nodes)]
-    c.tasks = [asyncio.create_task(supervised(run, name=name), name=name) for name, run in loops]
-    runtime.extras["connector"] = c
+    for name, run in loops:
+        runtime.spawn(supervised(run, name=name), name=name)
+    runtime.on_stop(api.close)
+    runtime.service = c
     def touch(workload_id: str) -> None:
         c.runner.touch(workload_id)
         c.writer.touch()
@@ -91,18 +91,10 @@ async def start(runtime: Runtime) -> Router:
     return handlers.router()
 
 
-async def stop(runtime: Runtime) -> None:
-    if c := runtime.extras.get("connector"):
-        for task in c.tasks:
-            task.cancel()
-        await asyncio.gather(*c.tasks, return_exceptions=True)
-        await c.api.close()
-
-
 DEFINITION = ServiceDefinition(
     name="kube-connector", consumes=(ADMISSION, QUOTA, PLACEMENT, NODE_REPAIR),
     produces=(SUBMITTED, NODE_INVENTORY, NODE_HEALTH, LIFECYCLE), service_dir=Path(__file__).parent,
-    start=start, stop=stop, batch=True,  # a poll batch of events per transaction: its handlers only write rows
+    start=start, batch=True,  # a poll batch of events per transaction: its handlers only write rows
     description="The cluster side on Kubernetes: BatchJobs and queue-labelled Jobs, RayJobs, SparkApplications and "
                 "PyTorchJobs in as submissions; pods created and bound where the scheduler placed them; pod phases, "
                 "Nodes and their health out; cordons, drains and evictions carried out; status written back.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from faststream import FastStream
@@ -21,20 +20,15 @@ from services.node_repair.metrics import RepairMetrics
 async def start(runtime: Runtime) -> Router:
     config = load_repair_config(runtime.settings.repair_config)
     runtime.watch(RepairMetrics(runtime.pool).gauges)
-    runtime.extras["loop"] = asyncio.create_task(
+    runtime.spawn(
         repair_loop.run(runtime.pool, runtime.settings.topic_namespace, config, wake=lambda: runtime.relay.wake()),
         name="repair-cycle")
     return router
 
 
-async def stop(runtime: Runtime) -> None:
-    if task := runtime.extras.get("loop"):
-        task.cancel()
-
-
 DEFINITION = ServiceDefinition(
     name="node-repair", consumes=(NODE_INVENTORY, NODE_HEALTH), produces=(NODE_REPAIR,),
-    service_dir=Path(__file__).parent, start=start, stop=stop,
+    service_dir=Path(__file__).parent, start=start,
     description="Diagnoses node health signals and drives each node through repair under safety budgets.")
 
 

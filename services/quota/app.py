@@ -35,14 +35,14 @@ def make_start(clock: Callable[[], float] = time.time, on_lost: Callable[[], Non
         s = runtime.settings
         path = Path(s.quota_config)
         lease = LeaderLease(s.database_url, s.schema, s.instance_id or instance_name())
-        runtime.extras["leader"] = lease
+        runtime.on_stop(lease.release)
         await lease.acquire()  # a standby waits here, its consumer not yet created
         service = QuotaService(runtime.pool, clock=clock, metrics=runtime.metrics, fence=lease.fence)
         await service.ensure_config(path.read_text(), source=str(path))
-        runtime.extras["quota"] = service
+        runtime.service = service
         service.kueue.install(runtime)
-        runtime.extras["quota_timer"] = asyncio.create_task(_timer(runtime, service), name="quota-timer")
-        runtime.extras["leader_watch"] = asyncio.create_task(lease.watch(on_lost), name="quota-leader-watch")
+        runtime.spawn(_timer(runtime, service), name="quota-timer")
+        runtime.spawn(lease.watch(on_lost), name="quota-leader-watch")
         return service.router()
 
     return start
@@ -54,17 +54,9 @@ async def _timer(runtime: Runtime, service: QuotaService) -> None:
                 wake=lambda: runtime.relay and runtime.relay.wake())
 
 
-async def stop(runtime: Runtime) -> None:
-    for name in ("quota_timer", "leader_watch"):
-        if task := runtime.extras.get(name):
-            task.cancel()
-    if lease := runtime.extras.get("leader"):
-        await lease.release()
-
-
 DEFINITION = ServiceDefinition(
     name="quota", consumes=(ADMISSION, LIFECYCLE, PLACEMENT), produces=(QUOTA,), service_dir=Path(__file__).parent,
-    start=make_start(), stop=stop, static_member=True,
+    start=make_start(), static_member=True,
     batch=True,  # a poll batch per transaction; accepted workloads of one batch share one round of cycles
     description="Kueue semantics: reserves quota per cluster queue and flavor (cohorts, borrowing, fair sharing, "
                 "preemption); releases and requeues it as workloads end or are evicted.")

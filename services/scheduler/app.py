@@ -5,7 +5,6 @@ A standby blocks in start-up until it leads, so its Kafka consumer never joins t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -35,7 +34,7 @@ def make_start(clock: Callable[[], float] = time.time, on_lost: Callable[[], Non
         policy = load_policy(s.scheduler_policy)
         lease = LeaderLease(s.database_url, s.schema, s.instance_id or instance_name(),
                             poll_s=s.scheduler_standby_poll_s)
-        runtime.extras["leader"] = lease
+        runtime.on_stop(lease.release)
         await lease.acquire()  # a standby waits here, its consumer not yet created
 
         async def load():
@@ -44,24 +43,17 @@ def make_start(clock: Callable[[], float] = time.time, on_lost: Callable[[], Non
 
         scheduler_metrics = SchedulerMetrics(lambda: handlers.placer)
         handlers = SchedulerHandlers(await load(), load=load, fence=lease.fence, metrics=scheduler_metrics)
-        runtime.extras["scheduler"] = handlers
+        runtime.service = handlers
         runtime.watch(scheduler_metrics.gauges)
-        runtime.extras["leader_watch"] = asyncio.create_task(lease.watch(on_lost), name="scheduler-leader-watch")
+        runtime.spawn(lease.watch(on_lost), name="scheduler-leader-watch")
         return handlers.router()
 
     return start
 
 
-async def stop(runtime: Runtime) -> None:
-    if task := runtime.extras.get("leader_watch"):
-        task.cancel()
-    if lease := runtime.extras.get("leader"):
-        await lease.release()
-
-
 DEFINITION = ServiceDefinition(
     name="scheduler", consumes=(QUOTA, NODE_INVENTORY, NODE_REPAIR, LIFECYCLE), produces=(PLACEMENT,),
-    service_dir=Path(__file__).parent, start=make_start(), stop=stop, static_member=True,
+    service_dir=Path(__file__).parent, start=make_start(), static_member=True,
     batch=True,  # a poll batch per transaction: its handlers share the transaction and run one after another
     description="Keeps an in-memory snapshot of every node and places quota-reserved gangs "
                 "(one active instance, warm standbys).")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from pathlib import Path
 
@@ -44,18 +43,14 @@ async def start(runtime: Runtime) -> Router:
     clock = await load_clock(runtime.pool, settings.time_scale)
     await publish_inventory(runtime.pool, fleet, settings.topic_namespace)
     ticker = Ticker(runtime.pool, clock, fleet, settings.topic_namespace, wake=lambda: runtime.relay.wake())
-    runtime.extras["ticker"] = asyncio.create_task(ticker.run(), name="fleet-ticker")
+    runtime.service = ticker
+    runtime.spawn(ticker.run(), name="fleet-ticker")
     return FleetHandlers(clock, fleet.faults).router()
-
-
-async def stop(runtime: Runtime) -> None:
-    if task := runtime.extras.get("ticker"):
-        task.cancel()
 
 
 DEFINITION = ServiceDefinition(
     name="sim-fleet", consumes=(PLACEMENT, QUOTA, NODE_REPAIR), produces=(NODE_INVENTORY, NODE_HEALTH, LIFECYCLE),
-    service_dir=Path(__file__).parent, start=start, stop=stop,
+    service_dir=Path(__file__).parent, start=start,
     batch=True,  # a poll batch per transaction: its handlers only read and write rows (no in-memory state)
     description="A simulated fleet: reports nodes, runs placed pods on a scaled clock, injects faults, "
                 "drains and repairs nodes.")

@@ -170,7 +170,7 @@ async def test_fuzzed_submissions_and_random_bytes_are_each_decided_or_dead_lett
             await pub.publish([sentinel])
         total = len(structured) + len(noise) + 1
         decisions, letters = await wait_until_counted(app.runtime.pool, total, timeout=300)
-        handlers = app.runtime.extras["admission"]
+        handlers = app.runtime.service
         sentinel_row = await app.runtime.pool.fetchrow(
             "select outcome from admission.audit_log where workload_id = 'sentinel'")
         outcomes = dict(await app.runtime.pool.fetch(

@@ -195,7 +195,7 @@ async def test_a_team_at_its_limit_is_refused_until_its_work_ends_on_kafka(setti
             assert (await wait_until(lambda: verdicts("k-7")))["k-7"]["rule"] == "team.max_gpus"
             async with pool.acquire() as conn:
                 held = await usage_is_exact(conn)
-            released = app.runtime.extras["admission"].released
+            released = app.runtime.service.released
     assert held == {("acme", "vision"): (2000, 2, 2), ("acme", "nlp"): (8000, 2, 2)}
     assert released == 1
 

@@ -111,7 +111,7 @@ async def test_in_memory_team_gpus_count_what_the_team_holds_until_its_workloads
         await end(done, WorkloadFailed(workload_id="v-1", tenant=VISION, cluster="c1", reason="pod-failed"),
                   WorkloadSucceeded(workload_id="v-3", tenant=VISION, cluster="c1"))  # v-3 was never admitted
         again = await submit(job("v-6", VISION))
-        handlers = app.runtime.extras["admission"]
+        handlers = app.runtime.service
         usage_rows = await app.runtime.pool.fetch("select org, team, gpu_milli, workloads from team_usage order by 2")
     assert [v.type for v in first] == ["WorkloadAccepted", "WorkloadAccepted", "WorkloadRejected", "WorkloadAccepted"]
     assert first[2].rule == "team.max_gpus"
