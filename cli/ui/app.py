@@ -3,10 +3,15 @@
     GET  /                              the dashboard (static HTML + JS; data comes from the two below)
     GET  /api/snapshot?queue=&pool=&days=   every panel once, as JSON
     GET  /events?queue=&pool=&days=     server-sent events: a ``snapshot`` whenever what the caller sees changes
+    GET  /workloads/{id}                one workload's timeline (static HTML + JS; data from the two below)
+    GET  /workloads?id=                 the look-up form: a redirect to /workloads/{id}
+    GET  /api/workloads/{id}            the timeline once, as JSON (404 ``unknown_workload`` if the caller's scope
+                                        sees no such workload)
+    GET  /events/workloads/{id}         server-sent events: a ``timeline`` whenever the workload's timeline changes
     GET  /api/admin                     200 with the admin's name for a valid admin token, else 403 with the reason
     POST /api/workloads/{id}/cancel     the admin action (Authorization: Bearer <admin token>); 202 when published
 
-Bad input is a 400 (JSON ``{"reason", "message"}``, or a short HTML page for ``/``), never a traceback.
+Bad input is a 400 (JSON ``{"reason", "message"}``, or a short HTML page for a page), never a traceback.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -30,8 +35,9 @@ from cli.reads import ReadRefused
 from cli.ui.admin import AdminRefused, cancel_as_admin, verify_admin
 from cli.ui.gpu import GpuSampler
 from cli.ui.panels import read_panels
-from cli.ui.params import BadParameter, ViewParams, parse_params
+from cli.ui.params import BadParameter, ViewParams, parse_params, parse_workload_id
 from cli.ui.reader import Reader
+from cli.ui.timeline import read_timeline, status_of
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("batchyard.ui")
@@ -53,23 +59,29 @@ def refusal(status: int, reason: str, message: str) -> JSONResponse:
     return JSONResponse({"reason": reason, "message": message}, status_code=status)
 
 
+def error_page(status: int, reason: str, message: str) -> HTMLResponse:
+    return HTMLResponse(f"<!doctype html><html lang='en'><title>batchyard: {html.escape(reason)}</title><main><h1>"
+                        f"{'Bad request' if status == 400 else 'Not shown'}</h1><p>{html.escape(reason)}: "
+                        f"{html.escape(message)}</p><p><a href='/'>The dashboard</a></p></main></html>",
+                        status_code=status)
+
+
 def create_app(config: UiConfig) -> Starlette:
     """Returns the web view over ``config``'s read scope; GPU sampling runs for the app's life."""
     reader = config.reader or Reader(config.dsn, config.scope)
     sampler = GpuSampler(reader, config.sample_s)
+    scope = config.scope or "the database login's own role"
 
     async def view(request: Request) -> tuple[ViewParams, dict]:
         params = parse_params(request.query_params.multi_items())
         return params, {**await read_panels(reader, params), "gpu": sampler.panel(params.pool),
-                        "scope": config.scope or "the database login's own role"}
+                        "scope": scope}
 
     async def page(request: Request) -> Response:
         try:
             await view(request)  # a bad parameter is refused before the page loads
         except (BadParameter, ReadRefused) as exc:
-            return HTMLResponse(f"<!doctype html><html lang='en'><title>batchyard: bad request</title><main><h1>"
-                                f"Bad request</h1><p>{html.escape(_reason(exc))}: {html.escape(str(exc))}</p></main>"
-                                "</html>", status_code=400)
+            return error_page(400, _reason(exc), str(exc))
         return FileResponse(STATIC / "index.html")
 
     async def snapshot(request: Request) -> Response:
@@ -83,19 +95,39 @@ def create_app(config: UiConfig) -> Starlette:
             first = json.dumps((await view(request))[1])
         except (BadParameter, ReadRefused) as exc:
             return refusal(400, _reason(exc), str(exc))
+        return _stream("snapshot", first, lambda: view(request), lambda v: v[1], config.refresh_s)
 
-        async def stream():
-            last = None
-            while True:
-                try:
-                    text = first if last is None else json.dumps((await view(request))[1])
-                except (BadParameter, ReadRefused) as exc:
-                    text = json.dumps({"error": {"reason": _reason(exc), "message": str(exc)}})
-                if text != last:
-                    yield {"event": "snapshot", "data": text}
-                    last = text
-                await asyncio.sleep(config.refresh_s)
-        return EventSourceResponse(stream(), ping=15)
+    async def timeline(request: Request) -> dict:
+        if request.query_params:
+            raise BadParameter("unknown_parameter", "a workload's timeline takes no query parameters")
+        return await read_timeline(reader, parse_workload_id(request.path_params["workload_id"]), scope)
+
+    async def workload_page(request: Request) -> Response:
+        try:
+            await timeline(request)  # an unknown workload is a 404 page before the page loads
+        except (BadParameter, ReadRefused) as exc:
+            return error_page(status_of(exc), _reason(exc), str(exc))
+        return FileResponse(STATIC / "workload.html")
+
+    async def look_up(request: Request) -> Response:
+        try:
+            workload_id = parse_workload_id(request.query_params.get("id"))
+        except BadParameter as exc:
+            return error_page(400, exc.reason, str(exc))
+        return RedirectResponse(f"/workloads/{workload_id}", status_code=303)  # the id's characters need no quoting
+
+    async def workload(request: Request) -> Response:
+        try:
+            return JSONResponse(await timeline(request))
+        except (BadParameter, ReadRefused) as exc:
+            return refusal(status_of(exc), _reason(exc), str(exc))
+
+    async def workload_events(request: Request) -> Response:
+        try:
+            first = json.dumps(await timeline(request))
+        except (BadParameter, ReadRefused) as exc:
+            return refusal(status_of(exc), _reason(exc), str(exc))
+        return _stream("timeline", first, lambda: timeline(request), lambda v: v, config.refresh_s)
 
     async def admin(request: Request) -> Response:
         try:
@@ -137,6 +169,9 @@ def create_app(config: UiConfig) -> Starlette:
         return refusal(404, "not_found", f"no such page {request.url.path[:80]}")
 
     routes = [Route("/", page), Route("/api/snapshot", snapshot), Route("/events", events),
+              Route("/workloads", look_up), Route("/workloads/{workload_id}", workload_page),
+              Route("/api/workloads/{workload_id}", workload),
+              Route("/events/workloads/{workload_id}", workload_events),
               Route("/api/admin", admin), Route("/api/workloads/{workload_id}/cancel", cancel, methods=["POST"]),
               Mount("/static", StaticFiles(directory=STATIC), name="static")]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: failed, 404: not_found})
@@ -144,6 +179,23 @@ def create_app(config: UiConfig) -> Starlette:
 
 def _reason(exc: Exception) -> str:
     return getattr(exc, "reason", "bad_request")
+
+
+def _stream(name: str, first: str, read, data, refresh_s: float) -> EventSourceResponse:
+    """Returns server-sent events named ``name``: ``first``, then ``data(await read())`` as JSON whenever it changes
+    (re-read every ``refresh_s``); a refusal meanwhile is sent as ``{"error": {"reason", "message"}}``."""
+    async def stream():
+        last = None
+        while True:
+            try:
+                text = first if last is None else json.dumps(data(await read()))
+            except (BadParameter, ReadRefused) as exc:
+                text = json.dumps({"error": {"reason": _reason(exc), "message": str(exc)}})
+            if text != last:
+                yield {"event": name, "data": text}
+                last = text
+            await asyncio.sleep(refresh_s)
+    return EventSourceResponse(stream(), ping=15)
 
 
 async def _cancel_reason(request: Request) -> str:

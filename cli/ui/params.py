@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,252}$")  # queue and pool names: DNS-ish labels, org/team paths
 MAX_DAYS = 366
+WORKLOAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # admission's (libs/admission/spec.py): none other
 
 
 class BadParameter(Exception):
@@ -52,3 +53,15 @@ def _days(text: str | None) -> int:
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
         raise BadParameter("bad_days", f"days {text[:20]!r} is not a whole number from 1 to {MAX_DAYS}")
     return int(text)
+
+
+def parse_workload_id(text: str | None) -> str:
+    """Returns the workload id of a path or the look-up form; raises BadParameter unless it could be one (admission
+    accepts no other, so nothing else has a timeline)."""
+    value = (text or "").strip()
+    if not value:
+        raise BadParameter("bad_workload", "no workload id given")
+    if not WORKLOAD_ID.fullmatch(value):
+        raise BadParameter("bad_workload", f"{value[:60]!r} is not a workload id (up to 128 letters, digits, . _ -, "
+                           "starting with a letter or digit)")
+    return value

@@ -43,7 +43,10 @@ function renderQueues(q) {
   fill("pending", q.pending, (tr, p) => {
     cell(tr, p.cluster_queue || `${p.team}/${p.local_queue} (not routed)`);
     cell(tr, p.position);
-    cell(tr, p.workload_id);
+    const link = document.createElement("a");
+    link.href = "/workloads/" + encodeURIComponent(p.workload_id);
+    link.textContent = p.workload_id;
+    cell(tr, "").appendChild(link);
     cell(tr, p.team);
     cell(tr, p.priority);
     cell(tr, `${p.reason}: ${p.message}`);
