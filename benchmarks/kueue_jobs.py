@@ -137,7 +137,20 @@ class JobWatch:
                 if len(admits) > 1 and admits[-1] > admits[0] else None,
                 "running": len(runs),
                 "all_running_s": round(runs[-1] - self.started, 2) if len(runs) >= want else None,
-                "admitted_set": {t: sorted(v) for t, v in admitted_set.items()}}
+                "admitted_set": {t: sorted(v) for t, v in admitted_set.items()},
+                "fifo": fifo_share(admitted_set)}
+
+
+def fifo_share(admitted_set: dict[str, list[int]]) -> dict[str, str]:
+    """Returns, per team, how many of its admitted Jobs are among its first that many by index (Jobs are
+    created in index order, so a strictly first-in-first-out side scores all of them)."""
+    teams = list(TEAMS)
+    out = {}
+    for team, got in admitted_set.items():
+        if got:
+            first = set(range(teams.index(team), len(teams) * (max(got) + 1), len(teams))[:len(got)])
+            out[team] = f"{len(first & set(got))}/{len(got)}"
+    return out
 
 
 async def create_jobs(api: KubeApi, items: list[dict], watch: JobWatch) -> None:
