@@ -82,13 +82,15 @@ class Consumer:
         fails for any reason, nothing of it was committed and every record is redone on its own with
         ``process``'s retries and dead-lettering, so one poison record costs a batch its speed, not its data.
         """
-        started, outcomes, ready = time.perf_counter(), [""] * len(records), []
+        started, outcomes, ready, letters = time.perf_counter(), [""] * len(records), [], []
         for i, record in enumerate(records):
-            routed = await self._route(record)
-            if routed is None:
+            routed = self._routed(record)
+            if isinstance(routed, Letter):
                 outcomes[i] = "dead-lettered"
+                letters.append(routed)
             else:
                 ready.append((i, record, *routed))
+        await self._dead_letter_all(letters)  # a flood of garbage costs one transaction per poll batch
         if not ready:
             return outcomes
         try:
@@ -106,21 +108,27 @@ class Consumer:
     async def _route(self, record: Record) -> tuple[Event, Handler | None] | None:
         """Returns the record's event and its handler (None: ignored); dead-letters a record that cannot be
         decoded or whose type has no route, and returns None for it."""
+        routed = self._routed(record)
+        if isinstance(routed, Letter):
+            await self._dead_letter_all([routed])
+            return None
+        return routed
+
+    def _routed(self, record: Record) -> tuple[Event, Handler | None] | Letter:
+        """Returns the record's event and its handler (None: ignored), or the dead letter of a record that cannot
+        be decoded or whose type has no route."""
         try:
             event = decode(record.value, allowed=self._allowed_on(record.topic))
         except DecodeError as exc:
-            await self._dead_letter(record, exc.reason, exc.message, attempts=1, event_id=None)
-            return None
+            return Letter(record, exc.reason, exc.message, 1, None)
         except Exception as exc:  # noqa: BLE001 - a decoder gap must not lose the record unrecorded (or its batch)
             log.error("%s: decoding %s/%d@%d raised %r", self.service, record.topic, record.partition, record.offset,
                       exc)
-            await self._dead_letter(record, "undecodable", f"{type(exc).__name__}: {exc}", attempts=1, event_id=None)
-            return None
+            return Letter(record, "undecodable", f"{type(exc).__name__}: {exc}", 1, None)
         try:
             return event, self.router.route(event.type)
         except KeyError as exc:
-            await self._dead_letter(record, "unhandled-type", str(exc), attempts=1, event_id=event.event_id)
-            return None
+            return Letter(record, "unhandled-type", str(exc), 1, event.event_id)
 
     def _allowed_on(self, topic: str) -> frozenset[str]:
         """Returns the event types a record on ``topic`` may carry (none, on a topic the service does not read)."""
@@ -241,29 +249,62 @@ class Consumer:
     async def _dead_letter(self, record: Record, reason: str, error: str, *, attempts: int,
                            event_id: uuid.UUID | None) -> None:
         """Writes the record to the dead-letter topic via the outbox; a redelivered poison record is written once."""
-        dead_id = event_id or uuid.uuid5(uuid.NAMESPACE_URL, f"{record.topic}/{record.partition}/{record.offset}")
-        error = storable(error)
-        value = record.value or b""
-        # a letter carrying a near-1 MiB original whole would be too large for Kafka and block the outbox behind it
-        letter = MessageDeadLettered(
-            service=self.service, source_topic=record.topic, source_partition=record.partition,
-            source_offset=record.offset, source_key=record.key[:256].decode(errors="replace") if record.key else None,
-            reason=reason, error=error[:8000], original=base64.b64encode(value[:MAX_ORIGINAL_BYTES]).decode(),
-            attempts=attempts, original_bytes=len(value), original_truncated=len(value) > MAX_ORIGINAL_BYTES)
+        await self._dead_letter_all([Letter(record, reason, error, attempts, event_id)])
+
+    async def _dead_letter_all(self, letters: list[Letter]) -> None:
+        """Writes ``letters`` to the dead-letter topic via the outbox in one transaction (retried while the
+        database is unreachable); a letter whose record was dead-lettered before (a redelivery) is written once."""
+        if not letters:
+            return
+        rows = [(letter.dead_id, letter.record.topic, letter.reason, letter.error[:8000]) for letter in letters]
         while True:
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
-                    fresh = await conn.fetchval(
-                        "insert into dead_letters(event_id, source_topic, reason, error) values ($1,$2,$3,$4) "
-                        "on conflict do nothing returning true", dead_id, record.topic, reason, error[:8000])
-                    if fresh:
-                        uow = UnitOfWork(conn=conn, producer=self.service, namespace=self.namespace)
-                        await uow.emit(letter, DEAD_LETTER)
+                    fresh = {row[0] for row in await conn.fetch(
+                        "insert into dead_letters(event_id, source_topic, reason, error) select * from "
+                        "unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) on conflict do nothing "
+                        "returning event_id", *map(list, zip(*rows)))}
+                    uow = UnitOfWork(conn=conn, producer=self.service, namespace=self.namespace)
+                    for letter in letters:
+                        if letter.dead_id in fresh:
+                            fresh.discard(letter.dead_id)  # the same record twice in one batch: once
+                            await uow.emit(letter.event(self.service), DEAD_LETTER)
                 break
             except TRANSIENT as exc:
-                log.warning("%s: cannot record dead letter yet (%s); retrying", self.service, exc)
+                log.warning("%s: cannot record dead letters yet (%s); retrying", self.service, exc)
                 await asyncio.sleep(1.0)
-        self.metrics.dead_letter(reason)
+        for letter in letters:
+            self.metrics.dead_letter(letter.reason)
+            r = letter.record
+            log.warning("%s: dead-lettered %s/%d@%d: %s: %s", self.service, r.topic, r.partition, r.offset,
+                        letter.reason, letter.error[:300])
         self.on_commit()
-        log.warning("%s: dead-lettered %s/%d@%d: %s: %s", self.service, record.topic, record.partition,
-                    record.offset, reason, error[:300])
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A record on its way to the dead-letter topic, with why."""
+
+    record: Record
+    reason: str
+    error: str  # storable: a NUL written out as backslash-x00 (see ``storable``)
+    attempts: int
+    event_id: uuid.UUID | None  # the event's id if it decoded; else the letter is named by the record's offset
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "error", storable(self.error))
+
+    @property
+    def dead_id(self) -> uuid.UUID:
+        r = self.record
+        return self.event_id or uuid.uuid5(uuid.NAMESPACE_URL, f"{r.topic}/{r.partition}/{r.offset}")
+
+    def event(self, service: str) -> MessageDeadLettered:
+        """Returns the letter as an event (the original's first MAX_ORIGINAL_BYTES: a near-1 MiB original whole
+        would be too large for Kafka and block the outbox behind it)."""
+        r, value = self.record, self.record.value or b""
+        return MessageDeadLettered(
+            service=service, source_topic=r.topic, source_partition=r.partition, source_offset=r.offset,
+            source_key=r.key[:256].decode(errors="replace") if r.key else None, reason=self.reason,
+            error=self.error[:8000], original=base64.b64encode(value[:MAX_ORIGINAL_BYTES]).decode(),
+            attempts=self.attempts, original_bytes=len(value), original_truncated=len(value) > MAX_ORIGINAL_BYTES)

@@ -46,19 +46,16 @@ class FakeConn:
             raise
 
     async def fetchval(self, sql: str, *args):
-        if sql.startswith("insert into processed_events"):
-            fresh = args[0] not in self.tables.inbox
-            self.tables.inbox.add(args[0])
-            return True if fresh else None
-        assert sql.startswith("insert into dead_letters"), sql
-        fresh = args[0] not in self.tables.letters
-        self.tables.letters.add(args[0])
+        assert sql.startswith("insert into processed_events"), sql
+        fresh = args[0] not in self.tables.inbox
+        self.tables.inbox.add(args[0])
         return True if fresh else None
 
-    async def fetch(self, sql: str, ids: list, types: list):
-        assert sql.startswith("insert into processed_events"), sql
-        fresh = [(i,) for i in ids if i not in self.tables.inbox]
-        self.tables.inbox.update(ids)
+    async def fetch(self, sql: str, ids: list, *columns: list):
+        table = self.tables.inbox if sql.startswith("insert into processed_events") else self.tables.letters
+        assert sql.startswith(("insert into processed_events", "insert into dead_letters")), sql
+        fresh = [(i,) for i in dict.fromkeys(ids) if i not in table]
+        table.update(ids)
         return fresh
 
     async def execute(self, sql: str, *row) -> None:

@@ -18,8 +18,8 @@ class Recording(Consumer):
 
     letters: list
 
-    async def _dead_letter(self, record, reason, error, *, attempts, event_id) -> None:
-        self.letters.append((record.topic, reason))
+    async def _dead_letter_all(self, letters) -> None:
+        self.letters.extend((letter.record.topic, letter.reason) for letter in letters)
 
 
 def consumer() -> Recording:
