@@ -76,6 +76,18 @@ async def browser():
         await b.close()
 
 
+async def s_ends_a_runs_b_waits(o: FlowObserver, pub: EventPublisher, platform, *,  # noqa: F811
+                                s_duration: float) -> None:
+    """Opens a UI test: s runs ``s_duration`` simulated seconds and succeeds; then a holds vision's 8 GPUs and
+    runs, and b waits behind it."""
+    await pub.publish([submission("s", duration_s=s_duration)])
+    assert await o.wait_for(lambda o: o.workloads["s"].state == "succeeded", timeout=120), platform.logs()
+    await pub.publish([submission("a")])
+    assert await o.wait_for(lambda o: o.workloads["a"].state == "running", timeout=120), platform.logs()
+    await pub.publish([submission("b")])
+    assert await o.wait_for(lambda o: o.workloads["b"].state == "pending", timeout=60)
+
+
 async def fetch(page, path: str, method: str = "GET", token: str | None = None) -> tuple[int, dict]:
     """Calls the view from the page, as its own script does; returns (status, JSON body)."""
     return tuple(await page.evaluate(
@@ -102,12 +114,7 @@ async def test_the_dashboard_shows_the_platform_live_and_cancels_only_for_an_adm
     async with EventPublisher(kafka_bootstrap, namespace) as pub:
         # 1. s runs three simulated hours and ends (cost closes hours by event time: this moves it); then a holds
         #    vision's 8 GPUs and runs, and b waits behind it.
-        await pub.publish([submission("s", duration_s=3 * 3600)])
-        assert await o.wait_for(lambda o: o.workloads["s"].state == "succeeded", timeout=120), platform.logs()
-        await pub.publish([submission("a")])
-        assert await o.wait_for(lambda o: o.workloads["a"].state == "running", timeout=120), platform.logs()
-        await pub.publish([submission("b")])
-        assert await o.wait_for(lambda o: o.workloads["b"].state == "pending", timeout=60)
+        await s_ends_a_runs_b_waits(o, pub, platform, s_duration=3 * 3600)
 
         page = await browser.new_page()
         response = await page.goto(ui)

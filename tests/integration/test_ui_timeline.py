@@ -20,7 +20,8 @@ from libs.readmodel import describe_workload
 from services.admission.signing import demo_signer
 from tests.integration.test_cancel import cancel, platform, submission  # noqa: F401 - platform: a fixture
 from tests.integration.test_read_scoping import as_role
-from tests.integration.test_ui import WAIT_MS, browser, fetch, screenshot, start_ui, ui  # noqa: F401 - fixtures
+from tests.integration.test_ui import (WAIT_MS, browser, fetch, s_ends_a_runs_b_waits, screenshot,  # noqa: F401
+                                      start_ui, ui)  # browser, ui: fixtures
 
 pytestmark = pytest.mark.integration
 PREFIX = "uitl_"
@@ -45,12 +46,7 @@ async def test_a_workloads_timeline_live_scoped_and_accessible(
     o = await FlowObserver(kafka_bootstrap, namespace).start()
     async with EventPublisher(kafka_bootstrap, namespace) as pub:
         # 1. s runs ten simulated minutes and succeeds; a then holds vision's 8 GPUs, and b waits behind it.
-        await pub.publish([submission("s", duration_s=600)])
-        assert await o.wait_for(lambda o: o.workloads["s"].state == "succeeded", timeout=120), platform.logs()
-        await pub.publish([submission("a")])
-        assert await o.wait_for(lambda o: o.workloads["a"].state == "running", timeout=120), platform.logs()
-        await pub.publish([submission("b")])
-        assert await o.wait_for(lambda o: o.workloads["b"].state == "pending", timeout=60)
+        await s_ends_a_runs_b_waits(o, pub, platform, s_duration=600)
 
         # 2. b's id in the pending table opens its timeline: accepted by admission, and why it waits, as describe
         #    says it.
