@@ -188,7 +188,7 @@ async def main(count: int, sides: set[str], only_tuned: bool) -> dict:
         await until(lambda: ready_nodes(cluster) >= nodes, timeout=600)
         api = await KubeApi.connect(str(cluster.kubeconfig), concurrency=32)
         watch = JobWatch(api)
-        watching = [asyncio.create_task(watch.jobs.run()), asyncio.create_task(watch.pods.run())]
+        watching = [asyncio.create_task(i.run()) for i in (watch.jobs, watch.pods, watch.workloads)]
         runs: dict = {}
         try:
             if "kueue" in sides:
@@ -206,7 +206,10 @@ async def main(count: int, sides: set[str], only_tuned: bool) -> dict:
     ratio = 0.0
     if "batchyard" in runs and "kueue_tuned" in runs:
         ratio = runs["batchyard"]["admitted_per_s"] / runs["kueue_tuned"]["admitted_per_s"]
-    return write_result("kube_vs_kueue", round(ratio, 2), "× Kueue (tuned) Jobs admitted/s", True, 5, CMD,
+    command = f"{CMD} --jobs {count}" + (" --tuned-only" if only_tuned else "")
+    if len(sides) == 1:
+        command += f" --only {next(iter(sides))}"
+    return write_result("kube_vs_kueue", round(ratio, 2), "× Kueue (tuned) Jobs admitted/s", True, 5, command,
                         jobs=count, nodes=nodes, expected=expected_admitted(count), runs=runs, agreement=agree,
                         load_average=[round(x, 2) for x in os.getloadavg()], logs=str(root))
 

@@ -80,13 +80,17 @@ class JobWatch:
         self.admitted: dict[tuple[str, str], float] = {}  # (namespace, name) -> when first seen unsuspended
         self.running: dict[tuple[str, str], float] = {}  # (namespace, Job name) -> when its pod first ran
         self.pods_alive: set[tuple[str, str]] = set()  # (namespace, pod name) of every pod not deleted
+        self.workload_admitted: dict[tuple[str, str], float] = {}  # (namespace, Job name) -> Kueue's Admitted
         self.started = time.monotonic()
         self.jobs = Informer(api, "/apis/batch/v1/jobs", self.job_changed, name="bench jobs")
         self.pods = Informer(api, "/api/v1/pods", self.pod_changed, name="bench pods")
+        self.workloads = Informer(api, "/apis/kueue.x-k8s.io/v1beta2/workloads", self.workload_changed,
+                                  name="bench kueue workloads")
 
     def reset(self, started: float) -> None:
         self.admitted.clear()
         self.running.clear()
+        self.workload_admitted.clear()
         self.started = started
 
     @property
@@ -118,6 +122,16 @@ class JobWatch:
         if key in self.jobs_seen and (obj.get("status") or {}).get("phase") == "Running":
             self.running.setdefault(key, time.monotonic())
 
+    def workload_changed(self, change: str, obj: dict) -> None:
+        """Kueue's own admission (its Workload's Admitted condition), ahead of its Job being unsuspended."""
+        owners = obj["metadata"].get("ownerReferences") or ()
+        conditions = (obj.get("status") or {}).get("conditions") or ()
+        if change != DELETED and owners and any(c["type"] == "Admitted" and c["status"] == "True"
+                                                for c in conditions):
+            key = (obj["metadata"]["namespace"], owners[0]["name"])
+            if key in self.jobs_seen:
+                self.workload_admitted.setdefault(key, time.monotonic())
+
     def figures(self, want: int, done: bool) -> dict:
         """Returns admissions per second, the times to the first and last admission and to all running, and the
         admitted Jobs per team (by index, so that both sides' sets compare)."""
@@ -136,6 +150,8 @@ class JobWatch:
                 "admitted_per_s_after_first": round((len(admits) - 1) / (admits[-1] - admits[0]), 1)
                 if len(admits) > 1 and admits[-1] > admits[0] else None,
                 "running": len(runs),
+                "kueue_workloads_admitted_last_s": round(max(self.workload_admitted.values()) - self.started, 2)
+                if self.workload_admitted else None,
                 "all_running_s": round(runs[-1] - self.started, 2) if len(runs) >= want else None,
                 "admitted_set": {t: sorted(v) for t, v in admitted_set.items()},
                 "fifo": fifo_share(admitted_set)}
