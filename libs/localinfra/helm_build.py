@@ -5,7 +5,6 @@ cache as Kubernetes' binaries, ``~/.cache/batchyard/helm-<version>/helm``, under
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import shutil
@@ -14,6 +13,7 @@ import time
 from pathlib import Path
 
 from libs.localinfra._proc import InfraError
+from libs.localinfra.cached_build import cached
 from libs.localinfra.kafka import cache_dir
 from libs.localinfra.kube_build import build_with_progress
 
@@ -33,15 +33,7 @@ def ensure_helm(progress=print) -> Path:
     on_path = shutil.which("helm")
     if on_path and (version_of(on_path) or (0,)) >= MIN_VERSION:
         return Path(on_path)
-    target = cache_dir() / f"helm-{HELM_VERSION}"
-    if (target / ".complete").exists():
-        return target / "helm"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / ".helm-build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another run may be building it: wait for it
-        if not (target / ".complete").exists():
-            _build(target, progress)
-    return target / "helm"
+    return cached(cache_dir() / f"helm-{HELM_VERSION}", lambda staging: _build(staging, progress)) / "helm"
 
 
 def version_of(helm: str | Path) -> tuple[int, ...] | None:
@@ -55,24 +47,18 @@ def version_of(helm: str | Path) -> tuple[int, ...] | None:
     return tuple(int(n) for n in found.groups()) if done.returncode == 0 and found else None
 
 
-def _build(target: Path, progress) -> None:
+def _build(staging: Path, progress) -> None:
     go = shutil.which("go")
     if go is None:
         raise InfraError("go is not on PATH: it is needed once to build helm from the Go module proxy (or put "
                          f"helm {'.'.join(map(str, MIN_VERSION))}+ on PATH)")
-    staging = Path(str(target) + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     env = {**os.environ, "GOFLAGS": "-mod=readonly -buildvcs=false", "CGO_ENABLED": "0", "GOBIN": str(staging)}
     progress(f"building helm {HELM_VERSION} from the Go module proxy: once, a few minutes on 2 cores; "
-             f"cached in {target}")
+             f"cached in {staging.with_suffix('')}")
     started = time.monotonic()
     ldflags = " ".join(["-s", "-w", *(f"-X {name}={value}" for name, value in _STAMPS.items())])
     cmd = [go, "install", "-v", "-trimpath", "-ldflags", ldflags, f"{HELM_PACKAGE}@{HELM_VERSION}"]
     build_with_progress(cmd, env, None, started, progress, cwd=staging, what="helm")
     if version_of(staging / "helm") is None:
         raise InfraError(f"the helm built in {staging} does not run")
-    (staging / ".complete").write_text(HELM_VERSION)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)  # atomic: a half-built cache is never mistaken for a whole one
     progress(f"built helm {HELM_VERSION} in {time.monotonic() - started:.0f}s")

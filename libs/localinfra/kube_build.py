@@ -9,7 +9,6 @@ main.go and the Go version, so a change rebuilds), under a file lock so that two
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import re
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 from libs.localinfra._proc import InfraError
+from libs.localinfra.cached_build import cached
 from libs.localinfra.kafka import REPO_ROOT, cache_dir
 
 KUBE_VERSION = "v1.36.3"  # k8s.io/kubernetes in deploy/kube/control-plane/go.mod
@@ -34,15 +34,7 @@ def ensure_kube_binaries(progress=print) -> Path:
     kubectl, building them on first use (several minutes; progress is reported every few seconds)."""
     if env := os.environ.get("BATCHYARD_KUBE_BIN_DIR"):
         return _checked(Path(env))
-    target = cache_dir() / f"kube-{KUBE_VERSION}-{_digest()}"
-    if (target / ".complete").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / ".kube-build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another run may be building the same thing: wait for it
-        if not (target / ".complete").exists():
-            _build(target, progress)
-    return target
+    return cached(cache_dir() / f"kube-{KUBE_VERSION}-{_digest()}", lambda staging: _build(staging, progress))
 
 
 def _checked(directory: Path) -> Path:
@@ -78,24 +70,18 @@ def _ldflags() -> str:
     return " ".join(["-s", "-w", *stamps])
 
 
-def _build(target: Path, progress) -> None:
+def _build(staging: Path, progress) -> None:
     go = _go()
     env = {**os.environ, "GOFLAGS": "-mod=readonly -buildvcs=false", "CGO_ENABLED": "0"}
     progress(f"building Kubernetes {KUBE_VERSION} ({', '.join(PROGRAMS)}) from the Go module proxy: once, "
-             f"about 5-10 minutes on 2 cores; cached in {target}")
+             f"about 5-10 minutes on 2 cores; cached in {staging.with_suffix('')}")
     started = time.monotonic()
     _run([go, "mod", "download"], env, "go mod download")
     total = len(_run([go, "list", "-deps", "."], env, "go list").split())
-    staging = Path(str(target) + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     cmd = [go, "build", "-v", "-trimpath", "-ldflags", _ldflags(), "-o", str(staging / "kube-control-plane"), "."]
     build_with_progress(cmd, env, total, started, progress)
     for program in PROGRAMS:
         (staging / program).symlink_to("kube-control-plane")
-    (staging / ".complete").write_text(KUBE_VERSION)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)  # atomic: a half-built cache is never mistaken for a whole one
     progress(f"built Kubernetes {KUBE_VERSION} in {time.monotonic() - started:.0f}s")
 
 

@@ -10,7 +10,6 @@ demand. ``BATCHYARD_KUEUE_BIN`` names an existing binary instead.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 from libs.localinfra._proc import InfraError
+from libs.localinfra.cached_build import cached
 from libs.localinfra.kafka import cache_dir
 from libs.localinfra.kube_build import build_with_progress
 
@@ -33,14 +33,7 @@ def ensure_kueue_binary(progress=print) -> Path:
             raise InfraError(f"BATCHYARD_KUEUE_BIN={env} is not an executable")
         return Path(env)
     target = cache_dir() / f"kueue-{KUEUE_VERSION}-{_digest()}"
-    if (target / ".complete").exists():
-        return target / "kueue"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / ".kueue-build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another run may be building it: wait for it
-        if not (target / ".complete").exists():
-            _build(target, progress)
-    return target / "kueue"
+    return cached(target, lambda staging: _build(staging, progress)) / "kueue"
 
 
 def _go() -> str:
@@ -56,8 +49,9 @@ def _digest() -> str:
     return hashlib.sha256(f"{KUEUE_VERSION}\n{go_version}".encode()).hexdigest()[:12]
 
 
-def _build(target: Path, progress) -> None:
+def _build(staging: Path, progress) -> None:
     go = _go()
+    target = staging.with_suffix("")
     source = Path(str(target) + ".src")
     shutil.rmtree(source, ignore_errors=True)
     source.mkdir(parents=True)
@@ -68,14 +62,8 @@ def _build(target: Path, progress) -> None:
     started = time.monotonic()
     _run([go, "get", f"{PACKAGE}@{KUEUE_VERSION}"], source, env, "go get")
     total = len(_run([go, "list", "-deps", PACKAGE], source, env, "go list").split())
-    staging = Path(str(target) + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     cmd = [go, "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(staging / "kueue"), PACKAGE]
     build_with_progress(cmd, env, total, started, progress, cwd=source, what="Kueue")
-    (staging / ".complete").write_text(KUEUE_VERSION)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)  # atomic: a half-built cache is never mistaken for a whole one
     shutil.rmtree(source, ignore_errors=True)
     progress(f"built Kueue {KUEUE_VERSION} in {time.monotonic() - started:.0f}s")
 
