@@ -136,12 +136,39 @@ def reservation_step(quota: Row) -> Step:
                                                 "flavors": pod_set_flavors(quota)})
 
 
+RUN_STEPS = frozenset({"running", "succeeded", "failed", "retried", "evicted"})  # the runner's word on a run
+ENDS_RUN = frozenset({"succeeded", "failed", "retried", "evicted"})
+
+
+def runs_in_order(steps: list[Step]) -> list[Step]:
+    """Returns ``steps`` with each run's own steps (running, its end) after the placement that started it. Cost
+    reporting records the placement topic and the lifecycle topic in the order it reads them, and the runner's
+    "running" can be read before the scheduler's "placed"; a run step with no placement open waits for the next
+    one (or stays at the end: an object deleted before it was ever placed also ends "failed")."""
+    ordered, waiting, open_runs = [], [], 0
+    for step in steps:
+        if step.kind in RUN_STEPS and open_runs == 0:
+            waiting.append(step)
+            continue
+        ordered.append(step)
+        if step.kind == "placed":
+            open_runs += 1
+            for held in waiting:
+                ordered.append(held)
+                if held.kind in ENDS_RUN:
+                    open_runs -= 1
+            waiting = []
+        elif step.kind in ENDS_RUN:
+            open_runs -= 1
+    return ordered + waiting
+
+
 def steps_of(audit: Sequence[Row], quota: Row | None, events: Sequence[Row]) -> tuple[Step, ...]:
     """Returns the timeline: admission's verdict, then the scheduler's and the connector's events in the order cost
     reporting handled them, with quota's current reservation before the placement it led to, each cancel request
     before the cancellation it caused, and each suspend, resume or priority request after the last step its
     decision time follows (the services' clocks differ, so order is by time only where nothing better is known)."""
-    steps = [event_step(e) for e in events]
+    steps = runs_in_order([event_step(e) for e in events])
     if quota is not None and quota["state"] == "reserved":
         placed = [i for i, s in enumerate(steps) if s.kind == "placed"]
         at = placed[-1] if quota["placed"] and placed else len(steps)

@@ -140,12 +140,26 @@ def test_a_retried_failure_is_its_own_step_and_only_a_final_failure_is_the_outco
     assert outcome_of([retried, ok]) == "succeeded"
     assert outcome_of([retried, final]) == "failed"
     assert outcome_of([retried]) is None  # requeued: it has not ended
-    steps = steps_of([verdict()], quota("finished"), [retried, event("WorkloadPlaced", 2), final])
+    steps = steps_of([verdict()], quota("finished"), [event("WorkloadPlaced", 0), retried, event("WorkloadPlaced", 2),
+                                                      final])
     assert [(s.kind, s.facts.get("attempt")) for s in steps] == [
-        ("submitted", None), ("retried", 1), ("placed", None), ("failed", 2)]
+        ("submitted", None), ("placed", None), ("retried", 1), ("placed", None), ("failed", 2)]
     assert "retried" not in steps[1].facts
 
 
 def test_summary_counts_retried_failures_apart_from_evictions():
     summary = summarize("w", quota("pending", attempts=3, failures=2), verdict(), [], None, 0)
     assert (summary.attempts, summary.failures) == (3, 2)
+
+
+def test_a_run_read_before_its_placement_still_follows_it():
+    # cost reporting may read the lifecycle topic's "running" before the placement topic's "placed" (CI saw it)
+    running, placed = event("WorkloadRunning", 1), event("WorkloadPlaced", 2, nodes=["n1"])
+    steps = steps_of([verdict()], quota("reserved", placed=True), [running, placed])
+    assert [s.kind for s in steps] == ["submitted", "reserved", "placed", "running"]
+    retried = event("WorkloadFailed", 3, reason="pod-failed", attempt=1, retried=True)
+    again = [event("WorkloadRunning", 4), event("WorkloadPlaced", 5), event("WorkloadSucceeded", 6)]
+    steps = steps_of([verdict()], quota("finished"), [placed, running, retried, *again])
+    assert [s.kind for s in steps] == ["submitted", "placed", "running", "retried", "placed", "running", "succeeded"]
+    deleted = event("WorkloadFailed", 1, reason="deleted")  # never placed: its end stays
+    assert [s.kind for s in steps_of([verdict()], quota("finished"), [deleted])] == ["submitted", "failed"]
