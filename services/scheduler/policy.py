@@ -61,8 +61,8 @@ def policy_from_dict(raw: dict, source: str = "policy") -> PlacementPolicy:
 
 def _milli(raw: dict, name: str, default: float, source: str) -> float:
     value = raw.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise PolicyError(f"{source}: {name} must be a number of milli >= 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise PolicyError(f"{source}: {name} must be a finite number of milli >= 0, got {value!r}")
     return float(value)
 
 

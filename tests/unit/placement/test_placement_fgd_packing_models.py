@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from placement_builders import node, snapshot, workload
@@ -125,3 +126,10 @@ def test_each_gpu_fragmentation_equals_a_full_recount(left, milli, stranding, mo
 
 def test_after_placement_takes_whole_gpus_in_order() -> None:
     assert after_placement(np.array([[1000, 500, 1000]]), 2, 1000).tolist() == [[0, 500, 0]]
+
+
+@pytest.mark.parametrize("value", [-1, float("nan"), float("inf"), "50", True])
+def test_a_packing_weight_that_is_not_a_finite_number_of_milli_is_refused(value) -> None:
+    from services.scheduler.policy import PolicyError, policy_from_dict
+    with pytest.raises(PolicyError, match="fgd_packing must be a finite number of milli"):
+        policy_from_dict({"fgd_packing": value}, "policy.yaml")
