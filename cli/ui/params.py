@@ -6,9 +6,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from libs.admission.spec import WORKLOAD_ID as ADMITTED_ID
+
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,252}$")  # queue and pool names: DNS-ish labels, org/team paths
 MAX_DAYS = 366
-WORKLOAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # admission's (libs/admission/spec.py): none other
+WORKLOAD_ID = re.compile(ADMITTED_ID)  # admission accepts no other id, so nothing else has a timeline
 
 
 class BadParameter(Exception):

@@ -36,11 +36,8 @@ def b64decode(part: str) -> bytes | None:
 def json_object(part: str) -> dict[str, Any] | None:
     """Returns the JSON object encoded in base64url `part`, or None if it is anything else."""
     data = b64decode(part)
-    return None if data is None else json_document(data)
-
-
-def json_document(data: bytes) -> dict[str, Any] | None:
-    """Returns the JSON object ``data`` holds (UTF-8, no duplicate keys), or None if it is anything else."""
+    if data is None:
+        return None
     try:  # UTF-8 only: json.loads(bytes) would also sniff UTF-16/32
         obj = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors

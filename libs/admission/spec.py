@@ -20,7 +20,7 @@ _LABEL_KEY = (
     r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 )
 _LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
-_WORKLOAD_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+WORKLOAD_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _GPU_MODEL = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 # OCI image reference (distribution/reference grammar), checked by the Rust regex engine,
 # which runs in linear time, so hostile input cannot cause catastrophic backtracking.
@@ -135,7 +135,7 @@ class PodSet(_Frozen):
 class JobSpec(_Frozen):
     """A submitted job: the unit admission accepts or rejects as a whole."""
 
-    workload_id: Annotated[str, Strict(), Field(pattern=_WORKLOAD_ID)]  # unique id, the Kafka key
+    workload_id: Annotated[str, Strict(), Field(pattern=WORKLOAD_ID)]  # unique id, the Kafka key
     tenant: Tenant  # the org/team the job runs as; must match the caller's token
     queue: Name | None = None  # local queue; defaulted from policy
     priority_class: Name | None = None  # priority class; defaulted from policy

@@ -175,4 +175,3 @@ def after_placement(left: np.ndarray, gpu_count: int, gpu_milli: int) -> np.ndar
     ok = out[rows, col] >= gpu_milli
     out[rows[ok], col[ok]] -= gpu_milli
     return out
-

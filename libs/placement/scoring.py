@@ -157,4 +157,3 @@ class Scorer:
             return snap.choose_gpus(slot, shape.gpu_count, shape.gpu_milli)
         scores = self._quantize(self._fgd_deltas(snap, shape, np.array([slot]))[:, 0])
         return ((int(np.argmax(scores)), shape.gpu_milli),)
-

@@ -121,7 +121,7 @@ def audit_step(row: Row) -> Step:
 def event_step(row: Row) -> Step:
     """Returns a timeline row (cost reporting's workload_events) as a step."""
     detail = as_json(row["detail"])
-    facts = {k: v for k, v in detail.items() if v not in (None, [], "", False) and k != "retried"}
+    facts = {k: v for k, v in detail.items() if v not in (None, [], "") and k != "retried"}
     if row["cluster"]:
         facts["cluster"] = row["cluster"]
     kind = "retried" if row["type"] == "WorkloadFailed" and detail.get("retried") else KINDS.get(row["type"],

@@ -61,10 +61,10 @@ def _file_model() -> type[BaseModel]:
 
 def _section(cls, values: BaseModel | None):
     """Returns the core section with the file's values over its defaults."""
-    kwargs = {}
+    defaults, kwargs = cls(), {}
     for key, value in (values.model_dump(exclude_none=True) if values is not None else {}).items():
-        name = key.removesuffix("_s") if key.endswith("_s") and not hasattr(cls, key) else key
-        default = getattr(cls(), name)
+        name = key if hasattr(defaults, key) else key.removesuffix("_s")  # durations are written <name>_s
+        default = getattr(defaults, name)
         if isinstance(default, timedelta):
             value = timedelta(seconds=value)
         elif isinstance(default, Fraction):

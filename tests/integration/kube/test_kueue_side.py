@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.kueue_jobs import TEAMS, expected_admitted, jobs, quota_yaml
+from libs.localinfra.cached_build import is_built
 from libs.localinfra.kafka import cache_dir
 from libs.localinfra.kube_session import kube_clusters
 from libs.localinfra.kueue import Kueue, install_kueue_crds
@@ -23,7 +24,7 @@ JOBS = 16
 def _built() -> bool:
     if os.environ.get("BATCHYARD_KUEUE_BIN"):
         return True
-    return any((d / ".complete").exists() for d in cache_dir().glob(f"kueue-{KUEUE_VERSION}-*"))
+    return any(is_built(d) for d in cache_dir().glob(f"kueue-{KUEUE_VERSION}-*"))
 
 
 pytestmark = pytest.mark.skipif(not _built(), reason="Kueue is not built (python -m libs.localinfra.kueue_build)")

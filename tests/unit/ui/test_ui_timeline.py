@@ -149,8 +149,8 @@ async def test_a_platform_without_its_tables_is_not_ready_not_a_crash():
 
 
 def test_the_views_workload_id_is_admissions():
-    from libs.admission.spec import _WORKLOAD_ID
-    assert WORKLOAD_ID.pattern == _WORKLOAD_ID
+    from libs.admission.spec import WORKLOAD_ID as ADMITTED_ID
+    assert WORKLOAD_ID.pattern == ADMITTED_ID
     assert parse_workload_id(" train-7.b_2 ") == "train-7.b_2"
     with pytest.raises(BadParameter):
         parse_workload_id("a\nb")
