@@ -34,7 +34,9 @@ class Reason(str, Enum):
     GANG_INCOMPLETE = "GangIncomplete"
 
 
-_NODE_PHRASES: dict[Reason, str] = {
+# The one phrase table: how "N nodes ..." reads for each reason. Capacity reasons read two ways: now (free
+# capacity, after what is bound) and ever (capacity of the empty node, for "never fits").
+_NODE_PHRASES: dict[Reason, str | tuple[str, str]] = {
     Reason.CLUSTER_MISMATCH: "outside the assigned flavor's cluster/pool",
     Reason.NODE_UNHEALTHY: "unhealthy",
     Reason.NODE_CORDONED: "cordoned",
@@ -42,10 +44,19 @@ _NODE_PHRASES: dict[Reason, str] = {
     Reason.NODE_SELECTOR_MISMATCH: "don't match the node selector",
     Reason.NODE_AFFINITY_MISMATCH: "don't match the required node affinity",
     Reason.GPU_MODEL_MISMATCH: "lack GPU model {models}",
-    Reason.INSUFFICIENT_CPU: "lack free CPU",
-    Reason.INSUFFICIENT_MEMORY: "lack free memory",
-    Reason.INSUFFICIENT_GPU: "lack free GPU",
+    Reason.INSUFFICIENT_CPU: ("lack free CPU", "have too little CPU"),
+    Reason.INSUFFICIENT_MEMORY: ("lack free memory", "have too little memory"),
+    Reason.INSUFFICIENT_GPU: ("lack free GPU", "have too few GPUs"),
 }
+
+
+def node_phrase(reason: Reason, gpu_models: tuple[str, ...] = (), *, ever: bool = False) -> str:
+    """Return how a count of rejected nodes reads for ``reason``, e.g. "lack GPU model H100"; ``ever``: even
+    when the node is empty (never fits), not just now."""
+    phrase = _NODE_PHRASES[reason]
+    if isinstance(phrase, tuple):
+        phrase = phrase[1] if ever else phrase[0]
+    return phrase.format(models="|".join(gpu_models))
 
 
 @dataclass(frozen=True)
@@ -59,8 +70,7 @@ class NodeDiagnosis:
     @property
     def message(self) -> str:
         """Return e.g. "0/5000 nodes: 3200 lack GPU model H100, 1800 cordoned"."""
-        models = "|".join(self.gpu_models)
-        parts = [f"{n} {_NODE_PHRASES[r].format(models=models)}" for r, n in self.counts if n]
+        parts = [f"{n} {node_phrase(r, self.gpu_models)}" for r, n in self.counts if n]
         return f"0/{self.total} nodes: " + (", ".join(parts) if parts else "no nodes")
 
 

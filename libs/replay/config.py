@@ -44,7 +44,8 @@ class PlacementSettings(_Model):
 
     default: Strategy = Strategy.BINPACK
     per_pool: dict[str, Strategy] = Field(default_factory=dict)
-    node_preemption: bool = False  # also evict lower-priority pods when a reserved gang finds no nodes
+    node_preemption: bool = True  # as the scheduler service: evict whole lower-priority gangs when a reserved gang
+    # finds no nodes (libs.placement.schedule); off: it waits for capacity
 
 
 class FailureSettings(_Model):

@@ -2,9 +2,10 @@
 
 One loop: pop every event of the next instant (completions and repairs first), apply it to the
 quota engine (``libs.quota.QuotaEngine``) and the node snapshot (``libs.placement.Snapshot``),
-then, only if something changed, run quota cycles until they make no progress and place the
-newly reserved gangs (``libs.placement.place``). Evictions restart a workload from zero after
-the quota core's backoff. Deterministic: the only randomness is the seeded failure injector.
+then, only if something changed, run quota cycles until they make no progress and run the
+scheduler service's own placement cycle (``libs.placement.schedule``: priority order, never-fits,
+node-level preemption) over the reserved gangs. Evictions restart a workload from zero after the
+quota core's backoff. Deterministic: the only randomness is the seeded failure injector.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from libs.placement import NodeSpec, PlacementPolicy, Snapshot, place
+from libs.placement import DecisionKind, NodeSpec, PlacementPolicy, Snapshot, Waiting, schedule
 from libs.quota import QueueingStrategy, QuotaConfig, QuotaEngine, Reason, Why
 
 from .adapters import placement_workload, priority_of, quota_workload, typical_for
@@ -59,20 +60,25 @@ class Simulator:
         self.snap = Snapshot.from_nodes(nodes)  # the placement core's node snapshot
         self.policy = PlacementPolicy(config.placement.default, dict(config.placement.per_pool),
                                       typical_pods=typical_for(trace, config))
+        self.node_preemption = config.placement.node_preemption  # as the scheduler service's (on by default)
         self.teams = sorted(teams)  # team names; a Run holds its index
         self.team_index = {t: i for i, t in enumerate(self.teams)}
         self.recorder = Recorder(self.teams, np.array([teams[t] for t in self.teams]), config.sample_every_s)
         self.kueue_units = config.quota_file is not None  # requests in Kueue resources, not generated ones
         self.runs: dict[str, Run] = {}  # workload id -> replay state
-        self.unplaced: dict[str, Run] = {}  # reserved, waiting for nodes, in admission order
+        self.unplaced: dict[str, Waiting] = {}  # reserved, waiting for nodes: the placement cycle's input
+        self.never: set[str] = set()  # reserved gangs no node of the fleet could ever hold (never-fits)
+        self.reserved = 0  # reservations so far: a waiting gang's arrival order
         self.heap: list[tuple] = []  # (time, kind, seq, key, generation)
         self.seq = 0  # tie breaker: FIFO among equal (time, kind)
         self.rng = random.Random(config.failures.seed)  # failure injection only
         self.capacity_epoch = 0  # bumped whenever nodes or pods free capacity
         self.tried_at: dict[str, int] = {}  # workload id -> capacity epoch of its last failed placement
-        self.strict = {n for n, s in quota.cluster_queues.items() if s.queueing_strategy is QueueingStrategy.STRICT_FIFO}
+        self.strict = {n for n, s in quota.cluster_queues.items()
+                       if s.queueing_strategy is QueueingStrategy.STRICT_FIFO}
         self.counters = {"events": 0, "cycles": 0, "placements": 0, "placement_failures": 0,
-                         "preemptions": 0, "failure_evictions": 0, "node_failures": 0}
+                         "preemptions": 0, "node_preemptions": 0, "failure_evictions": 0, "node_failures": 0,
+                         "never_fits": 0}
         self.dirty = False  # something changed since the last scheduling pass
         self.remaining = len(trace.jobs)  # workloads not yet done; the replay ends at 0
         self.work_events = 0  # queued events other than failure injection
@@ -245,7 +251,7 @@ class Simulator:
                 run.phase, run.admission = Phase.RESERVED, admitted.admission
                 if run.first_reserved is None:
                     run.first_reserved = t
-                self.unplaced[run.job.id] = run
+                self._reserve(run)
             for preempting in result.preempting:
                 for target in preempting.targets:
                     why = Why(target.reason, f"preempted by {preempting.workload_id} ({target.reason.value})")
@@ -257,21 +263,64 @@ class Simulator:
         self.dirty = False
         self._place(t)
 
+    def _reserve(self, run: Run) -> None:
+        labels = dict(run.admission.node_labels) if run.admission is not None else {}
+        self.reserved += 1
+        self.never.discard(run.job.id)
+        self.unplaced[run.job.id] = Waiting(placement_workload(run.job, run.priority, labels), self.reserved)
+
     def _place(self, t: float) -> None:
-        """Place reserved gangs in admission order; a gang that does not fit waits for freed capacity."""
-        for job_id, run in list(self.unplaced.items()):
-            if self.tried_at.get(job_id) == self.capacity_epoch:
+        """Run the placement cycle over the reserved gangs; evict the victims of node-level preemption at once,
+        then run it again so their preemptors take the freed nodes (at most a few rounds: later ones wait).
+
+        Like the service, a gang that did not fit is tried again only once capacity was freed (the service
+        retries on a freed node or an ended workload), and a necessary free-whole-GPU check skips hopeless
+        tries for gangs that could not preempt anyone.
+        """
+        for _ in range(3):
+            tried = self._to_try()
+            if not tried:
+                return
+            result = schedule(self.snap, tried, self.policy, t, preempt=self.node_preemption,
+                              min_runtime=self.config.min_runtime_s)
+            preempted, epoch = False, self.capacity_epoch  # evicting victims below frees capacity: a new epoch
+            for d in result.decisions:
+                run = self.runs[d.workload_id]
+                if d.kind is DecisionKind.PLACED:
+                    self._start(run, t)
+                    continue
+                self.tried_at[d.workload_id] = epoch
+                if d.kind is DecisionKind.NEVER_FITS:
+                    self.never.add(d.workload_id)
+                    self.counters["never_fits"] += 1
+                elif d.kind is DecisionKind.PREEMPTING:
+                    for victim in d.victims:
+                        why = Why(Reason.EVICTED, f"preempted on its nodes by {d.workload_id} "
+                                                  f"(priority {run.priority})")
+                        self._evict(self.runs[victim.workload_id], why, t, preempted=True)
+                        self.counters["node_preemptions"] += 1
+                    preempted = True
+                else:
+                    self.counters["placement_failures"] += 1
+            for job_id in result.skipped:
+                self.tried_at[job_id] = epoch
+            if not preempted:
+                return
+
+    def _to_try(self) -> list[Waiting]:
+        """Return the waiting gangs worth a cycle: not tried since capacity was last freed, not never-fitting, and
+        not ruled out by free whole GPUs alone (unless they could preempt a lower-priority gang)."""
+        lowest = _lowest_bound_priority(self.snap) if self.node_preemption else None
+        chosen = []
+        for job_id, waiting in self.unplaced.items():
+            if self.tried_at.get(job_id) == self.capacity_epoch or job_id in self.never:
                 continue
-            if not may_fit(self.snap, run.job):
-                self.tried_at[job_id] = self.capacity_epoch
+            could_preempt = lowest is not None and lowest < waiting.workload.priority
+            if not could_preempt and not may_fit(self.snap, self.jobs[job_id]):
+                self.tried_at[job_id] = self.capacity_epoch  # place() would fail too
                 continue
-            labels = dict(run.admission.node_labels) if run.admission is not None else {}
-            result = place(self.snap, placement_workload(run.job, run.priority, labels), self.policy, now=t)
-            if not result.placed:
-                self.tried_at[job_id] = self.capacity_epoch
-                self.counters["placement_failures"] += 1
-                continue
-            self._start(run, t)
+            chosen.append(waiting)
+        return chosen
 
     def _start(self, run: Run, t: float) -> None:
         assert run.phase is Phase.RESERVED, f"{run.job.id} started twice"
@@ -294,3 +343,9 @@ class Simulator:
                             recorder.gpu_time.copy(), end, dict(self.counters),
                             start=end if recorder.start is None else recorder.start, gpu_seconds=recorder.totals())
 
+
+
+def _lowest_bound_priority(snap: Snapshot) -> int | None:
+    """Return the lowest priority of any bound gang (None: nothing bound), so a gang that could preempt it is
+    not skipped by the free-GPU check."""
+    return min((snap.pods[next(iter(ids))][1].priority for ids in snap.workload_pods.values() if ids), default=None)

@@ -1,52 +1,19 @@
-"""The scheduler's in-memory state and its placement cycle, as plain data: no I/O, clock passed in.
+"""The scheduler's in-memory state, as plain data: no I/O, clock passed in.
 
 ``Placer`` owns the placement core's ``Snapshot`` (every node, every bound pod), the repair state of each
-node and the quota-reserved workloads still waiting. ``cycle()`` returns one ``Decision`` per workload it
-decided something for; the handlers turn decisions into rows and events (Armada-style: find, then do).
+node and the quota-reserved workloads still waiting. ``cycle()`` runs the core's one cycle
+(``libs.placement.schedule``), applies its decisions to that state, and returns those worth recording; the
+handlers turn them into rows and events (Armada-style: find, then do).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from enum import Enum
 
 from libs.events import NodeInventoried, QuotaReserved, Tenant
-from libs.placement import (
-    BoundPod,
-    PlacementPolicy,
-    PlacementResult,
-    PreemptionOutcome,
-    Reason,
-    Snapshot,
-    Victim,
-    Workload,
-    find_preemption_targets,
-    place,
-)
+from libs.placement import BoundPod, Decision, DecisionKind, PlacementPolicy, Snapshot, Waiting, Workload, schedule
 from services.scheduler.adapters import node_spec_of, schedulability, workload_of
-from services.scheduler.feasibility import NEVER_FITS, never_fits
-
-
-class DecisionKind(str, Enum):
-    """What the cycle decided for one pending workload."""
-
-    PLACED = "placed"  # every pod (or an elastic gang's acceptable part) is bound: emit WorkloadPlaced
-    NEVER_FITS = "never-fits"  # no node of the flavor could ever hold it: hand it back to quota
-    UNSCHEDULABLE = "unschedulable"  # does not fit now: say why (once per distinct reason)
-    PREEMPTING = "preempting"  # lower-priority gangs must leave first: emit PreemptionRequested for each
-
-
-@dataclass(frozen=True)
-class Decision:
-    workload_id: str
-    kind: DecisionKind
-    source: "Pending"  # the reservation decided on (gone from ``Placer.pending`` once placed or handed back)
-    reason: str = ""  # machine code: the core's Reason value, "never-fits" or "preempting"
-    message: str = ""  # for people: e.g. "workers: 0/8 pods fit (need 8); 0/76 nodes: 52 outside ..."
-    placement: PlacementResult | None = None
-    pods: tuple[BoundPod, ...] = ()  # the pods a placement bound (exact GPUs), to store
-    victims: tuple[Victim, ...] = ()
 
 
 @dataclass
@@ -61,8 +28,8 @@ class Pending:
     victims: frozenset[str] = frozenset()  # gangs asked to leave for it and not yet gone
 
     @property
-    def order(self) -> tuple[int, int]:
-        return (-self.workload.priority, self.seq)
+    def waiting(self) -> Waiting:
+        return Waiting(self.workload, self.seq, self.victims)
 
 
 class Placer:
@@ -77,7 +44,6 @@ class Placer:
         self.min_runtime_s = min_runtime_s  # a gang runs at least this long before it may be preempted
         self.repair: dict[str, str] = {}  # node -> repair state, kept even before the node is inventoried
         self.pending: dict[str, Pending] = {}
-        self.priorities: dict[str, int] = {}  # bound workload -> priority (cheap "anyone to preempt?" test)
         self.owners: dict[str, Tenant | None] = {}  # bound workload -> its tenant (stamped on preemptions)
         self.traces: dict[str, dict[str, str]] = {}  # bound workload -> its trace context (preemptions join it)
 
@@ -112,7 +78,6 @@ class Placer:
         """Binds the pods of a placement stored earlier (rebuild)."""
         for pod in pods:
             self.snapshot.bind(pod)
-            self.priorities[pod.workload_id] = pod.priority
 
     def free(self, workload_id: str) -> bool:
         """Unbinds a finished or evicted workload; returns whether pods were freed.
@@ -120,7 +85,6 @@ class Placer:
         A pending reservation of a workload that was running is its requeue (quota may reserve again before
         the end of the old run reaches us): it stays. A workload that ends without pods leaves the queue.
         """
-        self.priorities.pop(workload_id, None)
         self.owners.pop(workload_id, None)
         self.traces.pop(workload_id, None)
         freed = bool(self.snapshot.unbind_workload(workload_id))
@@ -153,94 +117,39 @@ class Placer:
         return pending is not None, bound
 
     # -- the cycle ------------------------------------------------------------------------------
-    def cycle(self, only: str | None = None) -> list[Decision]:
-        """Decides for every pending workload (or just ``only``): highest priority first, then arrival."""
-        now = self.clock()
-        chosen = [self.pending[only]] if only in self.pending else [] if only else \
-            sorted(self.pending.values(), key=lambda p: p.order)
-        decisions, misfits = [], set()
-        for pending in chosen:
-            if pending.workload.id in self.snapshot.workload_pods:
-                continue  # requeued before its previous run's end reached us: wait for that
-            shape = shape_key(pending.workload)
-            if shape in misfits:  # an identical gang did not fit and usage only grew since: skip (exact)
-                continue
-            decision = self._decide(pending, now)
-            if decision is not None:
-                decisions.append(decision)
-            if pending.workload.id in self.pending:
-                misfits.add(shape)
-        return decisions
+    def cycle(self, only: str | None = None) -> list[tuple[Pending, Decision]]:
+        """Runs the core's cycle over every pending workload (or just ``only``) and applies its decisions.
 
-    def _decide(self, pending: Pending, now: float) -> Decision | None:
-        wid, workload = pending.workload.id, pending.workload
-        # 1. a flavor whose nodes can never hold a pod goes back to quota
-        if (why := never_fits(self.snapshot, workload)) is not None:
+        Returns each decision worth recording with the reservation it is about: an unschedulable message
+        is returned only when it changed since the last one emitted for that workload.
+        """
+        chosen = [self.pending[only]] if only in self.pending else [] if only else list(self.pending.values())
+        result = schedule(self.snapshot, (p.waiting for p in chosen), self.policy, self.clock(),
+                          preempt=self.preemption, min_runtime=self.min_runtime_s)
+        recorded = []
+        for decision in result.decisions:
+            pending = self.pending[decision.workload_id]
+            if self._apply(pending, decision):
+                recorded.append((pending, decision))
+        return recorded
+
+    def _apply(self, pending: Pending, d: Decision) -> bool:
+        wid = d.workload_id
+        if d.kind in (DecisionKind.PLACED, DecisionKind.NEVER_FITS):
             del self.pending[wid]
-            return Decision(wid, DecisionKind.NEVER_FITS, pending, NEVER_FITS, why)
-        if not self.snapshot.index:  # the core needs at least one node to score
-            return self._unschedulable(pending, "NoNodes", "0/0 nodes: no node has been inventoried yet")
-        # 2. filter, score, gang and topology: committed to the snapshot when it fits
-        result = place(self.snapshot, workload, self.policy, now=now)
-        if result.placed:
-            del self.pending[wid]
-            self.priorities[wid] = workload.priority
-            self.owners[wid] = pending.reservation.tenant
-            self.traces[wid] = pending.trace
-            pods = tuple(self.snapshot.pods[a.pod_id][1] for a in result.assignments)
-            return Decision(wid, DecisionKind.PLACED, pending, placement=result, pods=pods)
-        reason = reason_code(result)
-        # 3. node-level preemption of whole lower-priority gangs
-        waiting = [v for v in pending.victims if v in self.snapshot.workload_pods]
-        if waiting:
-            return self._unschedulable(pending, "preempting", f"waiting for {len(waiting)} preempted "
-                                       f"workload(s) to leave: {', '.join(sorted(waiting))}; {result.message}")
-        if self.preemption and self._has_lower_priority(workload.priority):
-            plan = find_preemption_targets(self.snapshot, workload, self.policy, now=now,
-                                           min_runtime=self.min_runtime_s)
-            if plan.outcome == PreemptionOutcome.FOUND:
-                pending.victims = frozenset(v.workload_id for v in plan.victims)
-                message = (f"preempting {len(plan.victims)} lower-priority workload(s): "
-                           f"{', '.join(v.workload_id for v in plan.victims)}; {result.message}")
-                pending.last_reason = message
-                return Decision(wid, DecisionKind.PREEMPTING, pending, "preempting", message, victims=plan.victims)
-        pending.victims = frozenset()
-        return self._unschedulable(pending, reason, result.message)
-
-    def _unschedulable(self, pending: Pending, reason: str, message: str) -> Decision | None:
-        if message == pending.last_reason:
-            return None
-        pending.last_reason = message
-        return Decision(pending.workload.id, DecisionKind.UNSCHEDULABLE, pending, reason, message)
-
-    def _has_lower_priority(self, priority: int) -> bool:
-        return any(p < priority for p in self.priorities.values())
+            if d.kind == DecisionKind.PLACED:
+                self.owners[wid] = pending.reservation.tenant
+                self.traces[wid] = pending.trace
+            return True
+        pending.victims = d.awaiting
+        if d.message == pending.last_reason and d.kind == DecisionKind.UNSCHEDULABLE:
+            return False
+        pending.last_reason = d.message
+        return True
 
     def nodes_of(self, workload_id: str) -> tuple[str, ...]:
         """Returns the nodes a bound workload's pods are on."""
         return tuple(sorted({self.snapshot.pods[p][1].node for p in self.snapshot.workload_pods.get(workload_id, ())}))
-
-
-def shape_key(workload: Workload) -> tuple:
-    """Returns what decides whether a gang fits: flavor and pod-set requests and constraints (not names)."""
-    return (workload.clusters, workload.pools, tuple(
-        (p.count, p.required_count, p.cpu_milli, p.memory_mib, p.gpu_count, p.gpu_milli, p.gpu_models,
-         tuple(sorted(p.node_selector.items())), p.affinity, p.tolerations, p.topology) for p in workload.pod_sets))
-
-
-def reason_code(result: PlacementResult) -> str:
-    """Returns the code of the first failing pod set: the most common rejection among the flavor's own nodes.
-
-    Nodes outside the flavor are not why a workload waits, so ``ClusterMismatch`` wins only when alone.
-    """
-    if not result.failures:
-        return "Unschedulable"
-    failure = result.failures[0]
-    counts = [(n, r) for r, n in (failure.diagnosis.counts if failure.diagnosis else ())
-              if n and r != Reason.CLUSTER_MISMATCH]
-    if failure.reason in (Reason.GANG_INCOMPLETE, Reason.TOPOLOGY_NO_DOMAIN) or not counts:
-        return failure.reason.value
-    return max(counts, key=lambda c: c[0])[1].value
 
 
 def pending_of(reservation: QuotaReserved, seq: int, trace: dict[str, str], last_reason: str | None = None,

@@ -24,7 +24,8 @@ from libs.events.topics import PLACEMENT
 from libs.platform.unit_of_work import Router, UnitOfWork
 from services.scheduler import repository as repo
 from services.scheduler.adapters import UNSCHEDULABLE_STATES, assignments_of
-from services.scheduler.engine import Decision, DecisionKind, Placer, pending_of
+from libs.placement import Decision, DecisionKind
+from services.scheduler.engine import Pending, Placer, pending_of
 
 
 class SchedulerHandlers:
@@ -114,18 +115,18 @@ class SchedulerHandlers:
 
     async def place_pending(self, uow: UnitOfWork, only: str | None = None) -> None:
         """Runs a placement cycle and records each decision."""
-        for decision in self.placer.cycle(only):
-            await self._record(decision, uow)
+        for pending, decision in self.placer.cycle(only):
+            await self._record(decision, pending, uow)
 
-    async def _record(self, d: Decision, uow: UnitOfWork) -> None:
-        reservation, trace = d.source.reservation, d.source.trace
+    async def _record(self, d: Decision, source: Pending, uow: UnitOfWork) -> None:
+        reservation, trace = source.reservation, source.trace
         if d.kind == DecisionKind.PLACED:
             await self._placed(d, reservation, trace, uow)
         elif d.kind == DecisionKind.NEVER_FITS:
             await repo.delete_pending(uow.conn, d.workload_id)
             await self._unschedulable(d, reservation, trace, uow)
         elif d.kind == DecisionKind.UNSCHEDULABLE:
-            await repo.set_pending_reason(uow.conn, d.workload_id, d.message, sorted(d.source.victims))
+            await repo.set_pending_reason(uow.conn, d.workload_id, d.message, sorted(d.awaiting))
             await self._unschedulable(d, reservation, trace, uow)
         else:
             await self._preempt(d, reservation, trace, uow)

@@ -158,5 +158,3 @@ def _bind_all(placer: Placer, pods: list[BoundPod]) -> None:
                 placer.snapshot.bind(pod)
             except ValueError as why:
                 log.warning("stored pod skipped at rebuild: %s", why)
-    for pod in pods:
-        placer.priorities[pod.workload_id] = pod.priority

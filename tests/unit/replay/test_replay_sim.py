@@ -104,3 +104,18 @@ def test_a_per_pool_strategy_reaches_the_placement_core() -> None:
     workload = placement_workload(trace.jobs[0], 0, {"fleet": labels})
     assert workload.pools == ("p",) and sim.policy.strategy_for(workload) is Strategy.FGD
     assert sim.run().runs[0].finish == 10.0
+
+
+def test_node_level_preemption_runs_as_in_the_scheduler_service() -> None:
+    """Quota admits both (each team has quota), but one node holds only one: the scheduler's cycle evicts the
+    lower-priority gang, as the service would; off, or under min_runtime, the high one waits for capacity."""
+    trace = trace_of(job("low").gpus(8).at(0).runs(100).obj(),
+                     job("high").team("team-b").gpus(8).at(10).runs(50).obj(), quotas={"team-a": 8, "team-b": 8})
+    fleet_of_one = dict(policy="static", team_priority={"team-b": 5})
+    result = simulator(trace, nodes(1), **fleet_of_one).run()
+    runs = {r.job.id: r for r in result.runs}
+    assert runs["high"].first_start == 10.0 and runs["low"].preemptions == 1
+    assert result.counters["node_preemptions"] == 1 and runs["low"].finish == 60.0 + 100.0  # from zero
+    for off in (dict(placement={"node_preemption": False}), dict(min_runtime_s=600)):
+        waited = {r.job.id: r for r in simulator(trace, nodes(1), **fleet_of_one, **off).run().runs}
+        assert waited["high"].first_start == 100.0 and waited["low"].preemptions == 0

@@ -6,8 +6,8 @@ import pytest
 from scheduler_builders import inventoried, reserved
 
 from libs.events import TopologyRequest
-from libs.placement import PlacementPolicy, Snapshot, Strategy
-from services.scheduler.engine import DecisionKind, Placer, pending_of
+from libs.placement import DecisionKind, PlacementPolicy, Snapshot, Strategy
+from services.scheduler.engine import Placer, pending_of
 from services.scheduler.policy import load_policy, policy_from_dict, PolicyError
 
 
@@ -27,10 +27,15 @@ def placer_with(*nodes, preemption: bool = True, min_runtime_s: float = 0.0, pol
     return p
 
 
+def decided(placer: Placer, only: str | None = None) -> list:
+    """The decisions a cycle asks the handlers to record (without the reservations they are about)."""
+    return [d for _, d in placer.cycle(only)]
+
+
 def submit(placer: Placer, builder, seq: int = 1):
     reservation = builder.build()
     placer.enqueue(pending_of(reservation, seq, {}))
-    return placer.cycle(only=reservation.workload_id)
+    return decided(placer, only=reservation.workload_id)
 
 
 def test_places_a_gang_with_exact_gpus_and_binds_it() -> None:
@@ -47,9 +52,9 @@ def test_unschedulable_carries_the_per_filter_message_once_per_change() -> None:
     [d] = submit(p, reserved("w").pods("workers", 1, gpu=8, model="A100"))
     assert (d.kind, d.reason) == (DecisionKind.UNSCHEDULABLE, "NodeCordoned")  # ties: first filter
     assert "0/3 nodes: 1 outside the assigned flavor's cluster/pool, 1 cordoned, 1 lack GPU model A100" in d.message
-    assert p.cycle() == []  # same reason: nothing new to say
+    assert decided(p) == []  # same reason: nothing new to say
     p.set_repair_state("n1", "healthy")
-    [again] = p.cycle()
+    [again] = decided(p)
     assert again.kind == DecisionKind.PLACED
 
 
@@ -68,7 +73,7 @@ def test_a_flavor_with_no_known_node_waits_instead_of_never_fitting() -> None:
     [d] = submit(p, reserved("w").flavor("aws", "h100").pods("p", 1, gpu=1))
     assert d.kind == DecisionKind.UNSCHEDULABLE and "w" in p.pending
     p.apply_inventory(inventoried("h1", cluster="aws", pool="h100", model="H100"))
-    [placed] = p.cycle()
+    [placed] = decided(p)
     assert placed.kind == DecisionKind.PLACED and placed.pods[0].node == "h1"
 
 
@@ -87,7 +92,7 @@ def test_freed_capacity_goes_to_the_highest_priority_pending_workload_first() ->
     submit(p, reserved("low").priority(1).pods("p", 1, gpu=8), seq=2)
     submit(p, reserved("high").priority(9).pods("p", 1, gpu=8), seq=3)
     assert p.free("running")
-    decisions = p.cycle()
+    decisions = decided(p)
     assert [(d.workload_id, d.kind) for d in decisions if d.kind == DecisionKind.PLACED] == \
         [("high", DecisionKind.PLACED)]
 
@@ -109,14 +114,14 @@ def test_preemption_asks_whole_lower_priority_gangs_to_leave_and_waits_for_them(
     [young] = submit(p, reserved("high").priority(9).pods("p", 1, gpu=8), seq=2)
     assert young.kind == DecisionKind.UNSCHEDULABLE  # the victim has not run its minimum yet
     clock.now = 61.0
-    [d] = p.cycle()
+    [d] = decided(p)
     assert d.kind == DecisionKind.PREEMPTING and [v.workload_id for v in d.victims] == ["low"]
     assert set(d.victims[0].pods) == {"low/p/0", "low/p/1"}  # the whole gang
-    [wait] = p.cycle()
+    [wait] = decided(p)
     assert wait.reason == "preempting" and "waiting for 1 preempted" in wait.message
-    assert p.cycle() == []  # no second request while the victim is still there
+    assert decided(p) == []  # no second request while the victim is still there
     p.free("low")
-    [placed] = p.cycle()
+    [placed] = decided(p)
     assert placed.kind == DecisionKind.PLACED
 
 
@@ -177,7 +182,7 @@ def test_a_workload_before_any_node_waits_with_a_reason() -> None:
     assert (d.kind, d.reason, d.message) == (DecisionKind.UNSCHEDULABLE, "NoNodes",
                                              "0/0 nodes: no node has been inventoried yet")
     p.apply_inventory(inventoried("n1"))
-    assert p.cycle()[0].kind == DecisionKind.PLACED
+    assert decided(p)[0].kind == DecisionKind.PLACED
 
 
 def test_a_requeue_that_overtakes_the_end_of_the_previous_run_waits_for_it() -> None:
@@ -188,7 +193,7 @@ def test_a_requeue_that_overtakes_the_end_of_the_previous_run_waits_for_it() -> 
     assert other.kind == DecisionKind.PLACED
     assert "w" in p.pending
     assert p.free("w")  # the eviction arrives: the old run's pods go, the new reservation stays
-    [d] = p.cycle()
+    [d] = decided(p)
     assert d.placement.assignments[0].node == "n1"
     assert d.kind == DecisionKind.PLACED and d.workload_id == "w"
 
@@ -198,7 +203,7 @@ def test_identical_gangs_that_cannot_fit_are_decided_once_per_cycle() -> None:
     submit(p, reserved("run").pods("p", 1, gpu=8))
     for i in range(3):
         p.enqueue(pending_of(reserved(f"w{i}").pods("p", 1, gpu=8).build(), 10 + i, {}))
-    assert [d.workload_id for d in p.cycle()] == ["w0"]
+    assert [d.workload_id for d in decided(p)] == ["w0"]
 
 
 def test_the_scheduler_joins_its_group_as_one_static_member() -> None:
@@ -217,7 +222,7 @@ def test_a_cancelled_pending_workload_is_forgotten_and_never_placed() -> None:
     assert (first.kind, waiting.kind) == (DecisionKind.PLACED, DecisionKind.UNSCHEDULABLE)
     assert p.forget("b") == (True, False)  # it was pending, it holds no node
     p.free("a")
-    assert p.cycle() == [] and "b" not in p.snapshot.workload_pods  # the freed node does not go to b
+    assert decided(p) == [] and "b" not in p.snapshot.workload_pods  # the freed node does not go to b
 
 
 def test_a_cancelled_placed_workload_keeps_its_nodes_until_its_pods_are_reported_stopped() -> None:
@@ -227,7 +232,7 @@ def test_a_cancelled_placed_workload_keeps_its_nodes_until_its_pods_are_reported
     [waiting] = submit(p, reserved("b").pods("w", 1, gpu=8), seq=2)
     assert waiting.kind == DecisionKind.UNSCHEDULABLE  # a's pods may still run: its GPUs are not handed out
     p.free("a")  # the connector's end of a (WorkloadFailed, reason cancelled)
-    [placed] = p.cycle()
+    [placed] = decided(p)
     assert (placed.workload_id, placed.kind) == ("b", DecisionKind.PLACED)
 
 
@@ -240,7 +245,7 @@ def test_a_running_gang_lowered_in_priority_becomes_a_victim_on_the_same_gpus() 
     assert p.reprioritise("running", 1) == (False, True)
     assert {pod: p.snapshot.pods[pod][1].gpus for pod in p.snapshot.workload_pods["running"]} == gpus
     assert all(p.snapshot.pods[pod][1].priority == 1 for pod in gpus)
-    [again] = p.cycle()
+    [again] = decided(p)
     assert again.kind == DecisionKind.PREEMPTING and [v.workload_id for v in again.victims] == ["running"]
 
 
@@ -251,7 +256,7 @@ def test_a_pending_workload_raised_in_priority_preempts_and_goes_first() -> None
     assert d.kind == DecisionKind.UNSCHEDULABLE
     assert p.reprioritise("waiting", 9) == (True, False)
     assert p.pending["waiting"].reservation.priority == 9 == p.pending["waiting"].workload.priority
-    [again] = p.cycle()
+    [again] = decided(p)
     assert again.kind == DecisionKind.PREEMPTING and [v.workload_id for v in again.victims] == ["running"]
 
 

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from libs.placement import GPU_MILLI, PodSet, Reason, Snapshot, Workload
-from libs.placement.filters import static_checks, static_key
+from .filters import static_checks, static_key
+from .model import GPU_MILLI, PodSet, Workload
+from .outcomes import Reason, node_phrase
+from .snapshot import Snapshot
 
-NEVER_FITS = "never-fits"
+NEVER_FITS = "never-fits"  # the reason code of a hand-back to quota
 _TRANSIENT = (Reason.NODE_UNHEALTHY, Reason.NODE_CORDONED)
-_PHRASES = {Reason.UNTOLERATED_TAINT: "have an untolerated taint",
-            Reason.NODE_SELECTOR_MISMATCH: "don't match the node selector",
-            Reason.NODE_AFFINITY_MISMATCH: "don't match the required node affinity",
-            Reason.GPU_MODEL_MISMATCH: "lack GPU model {models}",
-            Reason.INSUFFICIENT_CPU: "have too little CPU", Reason.INSUFFICIENT_MEMORY: "have too little memory",
-            Reason.INSUFFICIENT_GPU: "have too few GPUs"}
 
 
 def never_fits(snapshot: Snapshot, workload: Workload) -> str | None:
@@ -53,7 +49,7 @@ def _pod_set_never_fits(snap: Snapshot, workload: Workload, ps: PodSet) -> str |
         failed = int((remaining & ~passed).sum())
         remaining &= passed
         if failed:
-            counts.append(f"{failed} " + _PHRASES[reason].format(models="|".join(key.gpu_models)))
+            counts.append(f"{failed} {node_phrase(reason, key.gpu_models, ever=True)}")
     if remaining.any():
         return None
     detail = ", ".join(counts)
