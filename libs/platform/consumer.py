@@ -17,17 +17,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import asyncpg
+from tenacity import RetryError, retry_if_exception_type, wait_fixed
 
 from libs.events import DecodeError, Event, MessageDeadLettered, decode
 from libs.events.deadletter import MAX_ORIGINAL_BYTES
 from libs.events.topics import DEAD_LETTER
-from libs.platform import telemetry
+from libs.platform import retrying, telemetry
 from libs.platform.unit_of_work import OUTBOX_INSERT, Handler, Router, UnitOfWork
 
 log = logging.getLogger("batchyard.consumer")
 
 TRANSIENT = (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.InterfaceError,
              ConnectionError, OSError, asyncio.TimeoutError)
+DEAD_LETTER_PAUSE_S = 1.0  # between attempts to record dead letters while the database is unreachable
 
 
 def storable(text: str) -> str:
@@ -202,27 +204,34 @@ class Consumer:
         run.clear()
 
     async def _handle_with_retries(self, record: Record, event: Event, handler) -> str:
-        attempt, transient_waits = 0, 0
-        while True:
-            try:
-                with telemetry.consume_span(self.service, event.type, record.headers,
-                                            **{"batchyard.event_id": str(event.event_id)}):
-                    return await self._handle_once(event, handler)
-            except TRANSIENT as exc:
-                transient_waits += 1
-                delay = min(5.0, self.backoff_s * 2 ** min(transient_waits, 5))
-                log.warning("%s: transient failure on %s (%s); retrying in %.1fs", self.service, event.type, exc,
-                            delay)
-                await asyncio.sleep(delay)
-            except Exception as exc:  # noqa: BLE001 - a handler bug or poison payload: bounded retries, then DLQ
-                attempt += 1
-                if attempt >= self.max_attempts:
-                    log.error("%s: %s %s failed %d times, dead-lettering: %r", self.service, event.type,
-                              event.event_id, attempt, exc)
-                    await self._dead_letter(record, "handler-error", f"{type(exc).__name__}: {exc}",
-                                            attempts=attempt, event_id=event.event_id)
-                    return "dead-lettered"
-                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+        """Handles ``event``; returns the outcome. A transient failure (the database away) is retried without end
+        and uses up no attempt; any other failure is retried until ``max_attempts`` attempts failed, then the
+        record is dead-lettered."""
+        transient = retrying.forever(retry=retry_if_exception_type(TRANSIENT),
+                                     wait=retrying.transient_backoff(self.backoff_s),
+                                     before_sleep=retrying.warn(log, "%s: transient failure on %s %s", self.service,
+                                                               event.type, event.event_id))
+
+        async def attempt() -> str:  # one attempt: as many tries as the database needs to come back
+            return await transient(self._handle_traced, record, event, handler)
+
+        failing = retrying.at_most(self.max_attempts, wait=retrying.failure_backoff(self.backoff_s),
+                                   before_sleep=retrying.warn(log, "%s: %s %s failed", self.service, event.type,
+                                                             event.event_id, attempts=self.max_attempts))
+        try:
+            return await failing(attempt)
+        except RetryError as gave_up:
+            attempts, exc = gave_up.last_attempt.attempt_number, gave_up.last_attempt.exception()
+        log.error("%s: %s %s failed %d times, dead-lettering: %r", self.service, event.type, event.event_id,
+                  attempts, exc)
+        await self._dead_letter(record, "handler-error", f"{type(exc).__name__}: {exc}", attempts=attempts,
+                                event_id=event.event_id)
+        return "dead-lettered"
+
+    async def _handle_traced(self, record: Record, event: Event, handler) -> str:
+        with telemetry.consume_span(self.service, event.type, record.headers,
+                                    **{"batchyard.event_id": str(event.event_id)}):
+            return await self._handle_once(event, handler)
 
     async def _handle_once(self, event: Event, handler) -> str:
         if handler is None:  # changes nothing, so a redelivery is harmless: no transaction, no inbox row (a topic's
@@ -256,29 +265,30 @@ class Consumer:
         database is unreachable); a letter whose record was dead-lettered before (a redelivery) is written once."""
         if not letters:
             return
-        rows = [(letter.dead_id, letter.record.topic, letter.reason, letter.error[:8000]) for letter in letters]
-        while True:
-            try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    fresh = {row[0] for row in await conn.fetch(
-                        "insert into dead_letters(event_id, source_topic, reason, error) select * from "
-                        "unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) on conflict do nothing "
-                        "returning event_id", *map(list, zip(*rows)))}
-                    uow = UnitOfWork(conn=conn, producer=self.service, namespace=self.namespace)
-                    for letter in letters:
-                        if letter.dead_id in fresh:
-                            fresh.discard(letter.dead_id)  # the same record twice in one batch: once
-                            await uow.emit(letter.event(self.service), DEAD_LETTER)
-                break
-            except TRANSIENT as exc:
-                log.warning("%s: cannot record dead letters yet (%s); retrying", self.service, exc)
-                await asyncio.sleep(1.0)
+        recording = retrying.forever(retry=retry_if_exception_type(TRANSIENT), wait=wait_fixed(DEAD_LETTER_PAUSE_S),
+                                     before_sleep=retrying.warn(log, "%s: cannot record dead letters yet",
+                                                                self.service))
+        await recording(self._record_letters, letters)
         for letter in letters:
             self.metrics.dead_letter(letter.reason)
             r = letter.record
             log.warning("%s: dead-lettered %s/%d@%d: %s: %s", self.service, r.topic, r.partition, r.offset,
                         letter.reason, letter.error[:300])
         self.on_commit()
+
+    async def _record_letters(self, letters: list[Letter]) -> None:
+        """Inserts ``letters`` into dead_letters and emits those new there, in one transaction."""
+        rows = [(letter.dead_id, letter.record.topic, letter.reason, letter.error[:8000]) for letter in letters]
+        async with self.pool.acquire() as conn, conn.transaction():
+            fresh = {row[0] for row in await conn.fetch(
+                "insert into dead_letters(event_id, source_topic, reason, error) select * from "
+                "unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) on conflict do nothing "
+                "returning event_id", *map(list, zip(*rows)))}
+            uow = UnitOfWork(conn=conn, producer=self.service, namespace=self.namespace)
+            for letter in letters:
+                if letter.dead_id in fresh:
+                    fresh.discard(letter.dead_id)  # the same record twice in one batch: once
+                    await uow.emit(letter.event(self.service), DEAD_LETTER)
 
 
 @dataclass(frozen=True)
