@@ -14,8 +14,12 @@ import logging
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
+from tenacity import retry_if_exception_type, wait_fixed
+
+from libs.platform import retrying
 
 log = logging.getLogger("batchyard.outbox")
+RETRY_PAUSE_S = 1.0  # after a failed batch: long enough not to spin on a dead broker, short for a blip
 
 
 class OutboxRelay:
@@ -72,19 +76,20 @@ class OutboxRelay:
         return len(rows)
 
     async def _run(self) -> None:
+        """Relays until cancelled; a failure (Kafka or PostgreSQL away: the rows stay in the outbox) is logged and
+        the relay goes on after RETRY_PAUSE_S."""
+        relaying = retrying.forever(retry=retry_if_exception_type(Exception), wait=wait_fixed(RETRY_PAUSE_S),
+                                    before_sleep=retrying.warn(log, "outbox relay"))
+        await relaying(self._relay_forever)
+
+    async def _relay_forever(self) -> None:
         while True:
-            try:
-                if await self.relay_once() == 0:
-                    self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
-                    except TimeoutError:
-                        pass
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - Kafka or Postgres hiccup: rows stay in the outbox
-                log.warning("outbox relay: %r; retrying", exc)
-                await asyncio.sleep(1.0)
+            if await self.relay_once() == 0:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+                except TimeoutError:
+                    pass
 
 
 def direct_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:

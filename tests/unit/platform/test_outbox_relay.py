@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 
 import pytest
 
@@ -87,18 +88,37 @@ async def test_a_failed_publish_deletes_nothing_and_the_batch_is_sent_again():
     assert [v for _, _, v, _ in broker.sent] == [b"two", b"five", b"nine"] * 2  # the same order, again
 
 
-async def test_the_running_relay_outlives_a_failure_and_stops_when_told():
+async def test_the_running_relay_outlives_failures_pausing_1s_after_each_and_stops_when_told(pauses, until, caplog):
     table = outbox(b"five")
     broker = FakeBroker(fail_on={b"five"})
     relay = OutboxRelay(FakePool(table), broker, batch=10, poll_s=0.01)
+    with caplog.at_level(logging.WARNING, logger="batchyard.outbox"):
+        relay.start()
+        await until(lambda: len(broker.sent) >= 3)
+        broker.fail_on.clear()  # the broker is back: the retry after the pause sends and deletes the row
+        await until(lambda: not table)
+        await relay.stop()
+    assert relay.published == 1 and len(broker.sent) == len(pauses) + 1  # one pause after each failed try
+    assert set(pauses) == {1.0}
+    assert "outbox relay (ConnectionError('broker went away')); retrying in 1.0s" in caplog.text
+
+
+async def test_a_relay_in_its_pause_stops_at_once_when_told(endless_pauses, until):
+    table = outbox(b"five")
+    relay = OutboxRelay(FakePool(table), FakeBroker(fail_on={b"five"}), batch=10, poll_s=0.01)
     relay.start()
-    while len(broker.sent) < 1:
-        await asyncio.sleep(0.01)
-    broker.fail_on.clear()  # the broker is back: the retry (after its pause) sends and deletes the row
-    relay.wake()
-    for _ in range(3000):  # the relay pauses 1 s after a failure; wait up to 30 s for the retry
-        if not table:
-            break
-        await asyncio.sleep(0.01)
-    await relay.stop()
-    assert not table and relay.published == 1
+    await until(lambda: endless_pauses)
+    await relay.stop()  # cancels the relay: the pause ends, nothing is retried
+    assert relay._task.cancelled() and endless_pauses == [1.0] and sorted(table) == [5]
+
+
+async def test_cancellation_inside_a_batch_is_not_retried(pauses):
+    class CancelledBroker(FakeBroker):
+        async def publish(self, value, topic, **kwargs):
+            raise asyncio.CancelledError
+
+    relay = OutboxRelay(FakePool(outbox(b"five")), CancelledBroker(), batch=10, poll_s=0.01)
+    relay.start()
+    with pytest.raises(asyncio.CancelledError):
+        await relay._task
+    assert pauses == []
