@@ -17,8 +17,12 @@ import signal
 from collections.abc import Callable
 
 import asyncpg
+from tenacity import RetryCallState, retry_if_exception_type, retry_if_not_result, wait_fixed
+
+from libs.platform import retrying
 
 log = logging.getLogger("batchyard.leader")
+LOCK_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)  # retried: a standby outlives a database blip
 
 # Server-side keepalives on the lock session: a leader host that vanishes without closing its socket
 # loses the lock in about idle + interval × count seconds.
@@ -51,28 +55,33 @@ class LeaderLease:
         self.term: int | None = None  # this leadership's number in the leadership log
 
     async def acquire(self) -> int:
-        """Waits until this instance holds the lock; records and returns the new term."""
-        waited = False
-        while True:
-            try:
-                if self.conn is None or self.conn.is_closed():
-                    self.conn = await asyncpg.connect(self.dsn, server_settings={
-                        "search_path": f'"{self.schema}"', "application_name": f"{self.schema}-leader",
-                        **KEEPALIVES})
-                if await self.conn.fetchval("select pg_try_advisory_lock($1)", self.key):
-                    break
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("leader lock: %r; retrying", exc)
-                self.conn = None
-            if not waited:
-                log.info("%s: standing by (another instance leads)", self.instance)
-                waited = True
-            await asyncio.sleep(self.poll_s)
+        """Waits until this instance holds the lock (trying every ``poll_s``, through any database error); records
+        and returns the new term."""
+        trying = retrying.forever(retry=retry_if_exception_type(LOCK_ERRORS) | retry_if_not_result(bool),
+                                  wait=wait_fixed(self.poll_s), before_sleep=self._standing_by)
+        await trying(self._try_lock)
         self.backend_pid = self.conn.get_server_pid()
         self.term = await self.conn.fetchval("insert into leadership(instance, backend_pid) values ($1, $2) "
                                              "returning term", self.instance, self.backend_pid)
         log.info("%s: leading (term %d)", self.instance, self.term)
         return self.term
+
+    async def _try_lock(self) -> bool:
+        """Returns whether this instance now holds the lock, (re)connecting its session first if need be."""
+        try:
+            if self.conn is None or self.conn.is_closed():
+                self.conn = await asyncpg.connect(self.dsn, server_settings={
+                    "search_path": f'"{self.schema}"', "application_name": f"{self.schema}-leader", **KEEPALIVES})
+            return await self.conn.fetchval("select pg_try_advisory_lock($1)", self.key)
+        except LOCK_ERRORS:
+            self.conn = None  # the next try opens a new session
+            raise
+
+    def _standing_by(self, state: RetryCallState) -> None:
+        if state.outcome.failed:
+            retrying.warn(log, "%s: leader lock", self.instance)(state)
+        if state.attempt_number == 1:
+            log.info("%s: standing by (another instance leads)", self.instance)
 
     async def fence(self, conn: asyncpg.Connection) -> None:
         """Raises LeadershipLost unless the lock is still held by this instance's session (inside ``conn``'s tx)."""
