@@ -13,7 +13,7 @@ from libs.platform.service import create_app as create_service_app
 from libs.platform.settings import Settings
 from libs.platform.unit_of_work import Router
 from services.cost_reporting.closer import Closer
-from services.cost_reporting.handlers import router
+from services.cost_reporting.handlers import CostHandlers
 from services.cost_reporting.metrics import CostMetrics
 
 
@@ -24,7 +24,7 @@ async def start(runtime: Runtime) -> Router:
     runtime.service = closer
     runtime.spawn(closer.run(), name="cost-closer")
     runtime.watch(CostMetrics(runtime.pool).gauges)
-    return router
+    return CostHandlers().router()
 
 
 DEFINITION = ServiceDefinition(

@@ -23,112 +23,113 @@ PRICING_LABEL = "batchyard.dev/pricing"
 MODELS = {"on-demand": "on_demand", "spot": "spot", "on-prem-amortised": "on_prem_amortised"}
 
 
-async def handle_node_inventoried(event: NodeInventoried, uow: UnitOfWork) -> None:
-    """Upserts the node; seeds the catalog (first price from the hour first seen; a changed price opens a version).
+class CostHandlers:
+    """The cost-reporting handlers. They keep no state in memory: facts, allocations and the ledger are rows, so
+    every handler reads what it needs in its own transaction."""
 
-    Holds the ledger lock: the closer must see either this node or none of it when it closes an hour, and
-    price revisions must commit in order so the closer's ``priced_revision`` cursor skips none.
-    """
-    await repo.lock_ledger(uow.conn)
-    known = await uow.conn.fetchval("select true from nodes where node_id = $1", event.node_id)
-    await uow.conn.execute(
-        "insert into nodes(node_id, cluster, pool, instance_type, gpu_model, cpu_milli, memory_mib, gpu, "
-        "price_micros, first_seen, removed_at) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) "
-        "on conflict (node_id) do update set cluster = excluded.cluster, pool = excluded.pool, "
-        "instance_type = excluded.instance_type, gpu_model = excluded.gpu_model, cpu_milli = excluded.cpu_milli, "
-        "memory_mib = excluded.memory_mib, gpu = excluded.gpu, price_micros = excluded.price_micros, "
-        "first_seen = least(coalesce(nodes.first_seen, excluded.first_seen), excluded.first_seen), "
-        "removed_at = excluded.removed_at",
-        event.node_id, event.cluster, event.pool, event.instance_type, event.gpu_model, event.cpu_milli,
-        event.memory_mib, event.gpu, event.price_per_hour_micros, event.occurred_at,
-        event.occurred_at if event.removed else None)
-    if not known:
-        await _book_closed_hours_later(event, uow)
-    key = PriceKey(event.cluster, event.pool, event.instance_type)
-    last = await uow.conn.fetchrow(
-        "select hourly_micros, effective_from from price_versions where cluster = $1 and pool = $2 and "
-        "instance_type = $3 and source = 'inventory' order by effective_from desc, revision desc limit 1",
-        key.cluster, key.pool, key.instance_type)
-    model = MODELS.get(event.labels.get(PRICING_LABEL, ""), "on_demand")
-    if last is None:
-        await repo.insert_price(uow.conn, key, hour_floor(event.occurred_at), event.price_per_hour_micros, model,
-                                "inventory")
-    elif last["hourly_micros"] != event.price_per_hour_micros and event.occurred_at > last["effective_from"]:
-        await repo.insert_price(uow.conn, key, event.occurred_at, event.price_per_hour_micros, model, "inventory")
+    async def handle_node_inventoried(self, event: NodeInventoried, uow: UnitOfWork) -> None:
+        """Upserts the node; seeds the catalog (first price from the hour first seen; a changed price opens a
+        version).
 
+        Holds the ledger lock: the closer must see either this node or none of it when it closes an hour, and
+        price revisions must commit in order so the closer's ``priced_revision`` cursor skips none.
+        """
+        await repo.lock_ledger(uow.conn)
+        known = await uow.conn.fetchval("select true from nodes where node_id = $1", event.node_id)
+        await uow.conn.execute(
+            "insert into nodes(node_id, cluster, pool, instance_type, gpu_model, cpu_milli, memory_mib, gpu, "
+            "price_micros, first_seen, removed_at) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) "
+            "on conflict (node_id) do update set cluster = excluded.cluster, pool = excluded.pool, "
+            "instance_type = excluded.instance_type, gpu_model = excluded.gpu_model, cpu_milli = excluded.cpu_milli, "
+            "memory_mib = excluded.memory_mib, gpu = excluded.gpu, price_micros = excluded.price_micros, "
+            "first_seen = least(coalesce(nodes.first_seen, excluded.first_seen), excluded.first_seen), "
+            "removed_at = excluded.removed_at",
+            event.node_id, event.cluster, event.pool, event.instance_type, event.gpu_model, event.cpu_milli,
+            event.memory_mib, event.gpu, event.price_per_hour_micros, event.occurred_at,
+            event.occurred_at if event.removed else None)
+        if not known:
+            await self._book_closed_hours_later(event, uow)
+        key = PriceKey(event.cluster, event.pool, event.instance_type)
+        last = await uow.conn.fetchrow(
+            "select hourly_micros, effective_from from price_versions where cluster = $1 and pool = $2 and "
+            "instance_type = $3 and source = 'inventory' order by effective_from desc, revision desc limit 1",
+            key.cluster, key.pool, key.instance_type)
+        model = MODELS.get(event.labels.get(PRICING_LABEL, ""), "on_demand")
+        if last is None:
+            await repo.insert_price(uow.conn, key, hour_floor(event.occurred_at), event.price_per_hour_micros, model,
+                                    "inventory")
+        elif last["hourly_micros"] != event.price_per_hour_micros and event.occurred_at > last["effective_from"]:
+            await repo.insert_price(uow.conn, key, event.occurred_at, event.price_per_hour_micros, model, "inventory")
 
-async def _book_closed_hours_later(event: NodeInventoried, uow: UnitOfWork) -> None:
-    """Queues the hours the closer already passed for a node it had not seen, so they are booked too."""
-    await uow.conn.execute(
-        "insert into pending_node_hours(node_id, hour) select $1, h from clock, generate_series("
-        "date_trunc('hour', $2::timestamptz), closed_through - interval '1 hour', interval '1 hour') as h "
-        "where closed_through is not null on conflict do nothing", event.node_id, event.occurred_at)
+    @staticmethod
+    async def _book_closed_hours_later(event: NodeInventoried, uow: UnitOfWork) -> None:
+        """Queues the hours the closer already passed for a node it had not seen, so they are booked too."""
+        await uow.conn.execute(
+            "insert into pending_node_hours(node_id, hour) select $1, h from clock, generate_series("
+            "date_trunc('hour', $2::timestamptz), closed_through - interval '1 hour', interval '1 hour') as h "
+            "where closed_through is not null on conflict do nothing", event.node_id, event.occurred_at)
 
+    async def handle_workload_placed(self, event: WorkloadPlaced, uow: UnitOfWork) -> None:
+        await timeline.record(uow.conn, event)
+        tenant = event.tenant
+        fact = Fact(str(event.event_id), "placed", event.occurred_at, tenant.org if tenant else None,
+                    tenant.team if tenant else None, event.spec.queue or event.cluster_queue,
+                    tuple(placed_allocations(event)))
+        await self._record(event, fact, uow)
 
-async def handle_workload_placed(event: WorkloadPlaced, uow: UnitOfWork) -> None:
-    await timeline.record(uow.conn, event)
-    tenant = event.tenant
-    fact = Fact(str(event.event_id), "placed", event.occurred_at, tenant.org if tenant else None,
-                tenant.team if tenant else None, event.spec.queue or event.cluster_queue,
-                tuple(placed_allocations(event)))
-    await _record(event, fact, uow)
+    async def handle_workload_running(self, event: Event, uow: UnitOfWork) -> None:
+        await timeline.record(uow.conn, event)
+        await self._record(event, Fact(str(event.event_id), "running", event.occurred_at), uow)
 
+    async def handle_workload_ended(self, event: Event, uow: UnitOfWork) -> None:
+        await timeline.record(uow.conn, event)
+        await self._record(event, Fact(str(event.event_id), "ended", event.occurred_at), uow)
 
-async def handle_workload_running(event: Event, uow: UnitOfWork) -> None:
-    await timeline.record(uow.conn, event)
-    await _record(event, Fact(str(event.event_id), "running", event.occurred_at), uow)
+    async def _record(self, event: Event, fact: Fact, uow: UnitOfWork) -> None:
+        """Stores the fact, then re-books the node-hours of every allocation it changed.
 
+        The ledger lock comes first: the closer holds it while it updates the clock row, so taking the clock row
+        before the lock could deadlock. Lifecycle events (the connector's clock) advance event time; placements
+        (the scheduler's clock) do not.
+        """
+        await repo.lock_ledger(uow.conn)
+        await uow.conn.execute("insert into workload_traces(workload_id, trace) values ($1, $2::jsonb) "
+                               "on conflict do nothing", event.workload_id, uow.trace_context())
+        if fact.kind != "placed":
+            await repo.advance_event_time(uow.conn, event.occurred_at)
+        if not await repo.insert_fact(uow.conn, event.workload_id, fact):
+            return
+        new = derive_allocations(event.workload_id, await repo.facts_of(uow.conn, event.workload_id))
+        old = await repo.allocations_of(uow.conn, event.workload_id)
+        changed = sorted(a for a in set(old) | set(new) if old.get(a) != new.get(a))
+        if not changed:
+            return
+        closed = (await repo.clock(uow.conn))["closed_through"]
+        node_hours = {nh for a in changed for alloc in (old.get(a), new.get(a)) if alloc
+                      for nh in _node_hours(alloc, closed)}
+        await repo.replace_allocations(uow.conn, [a for a in changed if a in old],
+                                       [new[a] for a in changed if a in new])
+        await rebook(uow, node_hours, str(event.event_id))
 
-async def handle_workload_ended(event: Event, uow: UnitOfWork) -> None:
-    await timeline.record(uow.conn, event)
-    await _record(event, Fact(str(event.event_id), "ended", event.occurred_at), uow)
+    async def handle_workload_told(self, event: Event, uow: UnitOfWork) -> None:
+        """WorkloadUnschedulable, PreemptionRequested, WorkloadCancelled: no money moves, the timeline keeps them.
 
+        WorkloadCancelled (the scheduler's copy): the accrual closes at the connector's end of the run
+        (WorkloadFailed, reason cancelled), the instant its pods stopped on the connector's clock."""
+        await timeline.record(uow.conn, event)
 
-async def _record(event: Event, fact: Fact, uow: UnitOfWork) -> None:
-    """Stores the fact, then re-books the node-hours of every allocation it changed.
-
-    The ledger lock comes first: the closer holds it while it updates the clock row, so taking the clock row
-    before the lock could deadlock. Lifecycle events (the connector's clock) advance event time; placements
-    (the scheduler's clock) do not.
-    """
-    await repo.lock_ledger(uow.conn)
-    await uow.conn.execute("insert into workload_traces(workload_id, trace) values ($1, $2::jsonb) "
-                           "on conflict do nothing", event.workload_id, uow.trace_context())
-    if fact.kind != "placed":
-        await repo.advance_event_time(uow.conn, event.occurred_at)
-    if not await repo.insert_fact(uow.conn, event.workload_id, fact):
-        return
-    new = derive_allocations(event.workload_id, await repo.facts_of(uow.conn, event.workload_id))
-    old = await repo.allocations_of(uow.conn, event.workload_id)
-    changed = sorted(a for a in set(old) | set(new) if old.get(a) != new.get(a))
-    if not changed:
-        return
-    closed = (await repo.clock(uow.conn))["closed_through"]
-    node_hours = {nh for a in changed for alloc in (old.get(a), new.get(a)) if alloc
-                  for nh in _node_hours(alloc, closed)}
-    await repo.replace_allocations(uow.conn, [a for a in changed if a in old], [new[a] for a in changed if a in new])
-    await rebook(uow, node_hours, str(event.event_id))
+    def router(self) -> Router:
+        told, ended = self.handle_workload_told, self.handle_workload_ended
+        return Router(
+            handlers={"NodeInventoried": self.handle_node_inventoried, "WorkloadPlaced": self.handle_workload_placed,
+                      "WorkloadRunning": self.handle_workload_running, "WorkloadSucceeded": ended,
+                      "WorkloadFailed": ended, "WorkloadEvicted": ended,
+                      "WorkloadUnschedulable": told, "PreemptionRequested": told, "WorkloadCancelled": told},
+            # WorkloadSuspended (the scheduler's copy): the run's accrual closes at its WorkloadEvicted (reason
+            # suspended), which the timeline records too.
+            ignored=frozenset({"WorkloadSuspended"}))
 
 
 def _node_hours(alloc: Allocation, closed: datetime | None) -> list[NodeHour]:
     end = open_end(alloc, closed)
     return [(alloc.node_id, h) for h in hours_touched(alloc.start, end)] if end > alloc.start else []
-
-
-async def handle_workload_told(event: Event, uow: UnitOfWork) -> None:
-    """WorkloadUnschedulable, PreemptionRequested, WorkloadCancelled: no money moves, the timeline keeps them.
-
-    WorkloadCancelled (the scheduler's copy): the accrual closes at the connector's end of the run (WorkloadFailed,
-    reason cancelled), the instant its pods stopped on the connector's clock."""
-    await timeline.record(uow.conn, event)
-
-
-router = Router(
-    handlers={"NodeInventoried": handle_node_inventoried, "WorkloadPlaced": handle_workload_placed,
-              "WorkloadRunning": handle_workload_running, "WorkloadSucceeded": handle_workload_ended,
-              "WorkloadFailed": handle_workload_ended, "WorkloadEvicted": handle_workload_ended,
-              "WorkloadUnschedulable": handle_workload_told, "PreemptionRequested": handle_workload_told,
-              "WorkloadCancelled": handle_workload_told},
-    # WorkloadSuspended (the scheduler's copy): the run's accrual closes at its WorkloadEvicted (reason suspended),
-    # which the timeline records too.
-    ignored=frozenset({"WorkloadSuspended"}))

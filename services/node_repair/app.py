@@ -13,17 +13,19 @@ from libs.platform.settings import Settings
 from libs.platform.unit_of_work import Router
 from services.node_repair import repair_loop
 from services.node_repair.config import load_repair_config
-from services.node_repair.handlers import router
+from services.node_repair.handlers import RepairHandlers
 from services.node_repair.metrics import RepairMetrics
 
 
 async def start(runtime: Runtime) -> Router:
     config = load_repair_config(runtime.settings.repair_config)
+    handlers = RepairHandlers()
+    runtime.service = handlers
     runtime.watch(RepairMetrics(runtime.pool).gauges)
     runtime.spawn(
         repair_loop.run(runtime.pool, runtime.settings.topic_namespace, config, wake=lambda: runtime.relay.wake()),
         name="repair-cycle")
-    return router
+    return handlers.router()
 
 
 DEFINITION = ServiceDefinition(

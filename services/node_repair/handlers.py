@@ -11,15 +11,18 @@ from libs.platform.unit_of_work import Router, UnitOfWork
 from services.node_repair import repository as repo
 
 
-async def handle_node_inventoried(event: NodeInventoried, uow: UnitOfWork) -> None:
-    if event.removed:
-        return  # a removed node keeps its record and history; retiring it is an ops decision
-    await repo.upsert_node(uow.conn, event.node_id, event.pool, event.topology.rack)
+class RepairHandlers:
+    """Node repair's handlers. They keep no state in memory: nodes and queued reports are rows the planning cycle
+    reads under its lock."""
 
+    async def handle_node_inventoried(self, event: NodeInventoried, uow: UnitOfWork) -> None:
+        if event.removed:
+            return  # a removed node keeps its record and history; retiring it is an ops decision
+        await repo.upsert_node(uow.conn, event.node_id, event.pool, event.topology.rack)
 
-async def handle_node_health_reported(event: NodeHealthReported, uow: UnitOfWork) -> None:
-    await repo.append_signal(uow.conn, event)
+    async def handle_node_health_reported(self, event: NodeHealthReported, uow: UnitOfWork) -> None:
+        await repo.append_signal(uow.conn, event)
 
-
-router = Router(handlers={"NodeInventoried": handle_node_inventoried,
-                          "NodeHealthReported": handle_node_health_reported})
+    def router(self) -> Router:
+        return Router(handlers={"NodeInventoried": self.handle_node_inventoried,
+                                "NodeHealthReported": self.handle_node_health_reported})
