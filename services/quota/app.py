@@ -23,7 +23,8 @@ from libs.platform.service import Runtime, ServiceDefinition, instance_name
 from libs.platform.service import create_app as create_service_app
 from libs.platform.settings import Settings
 from libs.platform.unit_of_work import Router
-from services.quota.engine_handlers import QuotaService
+from services.quota.handlers import QuotaHandlers
+from services.quota.store import PostgresQuotaStore
 
 TICK_S = 1.0  # how often the timer looks for ended backoffs, expired reservations and new configs
 
@@ -37,20 +38,21 @@ def make_start(clock: Callable[[], float] = time.time, on_lost: Callable[[], Non
         lease = LeaderLease(s.database_url, s.schema, s.instance_id or instance_name())
         runtime.on_stop(lease.release)
         await lease.acquire()  # a standby waits here, its consumer not yet created
-        service = QuotaService(runtime.pool, clock=clock, metrics=runtime.metrics, fence=lease.fence)
-        await service.ensure_config(path.read_text(), source=str(path))
-        runtime.service = service
-        service.kueue.install(runtime)
-        runtime.spawn(_timer(runtime, service), name="quota-timer")
+        handlers = QuotaHandlers(runtime.pool, clock=clock, metrics=runtime.metrics, fence=lease.fence,
+                                 store=PostgresQuotaStore())
+        await handlers.ensure_config(path.read_text(), source=str(path))
+        runtime.service = handlers
+        handlers.kueue.install(runtime)
+        runtime.spawn(_timer(runtime, handlers), name="quota-timer")
         runtime.spawn(lease.watch(on_lost), name="quota-leader-watch")
-        return service.router()
+        return handlers.router()
 
     return start
 
 
-async def _timer(runtime: Runtime, service: QuotaService) -> None:
+async def _timer(runtime: Runtime, handlers: QuotaHandlers) -> None:
     await asyncio.sleep(TICK_S)
-    await every(TICK_S, lambda: service.tick(runtime.settings.topic_namespace), name="quota timer tick",
+    await every(TICK_S, lambda: handlers.tick(runtime.settings.topic_namespace), name="quota timer tick",
                 wake=lambda: runtime.relay and runtime.relay.wake())
 
 

@@ -7,7 +7,9 @@ The engine is rebuilt from these rows at start-up and after a rolled-back transa
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -30,7 +32,8 @@ class Known:
     failures: int = 0  # failed runs retried so far (WorkloadFailed not final); its next QuotaReserved says so
 
 
-def known_of(row: asyncpg.Record) -> Known:
+def known_of(row: Mapping[str, Any]) -> Known:
+    """Returns the details of a workloads row (an asyncpg record, or a dict with the same columns)."""
     return Known(Tenant(org=row["org"], team=row["team"]), WorkloadSpec.model_validate_json(row["spec"]),
                  row["priority"], json.loads(row["trace"]), tuple(row["excluded"]), row["created_at"],
                  row["failures"])
@@ -48,17 +51,29 @@ async def store_config(conn: asyncpg.Connection, text: str, source: str) -> int:
                                text, source)
 
 
+async def store_first_config(conn: asyncpg.Connection, text: str, source: str) -> None:
+    """Stores ``text`` as version 1 unless a config is stored already (the table locked: one instance writes it)."""
+    await conn.execute("lock table quota_configs in exclusive mode")
+    if await latest_config(conn) is None:
+        await store_config(conn, text, source)
+
+
 async def config_version(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("select coalesce(max(version), 0) from quota_configs")
 
 
 async def load_engine(conn: asyncpg.Connection, text: str, now: float) -> tuple[QuotaEngine, dict[str, Known]]:
     """Returns an engine under ``text`` holding every reserved and pending workload, and their details."""
+    rows = await conn.fetch("select * from workloads where state in ('pending', 'reserved', 'inadmissible') "
+                            "order by seq")
+    return engine_of(text, rows, now)
+
+
+def engine_of(text: str, rows: Iterable[Mapping[str, Any]], now: float) -> tuple[QuotaEngine, dict[str, Known]]:
+    """Returns an engine under ``text`` holding the reserved and pending workloads ``rows`` (in arrival order)."""
     config = load_config(text)
     engine = QuotaEngine(config)
     known: dict[str, Known] = {}
-    rows = await conn.fetch("select * from workloads where state in ('pending', 'reserved', 'inadmissible') "
-                            "order by seq")
     for row in rows:
         k = known[row["workload_id"]] = known_of(row)
         workload = workload_of(row["workload_id"], k.tenant.team, k.spec, k.priority, k.created_at, config,
@@ -95,6 +110,16 @@ async def insert_workload(conn: asyncpg.Connection, *, workload_id: str, tenant:
         "on conflict do nothing returning true",
         workload_id, tenant.org, tenant.team, local_queue, cluster_queue, priority, spec.model_dump_json(), trace,
         created_at))
+
+
+async def mark_placed(conn: asyncpg.Connection, workload_id: str) -> None:
+    """Notes that the scheduler placed every pod of the reserved workload (the waitForPodsReady clock stops)."""
+    await conn.execute("update workloads set placed = true where workload_id = $1", workload_id)
+
+
+async def workload_state(conn: asyncpg.Connection, workload_id: str) -> str | None:
+    """Returns the workload's row state (pending, reserved, finished, suspended...), None if quota never saw it."""
+    return await conn.fetchval("select state from workloads where workload_id = $1", workload_id)
 
 
 async def remember_cancelled(conn: asyncpg.Connection, workload_id: str, at, had: str | None) -> bool:

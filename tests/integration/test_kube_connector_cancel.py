@@ -24,7 +24,7 @@ NLP = Tenant(org="acme", team="nlp")
 
 
 class Connector:
-    """Just enough of a QuotaService-shaped object for ``handle``: the pool."""
+    """Just enough of a QuotaHandlers-shaped object for ``handle``: the pool."""
 
     def __init__(self, pool) -> None:
         self.pool = pool

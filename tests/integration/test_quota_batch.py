@@ -16,7 +16,7 @@ import pytest
 from libs.events import WorkloadAccepted, WorkloadSucceeded, decode, encode
 from libs.platform import telemetry
 from libs.platform.consumer import Consumer, Record
-from services.quota.engine_handlers import QuotaService
+from services.quota.handlers import QuotaHandlers
 
 from tests.integration import test_quota_never_stuck
 from tests.integration.test_quota_never_stuck import accepted
@@ -27,7 +27,7 @@ quota = test_quota_never_stuck.quota  # the same fixture: quota on a fresh schem
 ALLOWED = frozenset({"WorkloadAccepted", "WorkloadSucceeded", "WorkloadFailed"})
 
 
-def consumer_of(quota: QuotaService) -> Consumer:
+def consumer_of(quota: QuotaHandlers) -> Consumer:
     return Consumer(service="quota", namespace="t", pool=quota.pool, router=quota.router(), allowed=ALLOWED,
                     max_attempts=2, backoff_s=0.01, metrics=telemetry.ServiceMetrics("quota"), on_commit=lambda: None)
 
@@ -37,7 +37,7 @@ def records(*events) -> list[Record]:
                    headers={}) for i, e in enumerate(events)]
 
 
-async def reserved(quota: QuotaService) -> list[str]:
+async def reserved(quota: QuotaHandlers) -> list[str]:
     async with quota.pool.acquire() as conn:
         rows = await conn.fetch("select value from outbox where position('\"QuotaReserved\"'::bytea in value) > 0 "
                                 "order by seq")

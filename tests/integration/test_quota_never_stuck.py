@@ -15,7 +15,8 @@ from libs.events import PodSet, Resources, Tenant, WorkloadAccepted, WorkloadEvi
 from libs.platform import store
 from libs.platform.unit_of_work import UnitOfWork
 from services.quota.app import DEFINITION
-from services.quota.engine_handlers import PREEMPTION_RETRY_S, QuotaService
+from services.quota.cycles import PREEMPTION_RETRY_S
+from services.quota.handlers import QuotaHandlers
 
 from tests.integration.test_quota_service import config
 
@@ -36,7 +37,7 @@ def accepted(wid: str, team: str) -> WorkloadAccepted:
     return WorkloadAccepted(workload_id=wid, tenant=Tenant(org="acme", team=team), spec=spec)
 
 
-async def handle(quota: QuotaService, handler, event) -> list:
+async def handle(quota: QuotaHandlers, handler, event) -> list:
     """Runs one handler in its transaction, as the consumer does; returns what it emitted."""
     async with quota.pool.acquire() as conn:
         uow = UnitOfWork(conn=conn, producer="quota", namespace="t", cause=event)
@@ -53,7 +54,7 @@ async def handle(quota: QuotaService, handler, event) -> list:
 REQUESTS = "select count(*) from outbox where position('\"PreemptionRequested\"'::bytea in value) > 0"
 
 
-async def tick(quota: QuotaService) -> int:
+async def tick(quota: QuotaHandlers) -> int:
     """Runs the timer once; returns how many PreemptionRequested it emitted."""
     async with quota.pool.acquire() as conn:
         before = await conn.fetchval(REQUESTS)
@@ -65,7 +66,7 @@ async def tick(quota: QuotaService) -> int:
 async def quota(database_url):
     pool = await store.create_pool(database_url, "quota", size=2)
     await store.migrate(pool, "quota", DEFINITION.service_dir)
-    service = QuotaService(pool, clock=Clock())
+    service = QuotaHandlers(pool, clock=Clock())
     await service.ensure_config(config(16, 16), source="test")
     yield service
     await pool.close()

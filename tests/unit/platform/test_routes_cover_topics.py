@@ -8,13 +8,13 @@ from libs.platform.unit_of_work import Router
 from services.admission.app import DEFINITION as ADMISSION
 from services.admission.handlers import AdmissionHandlers
 from services.cost_reporting.app import DEFINITION as COST
-from services.cost_reporting.handlers import router as cost_router
+from services.cost_reporting.handlers import CostHandlers
 from services.kube_connector.app import DEFINITION as CONNECTOR
 from services.kube_connector.handlers import ConnectorHandlers
 from services.node_repair.app import DEFINITION as NODE_REPAIR
-from services.node_repair.handlers import router as repair_router
+from services.node_repair.handlers import RepairHandlers
 from services.quota.app import DEFINITION as QUOTA
-from services.quota.engine_handlers import QuotaService
+from services.quota.handlers import QuotaHandlers
 from services.scheduler.app import DEFINITION as SCHEDULER
 from services.scheduler.handlers import SchedulerHandlers
 from services.sim_fleet.app import DEFINITION as SIM_FLEET
@@ -28,10 +28,10 @@ def bare(cls) -> Router:
 
 ROUTERS = [
     (ADMISSION, lambda: bare(AdmissionHandlers)),
-    (QUOTA, lambda: bare(QuotaService)),
+    (QUOTA, lambda: bare(QuotaHandlers)),
     (SCHEDULER, lambda: bare(SchedulerHandlers)),
-    (NODE_REPAIR, lambda: repair_router),
-    (COST, lambda: cost_router),
+    (NODE_REPAIR, lambda: bare(RepairHandlers)),
+    (COST, lambda: bare(CostHandlers)),
     (SIM_FLEET, lambda: bare(FleetHandlers)),
     (CONNECTOR, lambda: bare(ConnectorHandlers)),
 ]
