@@ -3,20 +3,32 @@
 deploy/admission/policy.yaml is a ``libs.admission`` policy document with one more top-level field,
 ``priority_classes`` (name -> priority value carried by WorkloadAccepted). Which classes a tenant may
 use is the core's ``allowed_priority_classes`` rule; this table only gives each class its number.
+The whole file is one pydantic model (the core's ``Policy`` plus the table): unknown fields and wrong types are
+refused with the field's path, e.g. ``invalid policy: default.allow_privleged: unknown field`` or
+``invalid policy: priority_classes.low: Input should be a valid integer`` (ADR 0018).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import yaml
+from pydantic import Field, StrictInt, ValidationError
 
 from libs.admission import Policy, PolicyError
-from libs.admission.policy import policy_from_mapping
+from libs.admission.spec import Name
+from libs.events.validation import problems
 
 # The spine's classes, kept as the fallback table when a policy file gives none.
 DEFAULT_PRIORITY_CLASSES = {"low": -100, "normal": 0, "high": 100, "critical": 1000}
+
+
+class ServicePolicyFile(Policy):
+    """The file: the core's policy document and the priority-class table (None: the defaults)."""
+
+    priority_classes: dict[Name, Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]] | None = None
 
 
 @dataclass(frozen=True)
@@ -32,26 +44,26 @@ class ServicePolicy:
 
 
 def parse_service_policy(text: str) -> ServicePolicy:
-    """Returns the service policy in YAML ``text``; raises PolicyError naming the bad field."""
+    """Returns the service policy in YAML ``text``; raises PolicyError naming the bad field's path."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PolicyError(f"policy is not valid YAML: {exc}") from None
-    raw = dict(raw or {}) if isinstance(raw, dict) or raw is None else raw
-    if not isinstance(raw, dict):
+    if not isinstance(raw, dict | None):
         raise PolicyError("policy must be a mapping")
-    table = raw.pop("priority_classes", None)
-    if table is None:
-        table = DEFAULT_PRIORITY_CLASSES
-    if not isinstance(table, dict) or not all(isinstance(k, str) and type(v) is int for k, v in table.items()):
-        raise PolicyError("priority_classes must map class names to integers")
-    return ServicePolicy(policy=policy_from_mapping(raw), priorities=dict(table))
+    try:
+        doc = ServicePolicyFile.model_validate(raw or {})
+    except ValidationError as exc:
+        raise PolicyError(f"invalid policy: {'; '.join(problems(exc, root='policy')[:5])}") from None
+    table = DEFAULT_PRIORITY_CLASSES if doc.priority_classes is None else doc.priority_classes
+    return ServicePolicy(policy=Policy(version=doc.version, default=doc.default, tenants=doc.tenants),
+                         priorities=dict(table))
 
 
 def load_service_policy(path: str | Path) -> ServicePolicy:
     """Returns the service policy in the file at ``path``."""
     try:
-        text = Path(path).read_text()
-    except OSError as exc:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"cannot read policy {path}: {exc}") from None
     return parse_service_policy(text)

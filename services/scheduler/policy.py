@@ -12,15 +12,22 @@ fgd_packing: 50             # FGD only: milli of fragmentation a node with all C
 fgd_models: true            # FGD only: weigh a node by the typical pods that accept its GPU model
 ```
 Defaults are the policy benchmarks/placement_fgd_mixes.py measures as "ours" (ADR 0017).
-A missing file means bin-pack everywhere.
+A missing file means bin-pack everywhere. The file is a pydantic model (``PolicyFile``): unknown fields and wrong
+types are refused with the field's path, e.g. ``policy.yaml: typical_pods[1].popularty: unknown field`` or
+``policy.yaml: fgd_packing must be a finite number of milli >= 0, got -1`` (ADR 0018).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic_core import PydanticCustomError
 
+from libs.events.validation import must_be, problems
 from libs.placement import PlacementPolicy, Strategy, TypicalPod
 
 DEFAULT_TYPICAL_PODS = (  # whole-GPU jobs of common sizes, a shared-GPU inference pod and CPU-only pods
@@ -37,51 +44,80 @@ FGD_PACKING = 50.0  # milli of fragmentation a fully allocated node's CPU is wor
 
 
 class PolicyError(ValueError):
-    """The policy YAML is unreadable or invalid; the message names the file and the field."""
+    """The policy YAML is unreadable or invalid; the message names the file and the field's path."""
 
 
-def policy_from_dict(raw: dict, source: str = "policy") -> PlacementPolicy:
-    """Returns the placement policy a parsed YAML document describes."""
+def _strategy(value: Any) -> Strategy:
     try:
-        default = Strategy(raw.get("default", "binpack"))
-        per_pool = {str(pool): Strategy(s) for pool, s in (raw.get("pools") or {}).items()}
-    except ValueError as exc:
+        return Strategy(value)
+    except (TypeError, ValueError):
         choices = ", ".join(s.value for s in Strategy)
-        raise PolicyError(f"{source}: {exc} (choose one of: {choices})") from None
-    uses_fgd = default == Strategy.FGD or Strategy.FGD in per_pool.values()
-    typical = tuple(_typical_pod(p, source) for p in raw.get("typical_pods") or ())
-    if uses_fgd and not typical:
-        typical = DEFAULT_TYPICAL_PODS
-    return PlacementPolicy(default=default, per_pool=per_pool, typical_pods=typical,
-                           fgd_quantized=_flag(raw, "fgd_quantized", False, source),
-                           fgd_stranding=_flag(raw, "fgd_stranding", True, source),
-                           fgd_packing=_milli(raw, "fgd_packing", FGD_PACKING, source),
-                           fgd_models=_flag(raw, "fgd_models", True, source))
+        raise PydanticCustomError("strategy", f"{value!r} is not a placement strategy (choose one of: {choices})") \
+            from None
 
 
-def _milli(raw: dict, name: str, default: float, source: str) -> float:
-    value = raw.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-        raise PolicyError(f"{source}: {name} must be a finite number of milli >= 0, got {value!r}")
-    return float(value)
-
-
-def _flag(raw: dict, name: str, default: bool, source: str) -> bool:
-    value = raw.get(name, default)
+def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise PolicyError(f"{source}: {name} must be true or false, got {value!r}")
+        raise must_be("true or false", value)
     return value
 
 
-def _typical_pod(raw: dict, source: str) -> TypicalPod:
+def _milli(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise must_be("a finite number of milli >= 0", value)
+    return float(value)
+
+
+StrategyName = Annotated[Strategy, BeforeValidator(_strategy)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Milli = Annotated[float, BeforeValidator(_milli)]
+Count = Annotated[StrictInt, Field(ge=0, le=10**9)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TypicalPodFile(_Strict):
+    """One pod shape of FGD's typical mix."""
+
+    cpu_milli: Count = 0
+    gpu_count: Count = 0
+    gpu_milli: Count | None = None  # per GPU; default: 1000 if the pod has GPUs, else 0
+    gpu_models: tuple[StrictStr, ...] = ()
+    popularity: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    memory_mib: Count = 0
+
+    def pod(self) -> TypicalPod:
+        milli = self.gpu_milli if self.gpu_milli is not None else (1000 if self.gpu_count else 0)
+        return TypicalPod(cpu_milli=self.cpu_milli, gpu_milli=milli, gpu_count=self.gpu_count,
+                          gpu_models=self.gpu_models, popularity=self.popularity, memory_mib=self.memory_mib)
+
+
+class PolicyFile(_Strict):
+    """The scheduler's policy file (module docstring)."""
+
+    default: StrategyName = Strategy.BINPACK
+    pools: dict[StrictStr, StrategyName] = {}
+    typical_pods: tuple[TypicalPodFile, ...] = ()
+    fgd_quantized: Flag = False
+    fgd_stranding: Flag = True
+    fgd_packing: Milli = FGD_PACKING
+    fgd_models: Flag = True
+
+
+def policy_from_dict(raw: dict, source: str = "policy") -> PlacementPolicy:
+    """Returns the placement policy a parsed YAML document describes; raises PolicyError naming each bad field."""
     try:
-        count = int(raw.get("gpu_count", 0))
-        return TypicalPod(cpu_milli=int(raw.get("cpu_milli", 0)), gpu_count=count,
-                          gpu_milli=int(raw.get("gpu_milli", 1000 if count else 0)),
-                          gpu_models=tuple(raw.get("gpu_models", ())), popularity=float(raw["popularity"]),
-                          memory_mib=int(raw.get("memory_mib", 0)))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PolicyError(f"{source}: typical pod {raw!r}: {exc!r}") from None
+        doc = PolicyFile.model_validate(raw)
+    except ValidationError as exc:
+        raise PolicyError(f"{source}: " + "; ".join(problems(exc)[:5])) from None
+    typical = tuple(p.pod() for p in doc.typical_pods)
+    if not typical and (doc.default == Strategy.FGD or Strategy.FGD in doc.pools.values()):
+        typical = DEFAULT_TYPICAL_PODS
+    return PlacementPolicy(default=doc.default, per_pool=dict(doc.pools), typical_pods=typical,
+                           fgd_quantized=doc.fgd_quantized, fgd_stranding=doc.fgd_stranding,
+                           fgd_packing=doc.fgd_packing, fgd_models=doc.fgd_models)
 
 
 def load_policy(path: str | Path) -> PlacementPolicy:
@@ -90,9 +126,9 @@ def load_policy(path: str | Path) -> PlacementPolicy:
     if not path.exists():
         return PlacementPolicy()
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise PolicyError(f"{path}: not a scheduler policy (not UTF-8 text)") from None
     except (OSError, yaml.YAMLError) as exc:
         raise PolicyError(f"{path}: cannot read the scheduler policy: {exc}") from None
-    if not isinstance(raw, dict):
-        raise PolicyError(f"{path}: the scheduler policy must be a mapping")
-    return policy_from_dict(raw, str(path))
+    return policy_from_dict({} if raw is None else raw, str(path))

@@ -7,24 +7,22 @@ operator asks for, memory plus Spark's overhead (10 % for JVM jobs, 40 % otherwi
 from __future__ import annotations
 
 import math
-import re
 from typing import ClassVar
 
+from libs.quota.quantity import QuantityError, parse_jvm_memory
 from services.kube_connector.kinds.base import JobKind, Outcome, Slot, label_of
 from services.kube_connector.podsets import Invalid, PodSetSource
 
 APP_NAME, ROLE = "sparkoperator.k8s.io/app-name", "spark-role"
-_JVM_UNITS = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
 MIN_OVERHEAD = 384 * 2**20
 
 
 def jvm_bytes(text: str) -> int:
     """Returns the bytes in a JVM memory string ("512m", "2g", "1024k"; a bare number is bytes)."""
-    found = re.fullmatch(r"\s*(\d+)\s*([kmgtp]?)b?\s*", str(text).lower())
-    if not found:
-        raise Invalid("invalid_quantity", f"{text!r} is not a Spark memory size (e.g. 512m, 4g)")
-    number, unit = found.groups()
-    return int(number) * _JVM_UNITS.get(unit, 1)
+    try:
+        return parse_jvm_memory(text)
+    except QuantityError as exc:
+        raise Invalid("invalid_quantity", f"Spark memory: {exc}") from None
 
 
 class SparkApplicationKind(JobKind):
