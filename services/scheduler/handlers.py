@@ -22,7 +22,7 @@ from libs.events import (
 )
 from libs.events.topics import PLACEMENT
 from libs.platform.unit_of_work import Router, UnitOfWork
-from services.scheduler import repository as repo
+from services.scheduler.repository import PostgresSchedulerStore, SchedulerStore
 from services.scheduler.adapters import UNSCHEDULABLE_STATES, assignments_of
 from libs.placement import Decision, DecisionKind
 from services.scheduler.engine import Pending, Placer, pending_of
@@ -32,8 +32,10 @@ class SchedulerHandlers:
     """Owns the placer (snapshot + pending). ``fence`` checks leadership inside every transaction."""
 
     def __init__(self, placer: Placer, load: Callable[[], Awaitable[Placer]],
-                 fence: Callable[[object], Awaitable[None]] | None = None, metrics=None) -> None:
+                 fence: Callable[[object], Awaitable[None]] | None = None, metrics=None,
+                 store: SchedulerStore | None = None) -> None:
         self.placer = placer
+        self.store: SchedulerStore = store or PostgresSchedulerStore()  # the rows ``load`` rebuilds from
         self.metrics = metrics  # SchedulerMetrics (counts node-level preemptions at commit), or None
         self._load = load  # async () -> Placer: the state as Postgres knows it
         self._fence = fence
@@ -68,13 +70,13 @@ class SchedulerHandlers:
 
     async def handle_node_inventoried(self, event: NodeInventoried, uow: UnitOfWork) -> None:
         await self._begin(uow)
-        await repo.save_node(uow.conn, event)
+        await self.store.save_node(uow.conn, event)
         if self.placer.apply_inventory(event) and not event.removed:
             await self.place_pending(uow)
 
     async def handle_node_repair_transitioned(self, event: NodeRepairTransitioned, uow: UnitOfWork) -> None:
         await self._begin(uow)
-        await repo.save_repair_state(uow.conn, event.node_id, event.to_state)
+        await self.store.save_repair_state(uow.conn, event.node_id, event.to_state)
         self.placer.set_repair_state(event.node_id, event.to_state)
         if event.to_state not in UNSCHEDULABLE_STATES:
             await self.place_pending(uow)
@@ -82,13 +84,13 @@ class SchedulerHandlers:
     async def handle_quota_reserved(self, event: QuotaReserved, uow: UnitOfWork) -> None:
         await self._begin(uow)
         trace = uow.trace_context()
-        seq = await repo.add_pending(uow.conn, event, trace)
+        seq = await self.store.add_pending(uow.conn, event, trace)
         self.placer.enqueue(pending_of(event, seq, json.loads(trace)))
         await self.place_pending(uow, only=event.workload_id)
 
     async def handle_workload_ended(self, event: Event, uow: UnitOfWork) -> None:
         await self._begin(uow)
-        had_placement = await repo.delete_workload(uow.conn, event.workload_id)
+        had_placement = await self.store.delete_workload(uow.conn, event.workload_id)
         freed = self.placer.free(event.workload_id)
         if had_placement or freed:
             await self.place_pending(uow)
@@ -101,7 +103,7 @@ class SchedulerHandlers:
         await self._begin(uow)
         was_pending, placed = self.placer.forget(event.workload_id)
         if was_pending:
-            await repo.delete_pending(uow.conn, event.workload_id)
+            await self.store.delete_pending(uow.conn, event.workload_id)
         await uow.emit(event.model_copy(update={"event_id": uuid.uuid4(), "placed": placed}), topic=PLACEMENT)
 
     async def handle_workload_priority_changed(self, event: WorkloadPriorityChanged, uow: UnitOfWork) -> None:
@@ -110,7 +112,7 @@ class SchedulerHandlers:
         await self._begin(uow)
         pending, bound = self.placer.reprioritise(event.workload_id, event.priority)
         if pending or bound:
-            await repo.set_priority(uow.conn, event.workload_id, event.priority, pending=pending, bound=bound)
+            await self.store.set_priority(uow.conn, event.workload_id, event.priority, pending=pending, bound=bound)
             await self.place_pending(uow)
 
     async def place_pending(self, uow: UnitOfWork, only: str | None = None) -> None:
@@ -123,17 +125,17 @@ class SchedulerHandlers:
         if d.kind == DecisionKind.PLACED:
             await self._placed(d, reservation, trace, uow)
         elif d.kind == DecisionKind.NEVER_FITS:
-            await repo.delete_pending(uow.conn, d.workload_id)
+            await self.store.delete_pending(uow.conn, d.workload_id)
             await self._unschedulable(d, reservation, trace, uow)
         elif d.kind == DecisionKind.UNSCHEDULABLE:
-            await repo.set_pending_reason(uow.conn, d.workload_id, d.message, sorted(d.awaiting))
+            await self.store.set_pending_reason(uow.conn, d.workload_id, d.message, sorted(d.awaiting))
             await self._unschedulable(d, reservation, trace, uow)
         else:
             await self._preempt(d, reservation, trace, uow)
 
     async def _placed(self, d: Decision, reservation: QuotaReserved, trace, uow: UnitOfWork) -> None:
         result = d.placement
-        await repo.save_placement(uow.conn, d.workload_id, result.cluster, list(d.pods), reservation.priority,
+        await self.store.save_placement(uow.conn, d.workload_id, result.cluster, list(d.pods), reservation.priority,
                                   d.pods[0].started_at, reservation.tenant, trace)
         await uow.emit(WorkloadPlaced(workload_id=d.workload_id, tenant=reservation.tenant, cluster=result.cluster,
                                       assignments=assignments_of(result), spec=reservation.spec,
@@ -146,7 +148,7 @@ class SchedulerHandlers:
 
     async def _preempt(self, d: Decision, reservation: QuotaReserved, trace, uow: UnitOfWork) -> None:
         """Asks the connector to evict each victim gang (whole workloads), on the placement topic."""
-        await repo.set_pending_reason(uow.conn, d.workload_id, d.message, [v.workload_id for v in d.victims])
+        await self.store.set_pending_reason(uow.conn, d.workload_id, d.message, [v.workload_id for v in d.victims])
         for victim in d.victims:
             await uow.emit(PreemptionRequested(
                 workload_id=victim.workload_id, tenant=self.placer.owners.get(victim.workload_id),

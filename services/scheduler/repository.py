@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import asyncpg
 
@@ -21,67 +22,86 @@ from services.scheduler.engine import Pending, Placer, pending_of
 log = logging.getLogger("batchyard.scheduler")
 
 
-async def save_node(conn: asyncpg.Connection, event: NodeInventoried) -> None:
-    if event.removed:
-        await conn.execute("delete from nodes where node_id = $1", event.node_id)
-        return
-    await conn.execute("insert into nodes(node_id, spec) values ($1, $2::jsonb) on conflict (node_id) "
-                       "do update set spec = excluded.spec", event.node_id, event.model_dump_json())
+class SchedulerStore(Protocol):
+    """What the handlers write: the rows ``load_placer`` rebuilds the snapshot from. ``conn`` is the consumer
+    transaction's connection (a fake may ignore it)."""
+
+    async def save_node(self, conn, event: NodeInventoried) -> None: ...
+
+    async def save_repair_state(self, conn, node_id: str, state: str) -> None: ...
+
+    async def add_pending(self, conn, reservation: QuotaReserved, trace: str) -> int: ...
+
+    async def set_priority(self, conn, workload_id: str, priority: int, *, pending: bool, bound: bool) -> None: ...
+
+    async def set_pending_reason(self, conn, workload_id: str, reason: str, victims: list[str] | None = None) -> None:
+        ...
+
+    async def delete_pending(self, conn, workload_id: str) -> None: ...
+
+    async def save_placement(self, conn, workload_id: str, cluster: str, pods: list[BoundPod], priority: int,
+                             started_at: float, tenant: Tenant | None, trace: dict[str, str]) -> None: ...
+
+    async def delete_workload(self, conn, workload_id: str) -> bool: ...
 
 
-async def save_repair_state(conn: asyncpg.Connection, node_id: str, state: str) -> None:
-    await conn.execute("insert into node_states(node_id, repair_state) values ($1, $2) on conflict (node_id) "
-                       "do update set repair_state = excluded.repair_state", node_id, state)
+class PostgresSchedulerStore:
+    """The scheduler's schema in PostgreSQL (``migrations/``)."""
 
+    async def save_node(self, conn: asyncpg.Connection, event: NodeInventoried) -> None:
+        if event.removed:
+            await conn.execute("delete from nodes where node_id = $1", event.node_id)
+            return
+        await conn.execute("insert into nodes(node_id, spec) values ($1, $2::jsonb) on conflict (node_id) "
+                           "do update set spec = excluded.spec", event.node_id, event.model_dump_json())
 
-async def add_pending(conn: asyncpg.Connection, reservation: QuotaReserved, trace: str) -> int:
-    """Stores a reservation (a newer one of the same workload replaces it); returns its arrival number.
+    async def save_repair_state(self, conn: asyncpg.Connection, node_id: str, state: str) -> None:
+        await conn.execute("insert into node_states(node_id, repair_state) values ($1, $2) on conflict (node_id) "
+                           "do update set repair_state = excluded.repair_state", node_id, state)
 
-    Redeliveries never get here (the inbox drops them), so a second reservation of a workload is quota's
-    newer decision: another flavor, or a requeue after an eviction whose end may not have reached us yet.
-    """
-    return await conn.fetchval(
-        "insert into pending(workload_id, reservation, trace, priority) values ($1, $2::jsonb, $3::jsonb, $4) "
-        "on conflict (workload_id) do update set reservation = excluded.reservation, trace = excluded.trace, "
-        "priority = excluded.priority, last_reason = null, victims = '{}' returning seq",
-        reservation.workload_id, reservation.model_dump_json(), trace, reservation.priority)
+    async def add_pending(self, conn: asyncpg.Connection, reservation: QuotaReserved, trace: str) -> int:
+        """Stores a reservation (a newer one of the same workload replaces it); returns its arrival number.
 
+        Redeliveries never get here (the inbox drops them), so a second reservation of a workload is quota's
+        newer decision: another flavor, or a requeue after an eviction whose end may not have reached us yet.
+        """
+        return await conn.fetchval(
+            "insert into pending(workload_id, reservation, trace, priority) values ($1, $2::jsonb, $3::jsonb, $4) "
+            "on conflict (workload_id) do update set reservation = excluded.reservation, trace = excluded.trace, "
+            "priority = excluded.priority, last_reason = null, victims = '{}' returning seq",
+            reservation.workload_id, reservation.model_dump_json(), trace, reservation.priority)
 
-async def set_priority(conn: asyncpg.Connection, workload_id: str, priority: int, *, pending: bool,
-                       bound: bool) -> None:
-    """Stores a workload's new priority in its pending reservation and in its placement."""
-    if pending:
-        await conn.execute("update pending set priority = $2, reservation = jsonb_set(reservation, '{priority}', "
-                           "to_jsonb($2::int)) where workload_id = $1", workload_id, priority)
-    if bound:
-        await conn.execute("update placements set priority = $2 where workload_id = $1", workload_id, priority)
+    async def set_priority(self, conn: asyncpg.Connection, workload_id: str, priority: int, *, pending: bool,
+                           bound: bool) -> None:
+        """Stores a workload's new priority in its pending reservation and in its placement."""
+        if pending:
+            await conn.execute("update pending set priority = $2, reservation = jsonb_set(reservation, '{priority}', "
+                               "to_jsonb($2::int)) where workload_id = $1", workload_id, priority)
+        if bound:
+            await conn.execute("update placements set priority = $2 where workload_id = $1", workload_id, priority)
 
+    async def set_pending_reason(self, conn: asyncpg.Connection, workload_id: str, reason: str,
+                                 victims: list[str] | None = None) -> None:
+        await conn.execute("update pending set last_reason = $2, victims = coalesce($3, victims) "
+                           "where workload_id = $1", workload_id, reason, victims)
 
-async def set_pending_reason(conn: asyncpg.Connection, workload_id: str, reason: str,
-                             victims: list[str] | None = None) -> None:
-    await conn.execute("update pending set last_reason = $2, victims = coalesce($3, victims) where workload_id = $1",
-                       workload_id, reason, victims)
-
-
-async def delete_pending(conn: asyncpg.Connection, workload_id: str) -> None:
-    await conn.execute("delete from pending where workload_id = $1", workload_id)
-
-
-async def save_placement(conn: asyncpg.Connection, workload_id: str, cluster: str, pods: list[BoundPod],
-                         priority: int, started_at: float, tenant: Tenant | None, trace: dict[str, str]) -> None:
-    await delete_pending(conn, workload_id)
-    await conn.execute("insert into placements(workload_id, cluster, bound, priority, started_at, tenant, trace) "
-                       "values ($1, $2, $3::jsonb, $4, $5, $6::jsonb, $7::jsonb)", workload_id, cluster,
-                       encode_pods(pods), priority, started_at, tenant.model_dump_json() if tenant else None,
-                       json.dumps(trace))
-
-
-async def delete_workload(conn: asyncpg.Connection, workload_id: str) -> bool:
-    """Forgets a finished or evicted run; returns whether it had a placement (else it leaves the queue too)."""
-    placed = await conn.fetchval("delete from placements where workload_id = $1 returning true", workload_id)
-    if not placed:
+    async def delete_pending(self, conn: asyncpg.Connection, workload_id: str) -> None:
         await conn.execute("delete from pending where workload_id = $1", workload_id)
-    return bool(placed)
+
+    async def save_placement(self, conn: asyncpg.Connection, workload_id: str, cluster: str, pods: list[BoundPod],
+                             priority: int, started_at: float, tenant: Tenant | None, trace: dict[str, str]) -> None:
+        await self.delete_pending(conn, workload_id)
+        await conn.execute("insert into placements(workload_id, cluster, bound, priority, started_at, tenant, trace) "
+                           "values ($1, $2, $3::jsonb, $4, $5, $6::jsonb, $7::jsonb)", workload_id, cluster,
+                           encode_pods(pods), priority, started_at, tenant.model_dump_json() if tenant else None,
+                           json.dumps(trace))
+
+    async def delete_workload(self, conn: asyncpg.Connection, workload_id: str) -> bool:
+        """Forgets a finished or evicted run; returns whether it had a placement (else it leaves the queue too)."""
+        placed = await conn.fetchval("delete from placements where workload_id = $1 returning true", workload_id)
+        if not placed:
+            await conn.execute("delete from pending where workload_id = $1", workload_id)
+        return bool(placed)
 
 
 async def load_placer(pool: asyncpg.Pool, policy: PlacementPolicy, *, clock: Callable[[], float],
@@ -91,7 +111,8 @@ async def load_placer(pool: asyncpg.Pool, policy: PlacementPolicy, *, clock: Cal
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         states = {r["node_id"]: r["repair_state"] for r in await conn.fetch("select * from node_states")}
         rows = await conn.fetch("select spec from nodes order by node_id")  # fixed slot order: ties (ADR 0006)
-        placed = await conn.fetch("select workload_id, bound, pods, priority, started_at, tenant, trace from placements")
+        placed = await conn.fetch("select workload_id, bound, pods, priority, started_at, tenant, trace "
+                                  "from placements")
         waiting = await conn.fetch("select workload_id, seq, reservation, last_reason, trace, victims from pending")
     nodes = [json.loads(r["spec"]) for r in rows]  # our own validated events: no second validation
     snapshot = Snapshot.from_nodes(node_spec_of_stored(n, states.get(n["node_id"])) for n in nodes)

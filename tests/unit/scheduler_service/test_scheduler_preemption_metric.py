@@ -13,13 +13,7 @@ from libs.platform.unit_of_work import UnitOfWork
 from services.scheduler.engine import pending_of
 from services.scheduler.handlers import SchedulerHandlers
 from services.scheduler.metrics import NODE_PREEMPTION, SchedulerMetrics
-
-
-class Conn:
-    """Takes the handler's statements (the pending row's reason, the outbox) without a database."""
-
-    async def execute(self, *args) -> None:
-        return None
+from tests.support.scheduler_store import InMemorySchedulerStore
 
 
 def counted(reader: InMemoryMetricReader) -> dict[tuple, float]:
@@ -38,15 +32,15 @@ async def test_a_node_level_preemption_counts_each_victim_gang_at_commit():
     submit(placer, reserved("low-2").priority(1).pods("p", 1, gpu=8), seq=2)
     high = reserved("high").priority(9).pods("p", 2, gpu=8).build()
     placer.enqueue(pending_of(high, 3, {}))
-    handlers = SchedulerHandlers(placer, load=None, metrics=metrics)
-    uow = UnitOfWork(conn=Conn(), producer="scheduler", namespace="t")
+    handlers = SchedulerHandlers(placer, load=None, metrics=metrics, store=InMemorySchedulerStore())
+    uow = UnitOfWork(conn=None, producer="scheduler", namespace="t", outbox_rows=[])
     await handlers.place_pending(uow, only="high")
     assert [e.type for e in uow.emitted] == ["PreemptionRequested", "PreemptionRequested", "WorkloadUnschedulable"]
     assert counted(reader) == {}  # nothing before the commit
     await uow.run_after_commit()
     key = (("preempting_cluster_queue", high.cluster_queue), ("reason", NODE_PREEMPTION))
     assert counted(reader) == {key: 2}
-    again = UnitOfWork(conn=Conn(), producer="scheduler", namespace="t")
+    again = UnitOfWork(conn=None, producer="scheduler", namespace="t", outbox_rows=[])
     await handlers.place_pending(again, only="high")  # still waiting for the same victims: not asked, not counted
     await again.run_after_commit()
     assert counted(reader) == {key: 2}

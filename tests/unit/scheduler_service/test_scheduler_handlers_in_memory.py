@@ -1,0 +1,56 @@
+"""The scheduler's handlers on the in-memory store (no Kafka, no PostgreSQL): what they emit and what rows they
+would write, across a placement, a wait, node-level preemption and the victim's end."""
+
+from __future__ import annotations
+
+import pytest
+from scheduler_builders import TENANT, inventoried, reserved
+from test_scheduler_engine import placer_with
+
+from libs.events import WorkloadEvicted, WorkloadSucceeded
+from libs.platform.unit_of_work import UnitOfWork
+from services.scheduler.handlers import SchedulerHandlers
+from tests.support.scheduler_store import InMemorySchedulerStore
+
+
+def uow() -> UnitOfWork:
+    return UnitOfWork(conn=None, producer="scheduler", namespace="t", outbox_rows=[])  # outbox rows kept in memory
+
+
+async def emitted(handle, event) -> list[tuple[str, str]]:
+    work = uow()
+    await handle(event, work)
+    return [(e.type, e.workload_id or e.subject) for e in work.emitted]
+
+
+@pytest.mark.asyncio
+async def test_handlers_place_wait_preempt_and_replace_through_the_store() -> None:
+    store = InMemorySchedulerStore()
+    h = SchedulerHandlers(placer_with(), load=None, store=store)
+    assert await emitted(h.handle_node_inventoried, inventoried("n1")) == []
+    assert set(store.nodes) == {"n1"}
+
+    assert await emitted(h.handle_quota_reserved, reserved("low").pods("p", 1, gpu=8).build()) == [
+        ("WorkloadPlaced", "low")]
+    assert store.placements["low"].pods[0].node == "n1" and not store.pending
+
+    assert await emitted(h.handle_quota_reserved, reserved("also-low").pods("p", 1, gpu=8).build()) == [
+        ("WorkloadUnschedulable", "also-low")]
+    assert "lack free GPU" in store.pending["also-low"].last_reason
+
+    high = reserved("high").priority(9).pods("p", 1, gpu=8).build()
+    assert await emitted(h.handle_quota_reserved, high) == [
+        ("PreemptionRequested", "low"), ("WorkloadUnschedulable", "high")]
+    assert store.pending["high"].victims == ["low"]
+    # a later cycle says it waits (once), and asks no victim twice
+    assert await emitted(h.handle_node_inventoried, inventoried("n1", rack="r1")) == [("WorkloadUnschedulable", "high")]
+    assert store.pending["high"].last_reason.startswith("waiting for 1 preempted workload(s) to leave: low")
+    assert await emitted(h.handle_node_inventoried, inventoried("n1", rack="r2")) == []
+
+    evicted = WorkloadEvicted(workload_id="low", tenant=TENANT, cluster="dc1", reason="preempted")
+    assert await emitted(h.handle_workload_ended, evicted) == [("WorkloadPlaced", "high")]
+    assert set(store.placements) == {"high"} and set(store.pending) == {"also-low"}
+
+    done = WorkloadSucceeded(workload_id="high", tenant=TENANT, cluster="dc1")
+    assert await emitted(h.handle_workload_ended, done) == [("WorkloadPlaced", "also-low")]
+    assert set(store.placements) == {"also-low"} and not store.pending
