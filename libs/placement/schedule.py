@@ -7,10 +7,10 @@ benchmarks all run this function, so a what-if replay shows what production woul
 2. skip what this cycle cannot change: a workload whose previous run is still bound (a requeue that
    overtook the end of its old run), and a gang shaped exactly like one that just failed (usage only
    grew since, so it would fail too: exact, not a heuristic);
-3. hand back to quota a workload no node of its flavor could ever hold (``never-fits``), so quota tries
-   its next flavor;
-4. say "no nodes" while nothing has been inventoried;
-5. place: filter, score, gang and topology; a fit is committed to the snapshot;
+3. say "no nodes" while nothing has been inventoried;
+4. place: filter, score, gang and topology; a fit is committed to the snapshot;
+5. not placed: hand back to quota a workload no node of its flavor could ever hold (``never-fits``), so
+   quota tries its next flavor (asked only after a failed placement: a fit answers it for free);
 6. wait while the gangs asked to leave for it are still bound (no second request);
 7. preempt: find whole lower-priority gangs whose leaving lets it fit (nothing is evicted here: the
    caller asks them to leave);
@@ -117,15 +117,15 @@ class _Cycle:
 
     def _decide(self, waiting: Waiting) -> Decision:
         wid, workload, snap = waiting.workload.id, waiting.workload, self.snapshot
-        if (why := never_fits(snap, workload)) is not None:  # 3.
-            return Decision(wid, DecisionKind.NEVER_FITS, NEVER_FITS, why)
-        if not snap.index:  # 4.
+        if not snap.index:  # 3.
             return Decision(wid, DecisionKind.UNSCHEDULABLE, NO_NODES, "0/0 nodes: no node has been inventoried yet")
-        result = place(snap, workload, self.policy, now=self.now)  # 5.
+        result = place(snap, workload, self.policy, now=self.now)  # 4.
         if result.placed:
             self._placed(workload.priority)
             pods = tuple(snap.pods[a.pod_id][1] for a in result.assignments)
             return Decision(wid, DecisionKind.PLACED, placement=result, pods=pods)
+        if (why := never_fits(snap, workload)) is not None:  # 5.
+            return Decision(wid, DecisionKind.NEVER_FITS, NEVER_FITS, why, result)
         awaiting = frozenset(v for v in waiting.victims if v in snap.workload_pods)  # 6.
         if awaiting:
             return Decision(wid, DecisionKind.UNSCHEDULABLE, PREEMPTING,

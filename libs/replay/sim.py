@@ -310,15 +310,17 @@ class Simulator:
     def _to_try(self) -> list[Waiting]:
         """Return the waiting gangs worth a cycle: not tried since capacity was last freed, not never-fitting, and
         not ruled out by free whole GPUs alone (unless they could preempt a lower-priority gang)."""
-        lowest = _lowest_bound_priority(self.snap) if self.node_preemption else None
-        chosen = []
+        lowest: int | None = None
+        chosen, looked = [], False
         for job_id, waiting in self.unplaced.items():
             if self.tried_at.get(job_id) == self.capacity_epoch or job_id in self.never:
                 continue
-            could_preempt = lowest is not None and lowest < waiting.workload.priority
-            if not could_preempt and not may_fit(self.snap, self.jobs[job_id]):
-                self.tried_at[job_id] = self.capacity_epoch  # place() would fail too
-                continue
+            if not may_fit(self.snap, self.jobs[job_id]):
+                if self.node_preemption and not looked:  # only now: it walks every bound gang
+                    lowest, looked = _lowest_bound_priority(self.snap), True
+                if lowest is None or lowest >= waiting.workload.priority:  # it could not preempt anyone either
+                    self.tried_at[job_id] = self.capacity_epoch  # place() would fail too
+                    continue
             chosen.append(waiting)
         return chosen
 
