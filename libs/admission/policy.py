@@ -31,6 +31,8 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, Field, PrivateAttr, Strict, ValidationError
 
+from libs.events.registry import describe
+
 from .spec import MAX_CPU_MILLI, MAX_MEMORY_MIB, MAX_RUNTIME_S, LabelKey, Name, _Frozen
 
 _Count = Annotated[int, Strict(), Field(ge=0)]
@@ -150,5 +152,4 @@ def policy_from_mapping(raw: object) -> Policy:
     try:
         return Policy.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'policy'}: {e['msg']}" for e in exc.errors()[:5])
-        raise PolicyError(f"invalid policy: {problems}") from exc
+        raise PolicyError(f"invalid policy: {describe(exc, root='policy')}") from exc

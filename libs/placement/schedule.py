@@ -102,7 +102,8 @@ class _Cycle:
         self.decisions: list[Decision] = []
         self.skipped: list[str] = []
         self.misfits: set[tuple] = set()
-        self.lower: dict[int, bool] = {}  # priority -> is any bound gang below it (cached within the cycle)
+        self.lowest: int | None = None  # the lowest priority of a bound gang, once looked up (None: nothing bound)
+        self.looked = False
 
     def decide(self, waiting: Waiting) -> None:
         workload, snap = waiting.workload, self.snapshot
@@ -141,16 +142,19 @@ class _Cycle:
         return Decision(wid, DecisionKind.UNSCHEDULABLE, reason_code(result), result.message, result)  # 8.
 
     def _any_below(self, priority: int) -> bool:
-        if priority not in self.lower:
-            pods, snap = self.snapshot.pods, self.snapshot
-            self.lower[priority] = any(pods[next(iter(ids))][1].priority < priority
-                                       for ids in snap.workload_pods.values() if ids)
-        return self.lower[priority]
+        if not self.looked:  # walked once per cycle, and only when something did not fit
+            self.lowest, self.looked = lowest_bound_priority(self.snapshot), True
+        return self.lowest is not None and self.lowest < priority
 
     def _placed(self, priority: int) -> None:
-        for p in self.lower:
-            if priority < p:
-                self.lower[p] = True
+        if self.looked and (self.lowest is None or priority < self.lowest):
+            self.lowest = priority
+
+
+def lowest_bound_priority(snapshot: Snapshot) -> int | None:
+    """Return the lowest priority of any bound gang (None: nothing is bound): who could be preempted at all."""
+    pods = snapshot.pods
+    return min((pods[next(iter(ids))][1].priority for ids in snapshot.workload_pods.values() if ids), default=None)
 
 
 def shape_key(workload: Workload) -> tuple:

@@ -19,6 +19,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from libs.events.registry import describe
 from libs.placement import Strategy
 from libs.quota import QueueingStrategy
 
@@ -100,8 +101,7 @@ def load_replay_config(path: str | Path) -> ReplayConfig:
     try:
         return ReplayConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-        raise ReplayConfigError(f"{path}: invalid replay config: {problems}") from None
+        raise ReplayConfigError(f"{path}: invalid replay config: {describe(exc, root='')}") from None
 
 
 def resolve_repo_path(path: str) -> Path:

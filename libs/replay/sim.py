@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from libs.placement import DecisionKind, NodeSpec, PlacementPolicy, Snapshot, Waiting, schedule
+from libs.placement.schedule import lowest_bound_priority
 from libs.quota import QueueingStrategy, QuotaConfig, QuotaEngine, Reason, Why
 
 from .adapters import placement_workload, priority_of, quota_workload, typical_for
@@ -317,7 +318,7 @@ class Simulator:
                 continue
             if not may_fit(self.snap, self.jobs[job_id]):
                 if self.node_preemption and not looked:  # only now: it walks every bound gang
-                    lowest, looked = _lowest_bound_priority(self.snap), True
+                    lowest, looked = lowest_bound_priority(self.snap), True
                 if lowest is None or lowest >= waiting.workload.priority:  # it could not preempt anyone either
                     self.tried_at[job_id] = self.capacity_epoch  # place() would fail too
                     continue
@@ -344,10 +345,3 @@ class Simulator:
         return ReplayResult(self.config, self.trace.name, self.teams, recorder.nominal, runs, recorder.arrays(),
                             recorder.gpu_time.copy(), end, dict(self.counters),
                             start=end if recorder.start is None else recorder.start, gpu_seconds=recorder.totals())
-
-
-
-def _lowest_bound_priority(snap: Snapshot) -> int | None:
-    """Return the lowest priority of any bound gang (None: nothing bound), so a gang that could preempt it is
-    not skipped by the free-GPU check."""
-    return min((snap.pods[next(iter(ids))][1].priority for ids in snap.workload_pods.values() if ids), default=None)

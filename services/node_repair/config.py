@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from libs.events.validation import problems
 from libs.repair import DiagnosisConfig, RepairConfig, SafetyConfig
 
 
@@ -73,19 +74,12 @@ def _section(cls, values: BaseModel | None):
     return cls(**kwargs)
 
 
-def problems(exc: ValidationError, limit: int = 5) -> str:
-    """Returns the validation errors as ``section.field: message``."""
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<file>'}: "
-                     f"{'unknown field' if e['type'] == 'extra_forbidden' else e['msg']}"
-                     for e in exc.errors()[:limit])
-
-
 def parse_repair_config(data: object, where: str) -> RepairConfig:
     """Returns the policy in the YAML document ``data`` (None: the defaults); raises RepairConfigError."""
     try:
         doc = _file_model().model_validate(data or {})
     except ValidationError as exc:
-        raise RepairConfigError(f"{where}: {problems(exc)}") from None
+        raise RepairConfigError(f"{where}: {'; '.join(problems(exc)[:5])}") from None
     return RepairConfig(diagnosis=_section(DiagnosisConfig, doc.diagnosis), safety=_section(SafetyConfig, doc.safety))
 
 

@@ -6,18 +6,16 @@ tests/integration.
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from faststream import TestApp
 from faststream.kafka import TestKafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 
-from libs.events import PodSet, Tenant, WorkloadSpec, WorkloadSubmitted, decode, encode
+from libs.events import PodSet, Tenant, WorkloadSpec, WorkloadSubmitted, encode
 from libs.events.topics import ADMISSION, DEAD_LETTER, SUBMITTED
 from libs.platform.settings import Settings
 from services.admission.app import create_app
 from services.admission.signing import demo_signer
+from tests.support.in_memory_broker import collect, until
 
 
 SIGN = demo_signer()
@@ -36,17 +34,6 @@ def app(database_url: str):
     return create_app(settings)
 
 
-async def collect(app, topic) -> list:
-    seen: list = []
-    subscriber = app.broker.subscriber(topic.name, group_id="test-collector")
-
-    @subscriber
-    async def sink(message: KafkaMessage) -> None:
-        seen.append(decode(message.body))
-
-    return seen
-
-
 async def test_in_memory_admission_accepts_rejects_and_dead_letters(app):
     verdicts = await collect(app, ADMISSION)
     letters = await collect(app, DEAD_LETTER)
@@ -54,10 +41,7 @@ async def test_in_memory_admission_accepts_rejects_and_dead_letters(app):
         await broker.publish(encode(submission("ok-1")), SUBMITTED.name, key=b"ok-1")
         await broker.publish(encode(submission("bad-1", privileged=True)), SUBMITTED.name, key=b"bad-1")
         await broker.publish(b"not json at all", SUBMITTED.name, key=b"junk")
-        for _ in range(200):
-            if len(verdicts) == 2 and letters:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: len(verdicts) == 2 and letters, timeout=10)
     by_id = {v.workload_id: v for v in verdicts}
     assert by_id["ok-1"].type == "WorkloadAccepted" and by_id["ok-1"].spec.queue == "default"
     assert (by_id["bad-1"].type, by_id["bad-1"].rule) == ("WorkloadRejected", "pod.privileged")

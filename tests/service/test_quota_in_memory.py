@@ -6,17 +6,15 @@ relay, the cycles); the same flows run on real Kafka in tests/integration (test_
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from faststream import TestApp
 from faststream.kafka import TestKafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 
-from libs.events import WorkloadSucceeded, decode, encode
+from libs.events import WorkloadSucceeded, encode
 from libs.events.topics import ADMISSION, DEAD_LETTER, LIFECYCLE, QUOTA
 from libs.platform.settings import Settings
 from services.quota.app import create_app
+from tests.support.in_memory_broker import collect, until
 from tests.unit.quota_service.test_quota_handlers_in_memory import CONFIG, TENANT, accepted
 
 
@@ -27,24 +25,6 @@ def app(database_url: str, tmp_path):
     settings = Settings(kafka_bootstrap="in-memory:9092", database_url=database_url, ensure_topics=False,
                         outbox_poll_s=0.01, quota_config=str(path))
     return create_app(settings)
-
-
-async def collect(app, topic) -> list:
-    seen: list = []
-
-    @app.broker.subscriber(topic.name, group_id="test-collector")
-    async def sink(message: KafkaMessage) -> None:
-        seen.append(decode(message.body))
-
-    return seen
-
-
-async def until(check, tries: int = 400) -> bool:
-    for _ in range(tries):
-        if check():
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 def kinds(events) -> list[tuple[str, str]]:

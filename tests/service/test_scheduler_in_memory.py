@@ -6,22 +6,16 @@ cycle); the same flows run on real Kafka in tests/integration (test_flow, test_s
 
 from __future__ import annotations
 
-import asyncio
-import sys
-from pathlib import Path
-
 import pytest
 from faststream import TestApp
 from faststream.kafka import TestKafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 
-from libs.events import decode, encode
+from libs.events import encode
 from libs.events.topics import DEAD_LETTER, NODE_INVENTORY, PLACEMENT, QUOTA
 from libs.platform.settings import Settings
 from services.scheduler.app import create_app
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "scheduler_service"))
-from scheduler_builders import inventoried, reserved  # noqa: E402
+from tests.support.in_memory_broker import collect, until
+from tests.unit.scheduler_service.scheduler_builders import inventoried, reserved
 
 
 @pytest.fixture
@@ -29,24 +23,6 @@ def app(database_url: str):
     settings = Settings(kafka_bootstrap="in-memory:9092", database_url=database_url, ensure_topics=False,
                         outbox_poll_s=0.01, scheduler_min_runtime_s=0)
     return create_app(settings)
-
-
-async def collect(app, topic) -> list:
-    seen: list = []
-
-    @app.broker.subscriber(topic.name, group_id="test-collector")
-    async def sink(message: KafkaMessage) -> None:
-        seen.append(decode(message.body))
-
-    return seen
-
-
-async def until(check, tries: int = 400) -> bool:
-    for _ in range(tries):
-        if check():
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 async def test_in_memory_scheduler_places_preempts_and_dead_letters(app):

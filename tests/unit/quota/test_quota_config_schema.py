@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from libs.quota.loader import ConfigError, load_config, load_documents
 from libs.quota.quantity import QuantityError, parse_duration, parse_jvm_memory
+from tests.support.junk import junk, spoil
 from test_quota_loader import EVERY_KNOB
 
 DOCS = [d for d in yaml.safe_load_all(EVERY_KNOB)]
@@ -46,26 +47,7 @@ def test_a_bad_quantity_deep_in_a_queue_names_its_path():
                                       "'lots' is not a Kubernetes quantity"]
 
 
-JUNK = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(),
-                              st.text(max_size=8), st.sampled_from(["5m", "1Gi", "Any", "None", "", "-1", "1e999"])),
-                    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                            st.dictionaries(st.one_of(st.text(max_size=6), st.integers()), inner,
-                                                            max_size=3)),
-                    max_leaves=8)
-
-
-def spoil(data, tree, depth=0):
-    """Returns ``tree`` with junk put at random places (replacing values, adding keys, replacing list items)."""
-    if isinstance(tree, dict) and tree and depth < 6:
-        key = data.draw(st.sampled_from(sorted(tree, key=str) + ["junk-key"]))
-        action = data.draw(st.sampled_from(["replace", "descend", "descend"]))
-        if action == "descend" and key in tree:
-            return {**tree, key: spoil(data, tree[key], depth + 1)}
-        return {**tree, key: data.draw(JUNK)}
-    if isinstance(tree, list) and tree and depth < 6:
-        i = data.draw(st.integers(0, len(tree) - 1))
-        return [*tree[:i], spoil(data, tree[i], depth + 1), *tree[i + 1:]]
-    return data.draw(JUNK)
+JUNK = junk("5m", "1Gi", "Any", "None", "", "-1", "1e999")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -74,7 +56,7 @@ def test_junk_anywhere_yields_only_a_config_error(data):
     docs = list(DOCS)
     for _ in range(data.draw(st.integers(1, 3))):
         i = data.draw(st.integers(0, len(docs) - 1))
-        docs[i] = spoil(data, docs[i])
+        docs[i] = spoil(data, docs[i], JUNK, depth_limit=6)
     try:
         load_documents(docs)
     except ConfigError as exc:

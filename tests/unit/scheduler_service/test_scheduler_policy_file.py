@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.scheduler.policy import PolicyError, load_policy, policy_from_dict
+from tests.support.junk import junk, spoil
 
 POLICY = yaml.safe_load((Path(__file__).resolve().parents[3] / "deploy" / "scheduler" / "policy.yaml").read_text())
 
@@ -36,25 +37,7 @@ def test_a_file_that_is_not_a_mapping_or_not_text_is_refused(tmp_path):
             load_policy(tmp_path / name)
 
 
-JUNK = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(),
-                              st.text(max_size=8), st.sampled_from(["fgd", "binpack", "-1", "1e999"])),
-                    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                            st.dictionaries(st.one_of(st.text(max_size=6), st.integers()), inner,
-                                                            max_size=3)),
-                    max_leaves=8)
-
-
-def spoil(data, tree, depth=0):
-    """Returns ``tree`` with junk put at a random place (replacing a value, adding a key, replacing a list item)."""
-    if isinstance(tree, dict) and tree and depth < 5:
-        key = data.draw(st.sampled_from(sorted(tree, key=str) + ["junk-key"]))
-        if key in tree and data.draw(st.booleans()):
-            return {**tree, key: spoil(data, tree[key], depth + 1)}
-        return {**tree, key: data.draw(JUNK)}
-    if isinstance(tree, list) and tree and depth < 5:
-        i = data.draw(st.integers(0, len(tree) - 1))
-        return [*tree[:i], spoil(data, tree[i], depth + 1), *tree[i + 1:]]
-    return data.draw(JUNK)
+JUNK = junk("fgd", "binpack", "-1", "1e999")
 
 
 @settings(max_examples=300, deadline=None)
@@ -62,7 +45,7 @@ def spoil(data, tree, depth=0):
 def test_junk_anywhere_yields_only_a_policy_error(data):
     raw = POLICY
     for _ in range(data.draw(st.integers(1, 3))):
-        raw = spoil(data, raw)
+        raw = spoil(data, raw, JUNK)
     try:
         policy_from_dict(raw, "p.yaml")
     except PolicyError as exc:
