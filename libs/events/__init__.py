@@ -3,7 +3,15 @@
 from libs.events.cost import CostAccrued, CostRolledUp
 from libs.events.deadletter import MessageDeadLettered
 from libs.events.envelope import Event, Tenant
-from libs.events.node import NodeHealthReported, NodeInventoried, NodeRepairTransitioned, Taint, Topology
+from libs.events.node import (
+    ClusterReachabilityChanged,
+    ClusterStatusReported,
+    NodeHealthReported,
+    NodeInventoried,
+    NodeRepairTransitioned,
+    Taint,
+    Topology,
+)
 from libs.events.registry import EVENT_TYPES, DecodeError, decode, encode
 from libs.events.topics import CATALOG, Topic, topic_for
 from libs.events.workload import (
@@ -42,7 +50,8 @@ from libs.events.workload import (
 )
 
 __all__ = [
-    "CATALOG", "EVENT_TYPES", "CostAccrued", "CostRolledUp", "DecodeError", "Event", "FlavorAssignment",
+    "CATALOG", "EVENT_TYPES", "ClusterReachabilityChanged", "ClusterStatusReported",
+    "CostAccrued", "CostRolledUp", "DecodeError", "Event", "FlavorAssignment",
     "MessageDeadLettered", "NodeHealthReported", "NodeInventoried", "NodeRepairTransitioned", "PodAssignment",
     "PodSet", "PreemptionRequested", "QuotaReleased", "QuotaReserved", "Resources", "Taint", "Tenant", "Topic",
     "Topology", "TopologyRequest", "WorkloadAccepted", "WorkloadCancelRefused", "WorkloadCancelRequested",

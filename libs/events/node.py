@@ -80,3 +80,36 @@ class NodeRepairTransitioned(Event):
     domain: str | None = Field(default=None, description="The node's topology failure domain (its rack).")
     drain_deadline: datetime | None = Field(
         default=None, description="Entering draining: when the grace ends and the connector evicts what is left.")
+
+
+class _ClusterEvent(Event):
+    """Base of cluster-level events: keyed by the cluster, so one cluster's reports stay in order."""
+
+    cluster: str = Field(min_length=1, max_length=63)
+
+    @property
+    def key(self) -> bytes:
+        return self.cluster.encode()
+
+
+class ClusterStatusReported(_ClusterEvent):
+    """A cluster connector's heartbeat: whether it reached its cluster's API server just now, and if not, why.
+
+    Sent every few seconds; silence counts like an unreachable report (the connector, or the path to it, is down).
+    """
+
+    type: Literal["ClusterStatusReported"] = "ClusterStatusReported"
+    reachable: bool
+    message: str = Field(default="", max_length=500, description="Why it is unreachable (the last error).")
+
+
+class ClusterReachabilityChanged(_ClusterEvent):
+    """Node repair's judgement that a cluster became unreachable (no reachable report for the grace period) or
+    came back. While a cluster is unreachable its nodes take no new work, its running work stays where it is, and
+    its silent nodes are not diagnosed (their heartbeats are not lost, the path to them is)."""
+
+    type: Literal["ClusterReachabilityChanged"] = "ClusterReachabilityChanged"
+    reachable: bool
+    since: datetime = Field(description="The last reachable report (when unreachable), or the first after the gap.")
+    reason: Literal["ClusterUnreachable", "ClusterReachable"]
+    message: str = Field(default="", max_length=1000)

@@ -13,8 +13,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     model.model_fields["type"].default: model
     for module in (workload, node, cost, deadletter)
     for model in vars(module).values()
-    if isinstance(model, type) and issubclass(model, Event) and model is not Event
-}
+    if isinstance(model, type) and issubclass(model, Event) and isinstance(model.model_fields["type"].default, str)
+}  # abstract bases (Event, node._ClusterEvent) name no type
 
 
 class DecodeError(ValueError):

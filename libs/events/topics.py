@@ -96,11 +96,16 @@ LIFECYCLE = Topic("batchyard.workload.lifecycle", 6, "workload_id",
 NODE_INVENTORY = Topic("batchyard.node.inventory", 6, "node_id", (n.NodeInventoried,), retention_ms=-1,
                        compacted=True, description="Latest description of every node (compacted).",
                        writers=(SIM_FLEET_SVC, KUBE_CONNECTOR), readers=(SCHEDULER_SVC, NODE_REPAIR_SVC, COST_SVC))
-NODE_HEALTH = Topic("batchyard.node.health", 6, "node_id", (n.NodeHealthReported,), retention_ms=3 * DAY_MS,
-                    description="Health signals for ops and node repair.", writers=(SIM_FLEET_SVC, KUBE_CONNECTOR),
+NODE_HEALTH = Topic("batchyard.node.health", 6, "node_id", (n.NodeHealthReported, n.ClusterStatusReported),
+                    retention_ms=3 * DAY_MS,
+                    description="Health signals for ops and node repair, and each cluster connector's heartbeat "
+                                "(keyed by cluster).", writers=(SIM_FLEET_SVC, KUBE_CONNECTOR),
                     readers=(NODE_REPAIR_SVC, OPS))
-NODE_REPAIR = Topic("batchyard.node.repair", 6, "node_id", (n.NodeRepairTransitioned,), retention_ms=30 * DAY_MS,
-                    description="Every node-repair state transition, with evidence.", writers=(NODE_REPAIR_SVC,),
+NODE_REPAIR = Topic("batchyard.node.repair", 6, "node_id", (n.NodeRepairTransitioned, n.ClusterReachabilityChanged),
+                    retention_ms=30 * DAY_MS,
+                    description="Every node-repair state transition, with evidence, and node repair's judgement "
+                                "that a cluster became unreachable or came back (keyed by cluster).",
+                    writers=(NODE_REPAIR_SVC,),
                     readers=(SCHEDULER_SVC, SIM_FLEET_SVC, KUBE_CONNECTOR, OPS))
 COST_ACCRUALS = Topic("batchyard.cost.accruals", 6, "workload_id", (c.CostAccrued,), retention_ms=90 * DAY_MS,
                       description="Per-workload cost accruals for finance.", writers=(COST_SVC,), readers=(FINANCE,))

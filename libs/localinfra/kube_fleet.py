@@ -22,16 +22,17 @@ def clusters_of(fleet: FleetSpec) -> list[str]:
 
 
 def connector_config(fleet: FleetSpec, cluster: str, *, time_scale: float = 1.0, drain_settle_s: float = 0.0,
-                     simulate_repairs: bool = True, tenants: dict[str, tuple[str, str]] = TEAM_NAMESPACES) -> dict:
+                     simulate_repairs: bool = True, tenants: dict[str, tuple[str, str]] = TEAM_NAMESPACES,
+                     extra: dict | None = None) -> dict:
     """Returns the connector's config for one cluster of ``fleet``: its prices, the teams' namespaces, and (on
-    kwok, where nobody reboots anything) repairs that take the fleet's repair times."""
+    kwok, where nobody reboots anything) repairs that take the fleet's repair times; ``extra`` fields over it."""
     config = {"cluster": cluster, "signing_key_file": str(SIGNING_KEYS), "time_scale": time_scale,
               "drain_settle_s": drain_settle_s, "prices": price_table(fleet, cluster),
               "tenants": {ns: {"org": org, "team": team} for ns, (org, team) in tenants.items()}}
     if simulate_repairs:
         f = fleet.faults
         config["simulated_repairs"] = {"reboot_s": f.reboot_s, "reimage_s": f.reimage_s, "replace_s": f.replace_s}
-    return config
+    return {**config, **(extra or {})}
 
 
 def set_up(fleet: FleetSpec, clusters: dict[str, KubeCluster], workdir: Path, **options) -> dict[str, dict[str, str]]:

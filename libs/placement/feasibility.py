@@ -1,8 +1,8 @@
 """'Never fits': whether any node of a workload's flavor could hold one pod of each pod set even when empty.
 
-Only then is the workload handed back to quota (reason ``never-fits``) to try another flavor. Health and
-cordons are transient, so they are ignored here; usage too. While no node of the flavor is known yet the
-answer is "wait", not "never".
+Only then is the workload handed back to quota (reason ``never-fits``) to try another flavor. Health,
+cordons and unreachable clusters are transient, so they are ignored here; usage too. While no node of the
+flavor is known yet the answer is "wait", not "never".
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from .outcomes import Reason, node_phrase
 from .snapshot import Snapshot
 
 NEVER_FITS = "never-fits"  # the reason code of a hand-back to quota
-_TRANSIENT = (Reason.NODE_UNHEALTHY, Reason.NODE_CORDONED)
+_TRANSIENT = (Reason.CLUSTER_UNREACHABLE, Reason.NODE_UNHEALTHY, Reason.NODE_CORDONED)
 
 
 def never_fits(snapshot: Snapshot, workload: Workload) -> str | None:

@@ -1,6 +1,6 @@
 """Filters: which nodes may host a pod, as vectorised masks, and why the others may not.
 
-Static filters (flavor cluster/pool, health, cordon, taints, selector, affinity, GPU model)
+Static filters (flavor cluster/pool, cluster reachability, health, cordon, taints, selector, affinity, GPU model)
 depend only on node specs and are cached per ``static_epoch``. Resource filters depend on usage.
 Each rejected node is counted once, under the first filter it fails, in the order below.
 """
@@ -93,8 +93,10 @@ def static_checks(snap: Snapshot, key: StaticKey) -> list[tuple[Reason, np.ndarr
     for req in key.affinity:
         affinity &= _affinity_ok(snap, req)
     models = _in(snap, "model", snap.model[:n], key.gpu_models) if key.gpu_models else true
+    reachable = ~_in(snap, "cluster", snap.cluster[:n], tuple(snap.unreachable)) if snap.unreachable else true
     return [
         (Reason.CLUSTER_MISMATCH, where),
+        (Reason.CLUSTER_UNREACHABLE, reachable),
         (Reason.NODE_UNHEALTHY, snap.healthy[:n]),
         (Reason.NODE_CORDONED, ~snap.cordoned[:n]),
         (Reason.UNTOLERATED_TAINT, _taints_ok(snap, key.tolerations)),

@@ -21,6 +21,7 @@ class Reason(str, Enum):
     """Reason codes of a rejected node or a failed gang; values are stable machine codes."""
 
     CLUSTER_MISMATCH = "ClusterMismatch"
+    CLUSTER_UNREACHABLE = "ClusterUnreachable"
     NODE_UNHEALTHY = "NodeUnhealthy"
     NODE_CORDONED = "NodeCordoned"
     UNTOLERATED_TAINT = "UntoleratedTaint"
@@ -38,6 +39,7 @@ class Reason(str, Enum):
 # capacity, after what is bound) and ever (capacity of the empty node, for "never fits").
 _NODE_PHRASES: dict[Reason, str | tuple[str, str]] = {
     Reason.CLUSTER_MISMATCH: "outside the assigned flavor's cluster/pool",
+    Reason.CLUSTER_UNREACHABLE: "in an unreachable cluster",
     Reason.NODE_UNHEALTHY: "unhealthy",
     Reason.NODE_CORDONED: "cordoned",
     Reason.UNTOLERATED_TAINT: "have an untolerated taint",

@@ -36,6 +36,7 @@ class Snapshot(SnapshotIndex, TrialJournal):
         self.dyn_epoch = 0  # bumped when ``dirty`` is truncated: caches must fully recompute
         self.open_journal()
         self.memo: dict = {}  # derived caches owned by the placement functions (masks, scores)
+        self.unreachable: frozenset[str] = frozenset()  # clusters whose nodes take no new pods (partitioned)
 
     # -- storage -----------------------------------------------------------------------------
     def _alloc_arrays(self, cap: int, gpus: int) -> None:
@@ -124,6 +125,15 @@ class Snapshot(SnapshotIndex, TrialJournal):
     def set_cordoned(self, name: str, cordoned: bool = True) -> None:
         """Cordon or uncordon a node."""
         self.update_node(replace(self.node_spec(name), cordoned=cordoned))
+
+    def set_cluster_reachable(self, cluster: str, reachable: bool = True) -> bool:
+        """Marks a whole cluster reachable or not (its nodes keep their pods); returns whether that changed."""
+        now = self.unreachable - {cluster} if reachable else self.unreachable | {cluster}
+        if now == self.unreachable:
+            return False
+        self.unreachable = now
+        self.static_epoch += 1
+        return True
 
     def set_healthy(self, name: str, healthy: bool = True) -> None:
         """Mark a node healthy or unhealthy."""

@@ -54,6 +54,7 @@ class FlowObserver:
         self.counts: Counter[str] = Counter()  # distinct events by type
         self.deliveries: Counter[str] = Counter()  # records by type, duplicates included
         self.dead_letters: list[Event] = []
+        self.reachability: list[Event] = []  # ClusterReachabilityChanged, in the order read
         self.preempted: Counter[str] = Counter()  # workload id → distinct PreemptionRequested events naming it
         self.undecodable = 0
         self._task: asyncio.Task | None = None
@@ -101,6 +102,9 @@ class FlowObserver:
         self.counts[event.type] += 1
         if event.type == "MessageDeadLettered":
             self.dead_letters.append(event)
+            return
+        if event.type == "ClusterReachabilityChanged":
+            self.reachability.append(event)
             return
         if event.type == "PreemptionRequested" and event.workload_id:
             self.preempted[event.workload_id] += 1

@@ -21,6 +21,9 @@ class DiagnosisConfig:
     """Thresholds for turning signals into findings."""
 
     heartbeat_timeout: timedelta = timedelta(minutes=3)  # silence longer than this -> reboot
+    # a cluster whose connector has not reached its API server for this long is unreachable (libs/repair/clusters);
+    # shorter than heartbeat_timeout, so a partition is seen before its nodes' silence is diagnosed
+    cluster_unreachable_after: timedelta = timedelta(seconds=60)
     not_ready_grace: timedelta = timedelta(minutes=5)  # Ready=False this long -> reboot
     pressure_grace: timedelta = timedelta(minutes=15)  # Disk/MemoryPressure this long -> act
     xid_window: timedelta = timedelta(hours=24)  # XIDs older than this are forgotten

@@ -108,6 +108,20 @@ class KubeApi:
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 raise KubeError(0, "Unreachable", f"watch {path} broke: {exc!r}") from None
 
+    async def ready(self, *, timeout: float) -> None:
+        """Returns if the API server answers ``/readyz`` (itself and its etcd ready) within ``timeout``; raises
+        KubeError saying why not. Uses no request slot: a cluster busy with binds is still reachable."""
+        try:
+            response = await self.api_client.call_api(
+                "/readyz", "GET", header_params={"Accept": "text/plain"}, auth_settings=["BearerToken"],
+                _preload_content=False, _request_timeout=timeout)
+            async with response:
+                text, status = await response.text(), response.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise KubeError(0, "Unreachable", f"GET /readyz: {exc!r}") from None
+        if status != 200:
+            raise KubeError(status, "NotReady", f"GET /readyz: {text.strip()[:400]}")
+
     # -- the writes the connector makes ----------------------------------------------------------------------
 
     async def patch(self, path: str, body: dict, *, content_type: str = MERGE_PATCH, background: bool = False) -> dict:

@@ -22,6 +22,7 @@ from libs.platform.settings import Settings
 from libs.platform.unit_of_work import Router
 from services.admission.signing import signer_from_file
 from services.kube_connector.api import KubeApi
+from services.kube_connector.cluster_status import ClusterPulse
 from services.kube_connector.config import ConnectorConfig, load_connector_config
 from services.kube_connector.handlers import ConnectorHandlers
 from services.kube_connector.informer import Informer
@@ -42,6 +43,7 @@ class Connector:
     nodes: NodeSync
     writer: StatusWriter
     pods: PodIndex
+    pulse: ClusterPulse
 
 
 def assemble(runtime: Runtime, config: ConnectorConfig, api: KubeApi, clock) -> Connector:
@@ -61,7 +63,9 @@ def assemble(runtime: Runtime, config: ConnectorConfig, api: KubeApi, clock) -> 
                      now=now)
     holder.update(runner=runner, nodes=nodes)
     intake.on_object = lambda kind, ns, name: runner.touch_owner(ns, name)
-    return Connector(api, intake, runner, nodes, writer, pods)
+    pulse = ClusterPulse(api, runtime.pool, config.cluster, clock, namespace, on_emitted=wake, now=now,
+                         period_s=max(0.5, config.cluster_heartbeat_s / config.time_scale))
+    return Connector(api, intake, runner, nodes, writer, pods, pulse)
 
 
 async def start(runtime: Runtime) -> Router:
@@ -79,7 +83,7 @@ async def start(runtime: Runtime) -> Router:
                  name="lease informer"),
     ]
     loops = [(i.name, i.run) for i in informers] + await c.intake.loops()
-    loops += [(type(part).__name__, part.run) for part in (c.runner, c.writer, c.nodes)]
+    loops += [(type(part).__name__, part.run) for part in (c.runner, c.writer, c.nodes, c.pulse)]
     for name, run in loops:
         runtime.spawn(supervised(run, name=name), name=name)
     runtime.on_stop(api.close)
@@ -97,7 +101,8 @@ DEFINITION = ServiceDefinition(
     start=start, batch=True,  # a poll batch of events per transaction: its handlers only write rows
     description="The cluster side on Kubernetes: BatchJobs and queue-labelled Jobs, RayJobs, SparkApplications and "
                 "PyTorchJobs in as submissions; pods created and bound where the scheduler placed them; pod phases, "
-                "Nodes and their health out; cordons, drains and evictions carried out; status written back.")
+                "Nodes and their health out, and the cluster's own heartbeat; cordons, drains and evictions carried "
+                "out; status written back.")
 
 
 def create_app(settings: Settings | None = None) -> FastStream:

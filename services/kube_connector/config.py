@@ -81,6 +81,10 @@ class ConnectorConfig(Strict):
     heartbeat_interval_s: float = Field(default=10.0, gt=0, description="Wall seconds between node health reports "
                                         "while a node's lease is fresh.")
     lease_timeout_s: float = Field(default=40.0, gt=0, description="A lease older than this: no heartbeat.")
+    cluster_heartbeat_s: float = Field(default=5.0, gt=0, le=600, description=(
+        "Event seconds between the connector's cluster heartbeats (ClusterStatusReported: whether it reached its "
+        "API server), at least half a wall second apart. Node repair judges the cluster unreachable when none "
+        "reached it for diagnosis.cluster_unreachable_after_s (event seconds too)."))
     drain_settle_s: float = Field(default=0.0, ge=0, description="Event-time seconds a drained node stays empty "
                                   "before it is reported empty.")
     simulated_repairs: SimulatedRepairs | None = None

@@ -163,5 +163,6 @@ class ConnectorHandlers:
                       "WorkloadSuspended": self.handle_workload_suspended,
                       "NodeRepairTransitioned": self.handle_node_repair_transitioned},
             # A priority change acts in quota and the scheduler (who preempts whom); the pods run as they are.
+            # Reachability is judged from this connector's own heartbeats; its pods run as they are.
             ignored=frozenset({"QuotaReleased", "WorkloadCancelRefused", "WorkloadRequestRefused",
-                               "WorkloadResumed", "WorkloadPriorityChanged"}))
+                               "WorkloadResumed", "WorkloadPriorityChanged", "ClusterReachabilityChanged"}))

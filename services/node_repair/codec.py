@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from libs.events import NodeHealthReported
+from libs.events import ClusterStatusReported, NodeHealthReported
 from libs.repair import (
     Action,
     ConditionObserved,
@@ -24,8 +24,24 @@ from libs.repair import (
     RepairFinished,
     XidObserved,
 )
+from libs.repair.clusters import ClusterReach, ClusterReport
 
 CONDITIONS = {c.value: c for c in ConditionType}
+
+
+def cluster_report(event: ClusterStatusReported) -> ClusterReport:
+    """Returns the reachability core's view of one cluster heartbeat."""
+    return ClusterReport(event.cluster, event.occurred_at, event.reachable, event.message)
+
+
+def reach_to_json(c: ClusterReach) -> dict:
+    return {"first_heard": _t(c.first_heard), "last_reachable": _t(c.last_reachable),
+            "last_failure": _t(c.last_failure), "message": c.message, "unreachable_since": _t(c.unreachable_since)}
+
+
+def reach_from_json(cluster: str, d: dict) -> ClusterReach:
+    return ClusterReach(cluster, _d(d.get("first_heard")), _d(d.get("last_reachable")), _d(d.get("last_failure")),
+                        d.get("message", ""), _d(d.get("unreachable_since")))
 
 
 def to_signals(event: NodeHealthReported) -> list[FleetSignal]:

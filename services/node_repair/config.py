@@ -80,7 +80,14 @@ def parse_repair_config(data: object, where: str) -> RepairConfig:
         doc = _file_model().model_validate(data or {})
     except ValidationError as exc:
         raise RepairConfigError(f"{where}: {'; '.join(problems(exc)[:5])}") from None
-    return RepairConfig(diagnosis=_section(DiagnosisConfig, doc.diagnosis), safety=_section(SafetyConfig, doc.safety))
+    config = RepairConfig(diagnosis=_section(DiagnosisConfig, doc.diagnosis), safety=_section(SafetyConfig, doc.safety))
+    d = config.diagnosis
+    if d.cluster_unreachable_after >= d.heartbeat_timeout:
+        raise RepairConfigError(
+            f"{where}: diagnosis.cluster_unreachable_after_s ({d.cluster_unreachable_after.total_seconds():g}) must "
+            f"be shorter than diagnosis.heartbeat_timeout_s ({d.heartbeat_timeout.total_seconds():g}): a cluster's "
+            "silence must be seen as a partition before its nodes' silence is diagnosed as dead nodes")
+    return config
 
 
 def load_repair_config(path: str | Path | None) -> RepairConfig:

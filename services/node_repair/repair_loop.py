@@ -1,4 +1,5 @@
-"""The planning cycle: load the fleet, fold new reports, plan() under budgets and overrides, persist, emit.
+"""The planning cycle: load the fleet, fold new reports, judge clusters' reachability, plan() under budgets and
+overrides, persist, emit.
 
 One cycle is one Postgres transaction (state, consumed signals and outbox commit together) under an
 advisory lock, so a second instance waits instead of planning on stale counts.
@@ -13,10 +14,11 @@ from datetime import datetime
 
 import asyncpg
 
-from libs.events import NodeRepairTransitioned
+from libs.events import ClusterReachabilityChanged, NodeRepairTransitioned
 from libs.platform.periodic import every
 from libs.platform.unit_of_work import UnitOfWork
 from libs.repair import FleetState, HeartbeatObserved, NodeRecord, RepairConfig, Transition, plan
+from libs.repair.clusters import ReachChange, excused, judge
 from services.node_repair import repository as repo
 
 log = logging.getLogger("batchyard.node_repair")
@@ -32,6 +34,12 @@ def to_event(t: Transition, record: NodeRecord) -> NodeRepairTransitioned:
                                   occurred_at=t.at)
 
 
+def clock_jumped(before: datetime | None, now: datetime, config: RepairConfig) -> bool:
+    """Whether the clock jumped by more than half the cluster grace since the last cycle: node repair was down or
+    far behind, so the silence it saw meanwhile says nothing about nodes or clusters."""
+    return before is not None and now - before > config.diagnosis.cluster_unreachable_after / 2
+
+
 def benefit_of_doubt(fleet: FleetState, before: datetime | None, now: datetime,
                      config: RepairConfig) -> list[HeartbeatObserved]:
     """Returns a heartbeat at ``now`` for every node when the clock jumped by more than half the heartbeat
@@ -44,6 +52,31 @@ def benefit_of_doubt(fleet: FleetState, before: datetime | None, now: datetime,
     return [HeartbeatObserved(node, now) for node in fleet.nodes]
 
 
+def reach_event(c: ReachChange) -> ClusterReachabilityChanged:
+    """Returns the published form of a cluster judged unreachable or back."""
+    return ClusterReachabilityChanged(cluster=c.cluster, reachable=c.reachable, since=c.since,
+                                      reason="ClusterReachable" if c.reachable else "ClusterUnreachable",
+                                      message=c.message[:1000])
+
+
+async def judge_clusters(conn: asyncpg.Connection, uow: UnitOfWork, before: datetime | None, now: datetime,
+                         config: RepairConfig) -> list[HeartbeatObserved]:
+    """Judges every cluster's reachability, saves and publishes the changes; returns a heartbeat at ``now`` for
+    each node of an unreachable cluster (the path to them is lost, not their heartbeats)."""
+    heard = await repo.load_clusters(conn)
+    if not heard:
+        return []
+    clusters = excused(heard, now) if clock_jumped(before, now, config) else heard
+    judged, changes = judge(clusters, now, config.diagnosis.cluster_unreachable_after)
+    await repo.save_clusters(conn, heard, judged)
+    for change in changes:
+        log.warning("cluster %s %s: %s", change.cluster, "reachable" if change.reachable else "UNREACHABLE",
+                    change.message)
+        await uow.emit(reach_event(change))
+    cut_off = [name for name, c in judged.items() if not c.reachable]
+    return [HeartbeatObserved(node, now) for node in await repo.nodes_in(conn, cut_off)] if cut_off else []
+
+
 async def cycle(pool: asyncpg.Pool, namespace: str, config: RepairConfig) -> int:
     """Runs one planning cycle; returns how many transitions it emitted."""
     async with pool.acquire() as conn, conn.transaction():
@@ -51,13 +84,15 @@ async def cycle(pool: asyncpg.Pool, namespace: str, config: RepairConfig) -> int
         now = await repo.clock_now(conn)
         fleet = await repo.load_fleet(conn, now - config.safety.rate_window)
         signals, taken = await repo.take_signals(conn)
-        signals += benefit_of_doubt(fleet, await repo.planned_at(conn, now), now, config)
+        before = await repo.planned_at(conn, now)
+        uow = UnitOfWork(conn=conn, producer="node-repair", namespace=namespace)
+        signals += benefit_of_doubt(fleet, before, now, config)
+        signals += await judge_clusters(conn, uow, before, now, config)
         overrides = await repo.load_overrides(conn)
         result = plan(fleet, signals, dataclasses.replace(config, overrides=overrides), now)
         await repo.save(conn, fleet, result, taken, xid_window=config.diagnosis.xid_window,
                         rate_window=config.safety.rate_window, now=now)
         await repo.clear_spent_forces(conn, result.fleet, overrides.forced)
-        uow = UnitOfWork(conn=conn, producer="node-repair", namespace=namespace)
         for t in result.transitions:
             await uow.emit(to_event(t, result.fleet.nodes[t.node]))
     return len(result.transitions)

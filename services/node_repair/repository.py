@@ -7,25 +7,62 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from libs.events import NodeHealthReported
+from libs.events import ClusterStatusReported, NodeHealthReported
 from libs.repair import FleetSignal, FleetState, Overrides, Plan, Start
+from libs.repair.clusters import ClusterReach, heard
 from services.node_repair import codec
 
 SIGNAL_BATCH = 5000  # reports folded per cycle; the rest wait for the next one
 
 
-async def upsert_node(conn: asyncpg.Connection, node_id: str, pool: str, domain: str) -> None:
-    """Registers a node (or its new pool / rack); a node starts healthy."""
-    await conn.execute("insert into repair_nodes(node_id, pool, domain) values ($1, $2, $3) on conflict (node_id) "
-                       "do update set pool = excluded.pool, domain = excluded.domain", node_id, pool, domain)
+async def upsert_node(conn: asyncpg.Connection, node_id: str, pool: str, domain: str, cluster: str) -> None:
+    """Registers a node (or its new pool / rack / cluster); a node starts healthy."""
+    await conn.execute("insert into repair_nodes(node_id, pool, domain, cluster) values ($1, $2, $3, $4) "
+                       "on conflict (node_id) do update set pool = excluded.pool, domain = excluded.domain, "
+                       "cluster = excluded.cluster", node_id, pool, domain, cluster)
+
+
+async def hear_cluster(conn: asyncpg.Connection, event: ClusterStatusReported) -> None:
+    """Folds a cluster heartbeat into the cluster's row (under its row lock) and advances the repair clock."""
+    row = await conn.fetchrow("select reach from repair_clusters where cluster = $1 for update", event.cluster)
+    state = codec.reach_from_json(event.cluster, _j(row["reach"])) if row else None
+    state = heard(state, codec.cluster_report(event))
+    await conn.execute("insert into repair_clusters(cluster, reach) values ($1, $2::jsonb) on conflict (cluster) "
+                       "do update set reach = excluded.reach, updated_at = now()",
+                       event.cluster, json.dumps(codec.reach_to_json(state)))
+    await _advance_clock(conn, event.occurred_at)
+
+
+async def load_clusters(conn: asyncpg.Connection) -> dict[str, ClusterReach]:
+    """Returns what was heard of every cluster that ever reported."""
+    return {r["cluster"]: codec.reach_from_json(r["cluster"], _j(r["reach"]))
+            for r in await conn.fetch("select cluster, reach from repair_clusters order by cluster")}
+
+
+async def save_clusters(conn: asyncpg.Connection, before: dict[str, ClusterReach],
+                        after: dict[str, ClusterReach]) -> None:
+    """Writes the clusters whose judgement changed."""
+    await conn.executemany("update repair_clusters set reach = $2::jsonb, updated_at = now() where cluster = $1",
+                           [(name, json.dumps(codec.reach_to_json(c))) for name, c in after.items()
+                            if before.get(name) != c])
+
+
+async def nodes_in(conn: asyncpg.Connection, clusters: list[str]) -> list[str]:
+    """Returns the nodes of ``clusters``."""
+    rows = await conn.fetch("select node_id from repair_nodes where cluster = any($1::text[])", clusters)
+    return [r["node_id"] for r in rows]
 
 
 async def append_signal(conn: asyncpg.Connection, event: NodeHealthReported) -> None:
     """Queues a health report for the next planning cycle and advances the repair clock to its time."""
     await conn.execute("insert into repair_signals(node_id, body) values ($1, $2::jsonb)", event.node_id,
                        event.model_dump_json())
+    await _advance_clock(conn, event.occurred_at)
+
+
+async def _advance_clock(conn: asyncpg.Connection, at: datetime) -> None:
     await conn.execute("insert into repair_clock(id, watermark) values (1, $1) on conflict (id) do update "
-                       "set watermark = greatest(repair_clock.watermark, excluded.watermark)", event.occurred_at)
+                       "set watermark = greatest(repair_clock.watermark, excluded.watermark)", at)
 
 
 async def clock_now(conn: asyncpg.Connection) -> datetime:

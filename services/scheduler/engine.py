@@ -70,6 +70,11 @@ class Placer:
             if (current.healthy, current.cordoned) != (healthy, cordoned):
                 self.snapshot.update_node(replace(current, healthy=healthy, cordoned=cordoned))
 
+    def set_cluster_reachable(self, cluster: str, reachable: bool) -> bool:
+        """Marks a cluster reachable or not (node repair's judgement): an unreachable cluster's nodes take no new
+        pods; what runs there stays bound (it is not started twice). Returns whether that changed anything."""
+        return self.snapshot.set_cluster_reachable(cluster, reachable)
+
     # -- workloads --------------------------------------------------------------------------------
     def enqueue(self, pending: Pending) -> None:
         self.pending[pending.workload.id] = pending

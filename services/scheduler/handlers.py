@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from libs.events import (
+    ClusterReachabilityChanged,
     Event,
     NodeInventoried,
     NodeRepairTransitioned,
@@ -79,6 +80,14 @@ class SchedulerHandlers:
         await self.store.save_repair_state(uow.conn, event.node_id, event.to_state)
         self.placer.set_repair_state(event.node_id, event.to_state)
         if event.to_state not in UNSCHEDULABLE_STATES:
+            await self.place_pending(uow)
+
+    async def handle_cluster_reachability_changed(self, event: ClusterReachabilityChanged, uow: UnitOfWork) -> None:
+        """Node repair judged a cluster unreachable (its nodes take no new pods; its running workloads stay bound,
+        never started twice) or back (a cycle runs: what waited for it may now be placed)."""
+        await self._begin(uow)
+        await self.store.save_cluster_reachability(uow.conn, event)
+        if self.placer.set_cluster_reachable(event.cluster, event.reachable) and event.reachable:
             await self.place_pending(uow)
 
     async def handle_quota_reserved(self, event: QuotaReserved, uow: UnitOfWork) -> None:
@@ -171,6 +180,7 @@ class SchedulerHandlers:
                       "WorkloadSuspended": self.handle_workload_cancelled,
                       "WorkloadPriorityChanged": self.handle_workload_priority_changed,
                       "NodeRepairTransitioned": self.handle_node_repair_transitioned, "WorkloadSucceeded": ended,
+                      "ClusterReachabilityChanged": self.handle_cluster_reachability_changed,
                       "WorkloadFailed": ended, "WorkloadEvicted": ended},
             ignored=frozenset({"QuotaReleased", "WorkloadPending", "PreemptionRequested", "WorkloadRunning"}))
 

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import asyncpg
 
-from libs.events import NodeInventoried, QuotaReserved, Tenant
+from libs.events import ClusterReachabilityChanged, NodeInventoried, QuotaReserved, Tenant
 from libs.placement import BoundPod, PlacementPolicy, Snapshot
 from services.scheduler.adapters import decode_pods, encode_pods, node_spec_of_stored
 from services.scheduler.engine import Pending, Placer, pending_of
@@ -29,6 +29,8 @@ class SchedulerStore(Protocol):
     async def save_node(self, conn, event: NodeInventoried) -> None: ...
 
     async def save_repair_state(self, conn, node_id: str, state: str) -> None: ...
+
+    async def save_cluster_reachability(self, conn, event: ClusterReachabilityChanged) -> None: ...
 
     async def add_pending(self, conn, reservation: QuotaReserved, trace: str) -> int: ...
 
@@ -58,6 +60,14 @@ class PostgresSchedulerStore:
     async def save_repair_state(self, conn: asyncpg.Connection, node_id: str, state: str) -> None:
         await conn.execute("insert into node_states(node_id, repair_state) values ($1, $2) on conflict (node_id) "
                            "do update set repair_state = excluded.repair_state", node_id, state)
+
+    async def save_cluster_reachability(self, conn: asyncpg.Connection, event: ClusterReachabilityChanged) -> None:
+        if event.reachable:
+            await conn.execute("delete from unreachable_clusters where cluster = $1", event.cluster)
+        else:
+            await conn.execute("insert into unreachable_clusters(cluster, since, message) values ($1, $2, $3) "
+                               "on conflict (cluster) do update set since = excluded.since, message = excluded.message",
+                               event.cluster, event.since, event.message)
 
     async def add_pending(self, conn: asyncpg.Connection, reservation: QuotaReserved, trace: str) -> int:
         """Stores a reservation (a newer one of the same workload replaces it); returns its arrival number.
@@ -114,10 +124,13 @@ async def load_placer(pool: asyncpg.Pool, policy: PlacementPolicy, *, clock: Cal
         placed = await conn.fetch("select workload_id, bound, pods, priority, started_at, tenant, trace "
                                   "from placements")
         waiting = await conn.fetch("select workload_id, seq, reservation, last_reason, trace, victims from pending")
+        unreachable = [r["cluster"] for r in await conn.fetch("select cluster from unreachable_clusters")]
     nodes = [json.loads(r["spec"]) for r in rows]  # our own validated events: no second validation
     snapshot = Snapshot.from_nodes(node_spec_of_stored(n, states.get(n["node_id"])) for n in nodes)
     placer = Placer(snapshot, policy, clock=clock, preemption=preemption, min_runtime_s=min_runtime_s)
     placer.repair.update(states)
+    for cluster in unreachable:
+        placer.set_cluster_reachable(cluster, False)
     _bind_all(placer, _bound_pods(placed, snapshot))
     _bind_legacy(placer, placed)
     tenants: dict[str, Tenant] = {}  # a few distinct tenants own many placements: parse each once

@@ -109,4 +109,4 @@ class FleetHandlers:
                       "WorkloadSuspended": self.handle_workload_suspended,
                       "NodeRepairTransitioned": self.handle_node_repair_transitioned},
             ignored=frozenset({"WorkloadUnschedulable", "QuotaReserved", "QuotaReleased", "WorkloadPending",
-                               "WorkloadPriorityChanged"}))
+                               "WorkloadPriorityChanged", "ClusterReachabilityChanged"}))

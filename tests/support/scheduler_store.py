@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from libs.events import NodeInventoried, QuotaReserved, Tenant
+from libs.events import ClusterReachabilityChanged, NodeInventoried, QuotaReserved, Tenant
 from libs.placement import BoundPod
 
 
@@ -38,6 +38,7 @@ class InMemorySchedulerStore:
     def __init__(self) -> None:
         self.nodes: dict[str, NodeInventoried] = {}
         self.repair_states: dict[str, str] = {}
+        self.unreachable: dict[str, ClusterReachabilityChanged] = {}
         self.pending: dict[str, PendingRow] = {}
         self.placements: dict[str, PlacementRow] = {}
         self._seq = 0
@@ -50,6 +51,12 @@ class InMemorySchedulerStore:
 
     async def save_repair_state(self, conn, node_id: str, state: str) -> None:
         self.repair_states[node_id] = state
+
+    async def save_cluster_reachability(self, conn, event: ClusterReachabilityChanged) -> None:
+        if event.reachable:
+            self.unreachable.pop(event.cluster, None)
+        else:
+            self.unreachable[event.cluster] = event
 
     async def add_pending(self, conn, reservation: QuotaReserved, trace: str) -> int:
         row = self.pending.get(reservation.workload_id)

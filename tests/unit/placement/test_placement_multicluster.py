@@ -76,3 +76,23 @@ def test_a_flavor_naming_a_pool_but_no_cluster_spans_the_clusters_that_have_the_
     result = place_across_clusters(snap, w)
     assert result.cluster == "gcp"
     assert result.why_cluster == "gcp ($0.19/h): the cheapest cluster where it fits; aws $0.33/h"  # onprem: no pool
+
+
+def test_an_unreachable_cluster_takes_no_new_pods_and_says_so_and_is_never_a_never_fits() -> None:
+    from libs.placement.feasibility import never_fits
+
+    snap = fleet()
+    w = workload("w").clusters("aws", "gcp", "onprem").pods("p", 1, gpus=4).build()
+    assert snap.set_cluster_reachable("onprem", False) and not snap.set_cluster_reachable("onprem", False)
+    result = place_across_clusters(snap, w)
+    assert result.cluster == "gcp", result.why_cluster  # the cheapest, onprem, is cut off
+    assert result.why_cluster.endswith("onprem does not fit (p: 0/1 pods fit (need 1); 0/3 nodes: 2 outside the "
+                                       "assigned flavor's cluster/pool, 1 in an unreachable cluster)"), \
+        result.why_cluster
+    for name in ("aws", "gcp"):
+        snap.set_cluster_reachable(name, False)
+    pinned = workload("p").clusters("onprem").pods("p", 1, gpus=4).build()
+    assert place_across_clusters(snap, pinned).outcome == PlacementOutcome.NO_FIT
+    assert never_fits(snap, pinned) is None  # transient: wait, don't hand it back to quota
+    assert snap.set_cluster_reachable("onprem")
+    assert place_across_clusters(snap, pinned).cluster == "onprem"

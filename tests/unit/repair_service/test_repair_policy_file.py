@@ -26,6 +26,8 @@ def test_the_shipped_policies_load_with_their_values():
     assert config.safety.max_drain_grace == timedelta(hours=2) and config.safety.min_out == 1
     assert load_repair_config("deploy/fleet/repair-storm.yaml").safety.pool_max_out == Fraction(1, 10)
     assert parse_repair_config(None, "empty") == RepairConfig()
+    assert config.diagnosis.cluster_unreachable_after == timedelta(seconds=7200)
+    assert RepairConfig().diagnosis.cluster_unreachable_after == timedelta(seconds=60)
 
 
 @pytest.mark.parametrize(("doc", "words"), [
@@ -38,6 +40,8 @@ def test_the_shipped_policies_load_with_their_values():
     ({"safety": {"min_out": 1.5}}, "safety.min_out: Input should be a valid integer"),
     ({"safety": {"min_out": -1}}, "safety.min_out: Input should be greater than or equal to 0"),
     ([1, 2], "p.yaml: <file>: Input should be a valid dictionary"),
+    ({"diagnosis": {"heartbeat_timeout_s": 30}},  # the default 60 s cluster grace would come after the nodes'
+     "diagnosis.cluster_unreachable_after_s (60) must be shorter than diagnosis.heartbeat_timeout_s (30)"),
 ])
 def test_a_mistake_is_refused_with_its_path(doc, words):
     with pytest.raises(RepairConfigError) as refused:

@@ -54,3 +54,35 @@ async def test_handlers_place_wait_preempt_and_replace_through_the_store() -> No
     done = WorkloadSucceeded(workload_id="high", tenant=TENANT, cluster="dc1")
     assert await emitted(h.handle_workload_ended, done) == [("WorkloadPlaced", "also-low")]
     assert set(store.placements) == {"also-low"} and not store.pending
+
+
+def reach(cluster: str, reachable: bool):
+    from datetime import UTC, datetime
+
+    from libs.events import ClusterReachabilityChanged
+    return ClusterReachabilityChanged(cluster=cluster, reachable=reachable, since=datetime.now(UTC),
+                                      reason="ClusterReachable" if reachable else "ClusterUnreachable")
+
+
+@pytest.mark.asyncio
+async def test_an_unreachable_cluster_takes_no_new_work_keeps_its_running_work_and_takes_work_again_when_back():
+    store = InMemorySchedulerStore()
+    h = SchedulerHandlers(placer_with(), load=None, store=store)
+    for name, cluster in (("e1", "east"), ("w1", "west")):
+        await emitted(h.handle_node_inventoried, inventoried(name, cluster=cluster, gpus=16))
+    assert await emitted(h.handle_quota_reserved, reserved("runs-east").flavor("east", None).pods("p", 1, gpu=8)
+                         .build()) == [("WorkloadPlaced", "runs-east")]
+
+    assert await emitted(h.handle_cluster_reachability_changed, reach("east", False)) == []  # nothing evicted
+    assert set(store.unreachable) == {"east"} and store.placements["runs-east"].cluster == "east"
+
+    anywhere = reserved("anywhere").flavor(None, "a100").pods("p", 1, gpu=8).build()
+    assert await emitted(h.handle_quota_reserved, anywhere) == [("WorkloadPlaced", "anywhere")]
+    assert store.placements["anywhere"].cluster == "west"  # east had room, but is cut off
+    pinned = reserved("pinned").flavor("east", None).pods("p", 1, gpu=8).build()
+    assert await emitted(h.handle_quota_reserved, pinned) == [("WorkloadUnschedulable", "pinned")]
+    assert "1 in an unreachable cluster" in store.pending["pinned"].last_reason, store.pending["pinned"].last_reason
+
+    assert await emitted(h.handle_cluster_reachability_changed, reach("east", True)) == [("WorkloadPlaced", "pinned")]
+    assert not store.unreachable and store.placements["pinned"].cluster == "east"
+    assert set(store.placements) == {"runs-east", "anywhere", "pinned"}  # the running one was never placed twice
