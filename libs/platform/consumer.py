@@ -27,8 +27,10 @@ from libs.platform.unit_of_work import OUTBOX_INSERT, Handler, Router, UnitOfWor
 
 log = logging.getLogger("batchyard.consumer")
 
+# A deadlock or serialization failure (SQLSTATE class 40) rolls the whole transaction back and says "try again":
+# it is the database's contention, not the record's fault, so it costs no attempt and never dead-letters a record.
 TRANSIENT = (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.InterfaceError,
-             ConnectionError, OSError, asyncio.TimeoutError)
+             asyncpg.exceptions.TransactionRollbackError, ConnectionError, OSError, asyncio.TimeoutError)
 DEAD_LETTER_PAUSE_S = 1.0  # between attempts to record dead letters while the database is unreachable
 
 

@@ -23,14 +23,15 @@ async def upsert_node(conn: asyncpg.Connection, node_id: str, pool: str, domain:
 
 
 async def hear_cluster(conn: asyncpg.Connection, event: ClusterStatusReported) -> None:
-    """Folds a cluster heartbeat into the cluster's row (under its row lock) and advances the repair clock."""
+    """Advances the repair clock and folds a cluster heartbeat into the cluster's row (under its row lock). The
+    clock's row is locked first, as the planning cycle locks it (``planned_at``) before it writes the clusters."""
+    await _advance_clock(conn, event.occurred_at)
     row = await conn.fetchrow("select reach from repair_clusters where cluster = $1 for update", event.cluster)
     state = codec.reach_from_json(event.cluster, _j(row["reach"])) if row else None
     state = heard(state, codec.cluster_report(event))
     await conn.execute("insert into repair_clusters(cluster, reach) values ($1, $2::jsonb) on conflict (cluster) "
                        "do update set reach = excluded.reach, updated_at = now()",
                        event.cluster, json.dumps(codec.reach_to_json(state)))
-    await _advance_clock(conn, event.occurred_at)
 
 
 async def load_clusters(conn: asyncpg.Connection) -> dict[str, ClusterReach]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import asyncpg
 import pytest
 
 from libs.platform import telemetry
@@ -41,6 +42,20 @@ async def test_a_lost_database_is_waited_out_with_growing_capped_pauses_using_no
     assert calls == [1] and not letters(tables)
     assert "svc: transient failure on WorkloadSucceeded" in caplog.text
     assert f"(ConnectionRefusedError('database down')); retrying in {expected[0]:.1f}s" in caplog.text
+
+
+@pytest.mark.parametrize("rollback", [asyncpg.DeadlockDetectedError, asyncpg.SerializationError])
+async def test_a_deadlock_or_serialization_failure_is_retried_using_no_attempt(pauses, rollback):
+    tables, calls = Tables(), []
+
+    async def handle(event, uow):
+        calls.append(1)
+        if len(calls) < 3:
+            raise rollback("deadlock detected" if rollback is asyncpg.DeadlockDetectedError else "could not serialize")
+
+    c = consumer(handle, tables, [0], max_attempts=1)  # one attempt: were it counted, the record would be lost
+    assert await c.process(record(succeeded("w1"))) == "handled"
+    assert calls == [1, 1, 1] and not letters(tables) and len(pauses) == 2
 
 
 @pytest.mark.parametrize("max_attempts", [1, 3, 5])
