@@ -42,6 +42,9 @@ class PlacementPolicy:
     allocated CPU share after placement, so among near-equal fragmentation the fuller node wins
     on purpose, as ties to a fixed node order did by accident under ``fgd_quantized`` (ADR 0017).
     ``fgd_models`` weighs a node only by the typical pods that accept its GPU model (``fgd.py``).
+    ``learn_typical``: the scheduler replaces ``typical_pods`` by the mix it has seen (``pod_mix.py``: weights
+    halve every ``typical_half_life_s``) once it has seen ``typical_min_pods`` pods; until then, and in callers
+    that learn nothing (benchmarks, the replay), ``typical_pods`` is the mix.
     """
 
     default: Strategy = Strategy.BINPACK
@@ -52,6 +55,9 @@ class PlacementPolicy:
     fgd_stranding: bool = False
     fgd_packing: float = 0.0
     fgd_models: bool = False
+    learn_typical: bool = False
+    typical_half_life_s: float = 86_400.0
+    typical_min_pods: int = 200
 
     def strategy_for(self, workload: Workload) -> Strategy:
         """Return the strategy of the workload's assigned pool (or the default)."""

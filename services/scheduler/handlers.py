@@ -5,6 +5,7 @@ applied as decided, and after a failed transaction everything is rebuilt from Po
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -27,6 +28,8 @@ from services.scheduler.repository import PostgresSchedulerStore, SchedulerStore
 from services.scheduler.adapters import UNSCHEDULABLE_STATES, assignments_of
 from libs.placement import Decision, DecisionKind
 from services.scheduler.engine import Pending, Placer, pending_of
+
+log = logging.getLogger("batchyard.scheduler")
 
 
 class SchedulerHandlers:
@@ -94,7 +97,17 @@ class SchedulerHandlers:
         await self._begin(uow)
         trace = uow.trace_context()
         seq = await self.store.add_pending(uow.conn, event, trace)
-        self.placer.enqueue(pending_of(event, seq, json.loads(trace)))
+        pending = pending_of(event, seq, json.loads(trace))
+        self.placer.enqueue(pending)
+        before = self.placer.policy.typical_pods
+        self.placer.learn(pending.workload)
+        if (mix := self.placer.mix_to_save()) is not None:
+            await self.store.save_pod_mix(uow.conn, mix)
+        if self.placer.policy.typical_pods != before:
+            log.info("FGD typical pods learned from %d pods: %s", self.placer.mix.seen, ", ".join(
+                f"{p.popularity:.2f} × {p.cpu_milli}m CPU/{p.gpu_count} GPU"
+                f"{f' ({p.gpu_milli}m)' if p.gpu_count and p.gpu_milli < 1000 else ''}"
+                for p in self.placer.policy.typical_pods))
         await self.place_pending(uow, only=event.workload_id)
 
     async def handle_workload_ended(self, event: Event, uow: UnitOfWork) -> None:

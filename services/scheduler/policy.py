@@ -3,9 +3,12 @@
 ```yaml
 default: binpack            # binpack | spread | best_fit | fgd  (applies to pools not listed)
 pools: {a100: fgd}          # per pool (the pool of the workload's assigned flavor)
-typical_pods:               # FGD only: the expected pod mix (default: a generic GPU mix)
+typical_pods:               # FGD only: the mix assumed until one is learned (default: a generic GPU mix)
   - {cpu_milli: 8000, gpu_count: 1, popularity: 0.5}
   - {cpu_milli: 4000, gpu_count: 1, gpu_milli: 500, popularity: 0.2}
+learn_typical_pods: true    # FGD only: learn the mix from the pods the scheduler is asked to place
+typical_pods_half_life_s: 86400  # ... each pod's weight halves this often (event seconds)
+typical_pods_min_pods: 200  # ... and the learned mix is used once this many pods were seen
 fgd_quantized: false        # FGD only: the simulator's integer scores (ties go to node order)
 fgd_stranding: true         # FGD only: also count GPUs a node's remaining CPU/memory can no longer serve
 fgd_packing: 50             # FGD only: milli of fragmentation a node with all CPU allocated is worth (0: off)
@@ -104,6 +107,9 @@ class PolicyFile(_Strict):
     fgd_stranding: Flag = True
     fgd_packing: Milli = FGD_PACKING
     fgd_models: Flag = True
+    learn_typical_pods: Flag = True
+    typical_pods_half_life_s: Annotated[float, Field(gt=0, le=10 * 365 * 86400, allow_inf_nan=False)] = 86400.0
+    typical_pods_min_pods: Count = 200
 
 
 def policy_from_dict(raw: dict, source: str = "policy") -> PlacementPolicy:
@@ -113,11 +119,15 @@ def policy_from_dict(raw: dict, source: str = "policy") -> PlacementPolicy:
     except ValidationError as exc:
         raise PolicyError(f"{source}: " + "; ".join(problems(exc)[:5])) from None
     typical = tuple(p.pod() for p in doc.typical_pods)
-    if not typical and (doc.default == Strategy.FGD or Strategy.FGD in doc.pools.values()):
+    fgd = doc.default == Strategy.FGD or Strategy.FGD in doc.pools.values()
+    if not typical and fgd:
         typical = DEFAULT_TYPICAL_PODS
     return PlacementPolicy(default=doc.default, per_pool=dict(doc.pools), typical_pods=typical,
                            fgd_quantized=doc.fgd_quantized, fgd_stranding=doc.fgd_stranding,
-                           fgd_packing=doc.fgd_packing, fgd_models=doc.fgd_models)
+                           fgd_packing=doc.fgd_packing, fgd_models=doc.fgd_models,
+                           learn_typical=doc.learn_typical_pods and fgd,
+                           typical_half_life_s=doc.typical_pods_half_life_s,
+                           typical_min_pods=doc.typical_pods_min_pods)
 
 
 def load_policy(path: str | Path) -> PlacementPolicy:

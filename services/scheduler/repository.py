@@ -32,6 +32,8 @@ class SchedulerStore(Protocol):
 
     async def save_cluster_reachability(self, conn, event: ClusterReachabilityChanged) -> None: ...
 
+    async def save_pod_mix(self, conn, state: dict) -> None: ...
+
     async def add_pending(self, conn, reservation: QuotaReserved, trace: str) -> int: ...
 
     async def set_priority(self, conn, workload_id: str, priority: int, *, pending: bool, bound: bool) -> None: ...
@@ -68,6 +70,10 @@ class PostgresSchedulerStore:
             await conn.execute("insert into unreachable_clusters(cluster, since, message) values ($1, $2, $3) "
                                "on conflict (cluster) do update set since = excluded.since, message = excluded.message",
                                event.cluster, event.since, event.message)
+
+    async def save_pod_mix(self, conn: asyncpg.Connection, state: dict) -> None:
+        await conn.execute("insert into pod_mix(id, state) values (1, $1::jsonb) on conflict (id) do update "
+                           "set state = excluded.state", json.dumps(state))
 
     async def add_pending(self, conn: asyncpg.Connection, reservation: QuotaReserved, trace: str) -> int:
         """Stores a reservation (a newer one of the same workload replaces it); returns its arrival number.
@@ -125,12 +131,15 @@ async def load_placer(pool: asyncpg.Pool, policy: PlacementPolicy, *, clock: Cal
                                   "from placements")
         waiting = await conn.fetch("select workload_id, seq, reservation, last_reason, trace, victims from pending")
         unreachable = [r["cluster"] for r in await conn.fetch("select cluster from unreachable_clusters")]
+        mix = await conn.fetchval("select state from pod_mix where id = 1")
     nodes = [json.loads(r["spec"]) for r in rows]  # our own validated events: no second validation
     snapshot = Snapshot.from_nodes(node_spec_of_stored(n, states.get(n["node_id"])) for n in nodes)
     placer = Placer(snapshot, policy, clock=clock, preemption=preemption, min_runtime_s=min_runtime_s)
     placer.repair.update(states)
     for cluster in unreachable:
         placer.set_cluster_reachable(cluster, False)
+    if mix is not None:
+        placer.restore_mix(json.loads(mix) if isinstance(mix, str) else mix)
     _bind_all(placer, _bound_pods(placed, snapshot))
     _bind_legacy(placer, placed)
     tenants: dict[str, Tenant] = {}  # a few distinct tenants own many placements: parse each once

@@ -159,3 +159,36 @@ async def test_preemption_is_requested_on_the_placement_topic_and_the_preemptor_
                            handlers.handle_workload_ended)
     assert [(e.type, e.workload_id) for e in emitted] == [("WorkloadPlaced", "high")]
     assert state_of(await loader(pool)()) == state_of(handlers.placer)
+
+
+async def test_a_rebuild_keeps_the_learned_pod_mix_and_the_unreachable_clusters(pool) -> None:
+    from datetime import UTC, datetime
+
+    from libs.events import ClusterReachabilityChanged
+    from libs.placement import Strategy, TypicalPod
+    from services.scheduler.engine import MIX_REFRESH
+
+    prior = (TypicalPod(cpu_milli=8000, gpu_milli=1000, gpu_count=1, popularity=1.0),)
+    policy = PlacementPolicy(default=Strategy.FGD, typical_pods=prior, learn_typical=True, typical_min_pods=10)
+
+    async def load():
+        return await load_placer(pool, policy, clock=lambda: 100.0, preemption=True, min_runtime_s=0)
+    handlers = SchedulerHandlers(await load(), load=load)
+    await handle(pool, handlers, inventoried("n1", cluster="dc1", gpus=8), handlers.handle_node_inventoried)
+    await handle(pool, handlers, inventoried("n2", cluster="dc2", gpus=8), handlers.handle_node_inventoried)
+    for i in range(MIX_REFRESH):
+        await handle(pool, handlers, reserved(f"w{i}").pods("p", 1, gpu_milli=250, cpu=1000).build(),
+                     handlers.handle_quota_reserved)
+    await handle(pool, handlers, ClusterReachabilityChanged(cluster="dc2", reachable=False, since=datetime.now(UTC),
+                                                            reason="ClusterUnreachable"),
+                 handlers.handle_cluster_reachability_changed)
+    learned = handlers.placer.policy.typical_pods
+    assert learned != prior and learned[0].gpu_milli == 250
+
+    rebuilt = await load()
+    assert rebuilt.policy.typical_pods == learned and rebuilt.mix.seen == MIX_REFRESH
+    assert rebuilt.snapshot.unreachable == {"dc2"}
+    await handle(pool, handlers, ClusterReachabilityChanged(cluster="dc2", reachable=True, since=datetime.now(UTC),
+                                                            reason="ClusterReachable"),
+                 handlers.handle_cluster_reachability_changed)
+    assert not (await load()).snapshot.unreachable

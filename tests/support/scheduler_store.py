@@ -39,6 +39,7 @@ class InMemorySchedulerStore:
         self.nodes: dict[str, NodeInventoried] = {}
         self.repair_states: dict[str, str] = {}
         self.unreachable: dict[str, ClusterReachabilityChanged] = {}
+        self.pod_mix: dict | None = None
         self.pending: dict[str, PendingRow] = {}
         self.placements: dict[str, PlacementRow] = {}
         self._seq = 0
@@ -57,6 +58,9 @@ class InMemorySchedulerStore:
             self.unreachable.pop(event.cluster, None)
         else:
             self.unreachable[event.cluster] = event
+
+    async def save_pod_mix(self, conn, state: dict) -> None:
+        self.pod_mix = state
 
     async def add_pending(self, conn, reservation: QuotaReserved, trace: str) -> int:
         row = self.pending.get(reservation.workload_id)

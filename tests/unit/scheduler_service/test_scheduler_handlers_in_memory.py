@@ -86,3 +86,31 @@ async def test_an_unreachable_cluster_takes_no_new_work_keeps_its_running_work_a
     assert await emitted(h.handle_cluster_reachability_changed, reach("east", True)) == [("WorkloadPlaced", "pinned")]
     assert not store.unreachable and store.placements["pinned"].cluster == "east"
     assert set(store.placements) == {"runs-east", "anywhere", "pinned"}  # the running one was never placed twice
+
+
+@pytest.mark.asyncio
+async def test_the_typical_pods_are_learned_from_the_reservations_stored_and_taken_back_by_a_rebuild():
+    from libs.placement import PlacementPolicy, Strategy, TypicalPod
+    from services.scheduler.adapters import workload_of
+    from services.scheduler.engine import MIX_REFRESH
+
+    prior = (TypicalPod(cpu_milli=8000, gpu_milli=1000, gpu_count=1, popularity=1.0),)
+    policy = PlacementPolicy(default=Strategy.FGD, typical_pods=prior, learn_typical=True, typical_min_pods=40)
+    store = InMemorySchedulerStore()
+    h = SchedulerHandlers(placer_with(policy=policy), load=None, store=store)
+    for i in range(MIX_REFRESH - 1):  # 31 reservations of 2 half-GPU pods: 62 pods, but not yet looked at
+        await emitted(h.handle_quota_reserved, reserved(f"w{i}").pods("p", 2, gpu_milli=500, cpu=2000).build())
+    assert h.placer.policy.typical_pods == prior and store.pod_mix is None
+    await emitted(h.handle_quota_reserved, reserved("w-last").pods("p", 1, gpu=4, cpu=8000).build())
+    learned = h.placer.policy.typical_pods
+    # 62 of 63 pods are half-GPU pods: over the 95 % coverage alone, so the whole mix (the 4-GPU pod is the tail)
+    assert [(p.cpu_milli, p.gpu_count, p.gpu_milli, p.popularity) for p in learned] == [(2000, 1, 500, 1.0)]
+    assert store.pod_mix is not None and store.pod_mix["seen"] == 63
+
+    rebuilt = placer_with(policy=policy)
+    rebuilt.restore_mix(store.pod_mix)
+    assert rebuilt.policy.typical_pods == learned
+    unlearned = placer_with(policy=PlacementPolicy(default=Strategy.FGD, typical_pods=prior))  # learning off
+    for _ in range(MIX_REFRESH):
+        unlearned.learn(workload_of(reserved("x").pods("p", 1, gpu=1).build()))
+    assert unlearned.mix is None and unlearned.policy.typical_pods == prior

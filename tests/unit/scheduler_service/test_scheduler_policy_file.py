@@ -22,6 +22,10 @@ POLICY = yaml.safe_load((Path(__file__).resolve().parents[3] / "deploy" / "sched
                  "p.yaml: typical_pods[0].cpu_milli: Input should be a valid integer", id="wrong-type"),
     pytest.param({"pools": {"l4": "fastest"}}, "p.yaml: pools.l4: 'fastest' is not a placement strategy",
                  id="strategy"),
+    pytest.param({"typical_pods_half_life_s": 0}, "p.yaml: typical_pods_half_life_s: Input should be greater than 0",
+                 id="half-life"),
+    pytest.param({"typical_pods_min_pods": -1},
+                 "p.yaml: typical_pods_min_pods: Input should be greater than or equal to 0", id="min-pods"),
 ])
 def test_a_bad_field_is_refused_with_its_path(patch, problem):
     with pytest.raises(PolicyError) as refused:
@@ -50,3 +54,11 @@ def test_junk_anywhere_yields_only_a_policy_error(data):
         policy_from_dict(raw, "p.yaml")
     except PolicyError as exc:
         assert str(exc).startswith("p.yaml: ")
+
+
+def test_the_shipped_policy_learns_its_typical_pods_and_a_policy_without_fgd_learns_nothing():
+    from services.scheduler.policy import load_policy
+    shipped = load_policy("deploy/scheduler/policy.yaml")
+    assert (shipped.learn_typical, shipped.typical_half_life_s, shipped.typical_min_pods) == (True, 86400.0, 200)
+    assert not policy_from_dict({"default": "binpack", "learn_typical_pods": True}, "p.yaml").learn_typical
+    assert not policy_from_dict({**POLICY, "learn_typical_pods": False}, "p.yaml").learn_typical

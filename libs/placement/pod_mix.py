@@ -1,0 +1,101 @@
+"""The pod mix the scheduler has seen: a decayed histogram of pod shapes, FGD's typical pods learned, not written.
+
+Every pod the scheduler is asked to place adds its shape (CPU, memory, GPUs, GPU milli per GPU, allowed GPU
+models) with weight 1; every weight halves each ``half_life_s`` of event time, so the mix follows what teams run
+now. :meth:`PodMix.typical` returns the most common shapes covering ``coverage`` of the weight, popularities
+rounded to a hundredth (so that a mix which barely moved is the same mix, and the placement core's score caches,
+keyed by it, stay warm). With every pod seen at one instant it is the FGD paper's typical pods
+(``fgd.typical_pods``) up to that rounding.
+
+Pure: times are passed in; the state is plain data (``state()`` / ``from_state``) for the scheduler to store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .fgd import TypicalPod
+from .model import Workload
+
+Shape = tuple[int, int, int, int, tuple[str, ...]]  # cpu milli, memory MiB, GPU count, milli per GPU, GPU models
+MAX_SHAPES = 512  # shapes tracked at most: the lightest is forgotten first (a long tail weighs nothing anyway)
+_FLOOR = 1e-6  # a weight below this is forgotten
+
+
+def shape_of(pod_set) -> Shape:
+    """Returns the learned shape of one pod of a placement pod set."""
+    milli = (pod_set.gpu_milli if pod_set.gpu_count else 0) or 0
+    return (pod_set.cpu_milli, pod_set.memory_mib, pod_set.gpu_count, milli, tuple(pod_set.gpu_models))
+
+
+@dataclass
+class PodMix:
+    """A decayed histogram of pod shapes (weights as of ``as_of``, in event seconds)."""
+
+    half_life_s: float = 86_400.0
+    weights: dict[Shape, float] = field(default_factory=dict)
+    as_of: float | None = None
+    seen: int = 0  # pods observed, ever (not decayed): the mix is trusted past a minimum
+
+    def __post_init__(self) -> None:
+        if not self.half_life_s > 0:
+            raise ValueError(f"half_life_s must be > 0, got {self.half_life_s}")
+
+    def observe(self, workload: Workload, at: float) -> None:
+        """Adds every pod of ``workload`` (its full count per pod set), seen at ``at``."""
+        self._decay_to(at)
+        for ps in workload.pod_sets:
+            key = shape_of(ps)
+            self.weights[key] = self.weights.get(key, 0.0) + ps.count
+            self.seen += ps.count
+        if len(self.weights) > MAX_SHAPES:
+            for key in sorted(self.weights, key=lambda k: (self.weights[k], k))[: len(self.weights) - MAX_SHAPES]:
+                del self.weights[key]
+
+    def _decay_to(self, at: float) -> None:
+        if self.as_of is None:
+            self.as_of = at
+            return
+        if at <= self.as_of:  # out of order: counted as if seen at the newest time (a rounding of seconds)
+            return
+        factor = 0.5 ** ((at - self.as_of) / self.half_life_s)
+        self.weights = {k: w * factor for k, w in self.weights.items() if w * factor >= _FLOOR}
+        self.as_of = at
+
+    @property
+    def total(self) -> float:
+        return sum(self.weights.values())
+
+    def typical(self, coverage: float = 0.95, max_shapes: int = 16) -> tuple[TypicalPod, ...]:
+        """Returns the most common shapes covering ``coverage`` of the (decayed) weight, at most ``max_shapes``,
+        popularities renormalised over them and rounded to 0.01 (shapes that round to 0 are left out). Heavier
+        first; equal weights in shape order, so the answer does not depend on the order pods came in."""
+        total = self.total
+        if total <= 0:
+            return ()
+        kept, covered = [], 0.0
+        for key, w in sorted(self.weights.items(), key=lambda kw: (-kw[1], kw[0])):
+            if covered >= coverage * total or len(kept) == max_shapes:
+                break
+            kept.append((key, w))
+            covered += w
+        pods = []
+        for (cpu, mem, count, milli, models), w in kept:
+            popularity = round(w / covered, 2)
+            if popularity > 0:
+                pods.append(TypicalPod(cpu_milli=cpu, gpu_milli=milli if count else 0, gpu_count=count,
+                                       gpu_models=models, popularity=popularity, memory_mib=mem))
+        return tuple(pods)
+
+    def state(self) -> dict:
+        """Returns the mix as JSON-able data."""
+        return {"half_life_s": self.half_life_s, "as_of": self.as_of, "seen": self.seen,
+                "weights": [[list(k[:4]) + [list(k[4])], w] for k, w in sorted(self.weights.items())]}
+
+    @classmethod
+    def from_state(cls, data: dict, half_life_s: float | None = None) -> "PodMix":
+        """Returns the mix ``state()`` described (with a new half-life, if the policy changed it)."""
+        weights = {(int(c), int(m), int(k), int(g), tuple(models)): float(w)
+                   for (c, m, k, g, models), w in data.get("weights", [])}
+        return cls(half_life_s or float(data["half_life_s"]), weights, data.get("as_of"), int(data.get("seen", 0)))
+
