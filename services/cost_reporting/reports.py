@@ -42,8 +42,17 @@ def parse_dims(text: str) -> list[Dim]:
 async def discrepancies(conn: asyncpg.Connection) -> list[Discrepancy]:
     """Returns every node-hour whose ledger differs from node-hour × price; [] when the ledger reconciles.
 
-    Expected node-hours: every booked one, plus every hour before ``closed_through`` of every present node.
+    Expected node-hours: every booked one, plus every hour before ``closed_through`` of every present node. The
+    ledger and the clock are read in one snapshot (repeatable read), or the closer could book an hour and close
+    it between the two reads, and a reconcile run while cost reporting works would report that hour unbooked.
     """
+    if conn.is_in_transaction():
+        return await _discrepancies(conn)
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        return await _discrepancies(conn)
+
+
+async def _discrepancies(conn: asyncpg.Connection) -> list[Discrepancy]:
     catalog = await repo.load_catalog(conn)
     nodes = {r["node_id"]: node_spec(r) for r in await conn.fetch("select * from nodes")}
     rows = [repo.ledger_row(r) for r in await conn.fetch("select * from ledger")]

@@ -221,6 +221,7 @@ async def test_in_order_usage_books_the_pure_core_split_and_every_node_hour_sums
             await check_rollups(settings, conn)
             await check_cli_report_and_csv(database_url, conn, tmp_path)
             await check_price_file_reprices_with_corrections(database_url, conn, observer, tmp_path)
+            await check_reconcile_reads_one_snapshot(database_url, conn)
         finally:
             await conn.close()
             await observer.stop()
@@ -303,6 +304,26 @@ async def check_cli_report_and_csv(database_url: str, conn, tmp_path: Path) -> N
 
 
 NODE_DAY = [n.price for n in NODES for _ in range(14)]  # 10:00 to 23:00 of 2026-03-01
+
+
+async def check_reconcile_reads_one_snapshot(database_url: str, conn) -> None:
+    """The closer books an hour and closes it between the reconcile's read of the ledger and its read of the clock
+    (here: another session moves the clock on at that moment): the reconcile, reading one snapshot, sees neither."""
+    from services.cost_reporting import reports
+
+    reader = await asyncpg.connect(database_url, server_settings={"search_path": "cost_reporting"})
+    original = reports.repo.clock
+
+    async def clock_moved_on_meanwhile(c):
+        await conn.execute("update cost_reporting.clock set closed_through = closed_through + interval '1 hour'")
+        return await original(c)
+    reports.repo.clock = clock_moved_on_meanwhile
+    try:
+        assert await reports.discrepancies(reader) == [], "an hour closed after the ledger was read looked unbooked"
+    finally:
+        reports.repo.clock = original
+        await conn.execute("update cost_reporting.clock set closed_through = closed_through - interval '1 hour'")
+        await reader.close()
 
 
 async def check_price_file_reprices_with_corrections(database_url: str, conn, observer, tmp_path: Path) -> None:
