@@ -16,6 +16,7 @@ from libs.events.topics import SUBMITTED
 from libs.localinfra._proc import _alive
 from libs.localinfra.processes import REPO
 from libs.platform.topics_admin import ensure_topics
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +47,15 @@ async def test_three_brokers_up_replicated_and_down(tmp_path):
         await admin.start()
         try:
             assert len((await admin.describe_cluster())["brokers"]) == 3
-            (topic,) = await admin.describe_topics([SUBMITTED.qualified("dev")])
+            # ensure_topics waited for leaders as one broker sees them; the broker this client asks may apply the
+            # metadata log a moment later (KRaft brokers catch up asynchronously): ask until it knows the topic
+            seen: list[dict] = []
+
+            async def described() -> bool:
+                seen[:] = await admin.describe_topics([SUBMITTED.qualified("dev")])
+                return bool(seen[0]["partitions"])
+            assert await eventually(described, timeout=30, interval=0.2), f"no partitions in the metadata: {seen}"
+            (topic,) = seen
             assert {len(p["replicas"]) for p in topic["partitions"]} == {3}
             (config,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC,
                                                                      SUBMITTED.qualified("dev"))])
