@@ -24,6 +24,7 @@ class ClusterReach:
     last_failure: datetime | None = None  # newest report that did not
     message: str = ""  # that report's error
     unreachable_since: datetime | None = None  # set while judged unreachable: the last reachable report then
+    back_at: datetime | None = None  # when it was last judged reachable again (its nodes get a grace to report)
 
     @property
     def reachable(self) -> bool:
@@ -88,7 +89,7 @@ def judge(clusters: dict[str, ClusterReach], now: datetime,
         elif c.last_reachable is not None and c.last_reachable > c.unreachable_since:
             changes.append(ReachChange(name, True, c.last_reachable,
                                        f"reached again after {_secs(c.last_reachable - c.unreachable_since)}"))
-            c = replace(c, unreachable_since=None)
+            c = replace(c, unreachable_since=None, back_at=now)
         out[name] = c
     return out, changes
 
@@ -103,3 +104,9 @@ def excused(clusters: dict[str, ClusterReach], now: datetime) -> dict[str, Clust
     far behind, so the silence it saw says nothing about the clusters (as for nodes, see repair_loop)."""
     return {name: replace(c, last_reachable=max(filter(None, (c.last_reachable, now)))) if c.reachable else c
             for name, c in clusters.items()}
+
+
+def excusing(c: ClusterReach, now: datetime, grace: timedelta) -> bool:
+    """Whether ``c``'s nodes' silence is excused at ``now``: while it is unreachable, and for ``grace`` after it came
+    back (its agents and connector need a moment to report again once the path is restored)."""
+    return not c.reachable or (c.back_at is not None and now - c.back_at <= grace)

@@ -36,12 +36,13 @@ def cluster_report(event: ClusterStatusReported) -> ClusterReport:
 
 def reach_to_json(c: ClusterReach) -> dict:
     return {"first_heard": _t(c.first_heard), "last_reachable": _t(c.last_reachable),
-            "last_failure": _t(c.last_failure), "message": c.message, "unreachable_since": _t(c.unreachable_since)}
+            "last_failure": _t(c.last_failure), "message": c.message, "unreachable_since": _t(c.unreachable_since),
+            "back_at": _t(c.back_at)}
 
 
 def reach_from_json(cluster: str, d: dict) -> ClusterReach:
     return ClusterReach(cluster, _d(d.get("first_heard")), _d(d.get("last_reachable")), _d(d.get("last_failure")),
-                        d.get("message", ""), _d(d.get("unreachable_since")))
+                        d.get("message", ""), _d(d.get("unreachable_since")), _d(d.get("back_at")))
 
 
 def to_signals(event: NodeHealthReported) -> list[FleetSignal]:

@@ -18,7 +18,7 @@ from libs.events import ClusterReachabilityChanged, NodeRepairTransitioned
 from libs.platform.periodic import every
 from libs.platform.unit_of_work import UnitOfWork
 from libs.repair import FleetState, HeartbeatObserved, NodeRecord, RepairConfig, Transition, plan
-from libs.repair.clusters import ReachChange, excused, judge
+from libs.repair.clusters import ReachChange, excused, excusing, judge
 from services.node_repair import repository as repo
 
 log = logging.getLogger("batchyard.node_repair")
@@ -62,7 +62,9 @@ def reach_event(c: ReachChange) -> ClusterReachabilityChanged:
 async def judge_clusters(conn: asyncpg.Connection, uow: UnitOfWork, before: datetime | None, now: datetime,
                          config: RepairConfig) -> list[HeartbeatObserved]:
     """Judges every cluster's reachability, saves and publishes the changes; returns a heartbeat at ``now`` for
-    each node of an unreachable cluster (the path to them is lost, not their heartbeats)."""
+    each node of an unreachable cluster (the path to them is lost, not their heartbeats), and of one that came back
+    less than the grace ago (its nodes' reports resume only once the API server, the agents and the connector
+    have caught up)."""
     heard = await repo.load_clusters(conn)
     if not heard:
         return []
@@ -73,7 +75,8 @@ async def judge_clusters(conn: asyncpg.Connection, uow: UnitOfWork, before: date
         log.warning("cluster %s %s: %s", change.cluster, "reachable" if change.reachable else "UNREACHABLE",
                     change.message)
         await uow.emit(reach_event(change))
-    cut_off = [name for name, c in judged.items() if not c.reachable]
+    grace = config.diagnosis.cluster_unreachable_after
+    cut_off = [name for name, c in judged.items() if excusing(c, now, grace)]
     return [HeartbeatObserved(node, now) for node in await repo.nodes_in(conn, cut_off)] if cut_off else []
 
 
