@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, TypeVar
 
 import numpy as np
 
 from .model import GPU_MILLI
 from .snapshot import Snapshot
+
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,19 @@ class TypicalPod:
     memory_mib: int = 0
 
 
+def covering(ranked: Iterable[tuple[K, float]], total: float, coverage: float,
+             limit: int | None = None) -> list[tuple[K, float]]:
+    """Returns the heads of ``ranked`` (heaviest first) until they weigh ``coverage`` of ``total`` (at most
+    ``limit`` of them): the paper's rule for which shapes are typical."""
+    kept, covered = [], 0.0
+    for key, weight in ranked:
+        if covered >= coverage * total or (limit is not None and len(kept) == limit):
+            break
+        kept.append((key, weight))
+        covered += weight
+    return kept
+
+
 def typical_pods(shapes: Iterable[tuple[int, int, int, tuple[str, ...]]],
                  coverage: float = 0.95) -> tuple[TypicalPod, ...]:
     """Return the most common (cpu, gpu milli, gpu count, models) shapes covering ``coverage`` of pods.
@@ -43,13 +58,8 @@ def typical_pods(shapes: Iterable[tuple[int, int, int, tuple[str, ...]]],
     Popularities are renormalised over the kept shapes; ties in count keep first-seen order.
     """
     counts = Counter(shapes)
-    total = sum(counts.values())
-    kept, covered = [], 0
-    for shape, n in counts.most_common():
-        if covered >= coverage * total:
-            break
-        kept.append((shape, n))
-        covered += n
+    kept = covering(counts.most_common(), sum(counts.values()), coverage)
+    covered = sum(n for _, n in kept)
     return tuple(TypicalPod(cpu_milli=c, gpu_milli=m, gpu_count=k, gpu_models=models, popularity=n / covered)
                  for (c, m, k, models), n in kept)
 

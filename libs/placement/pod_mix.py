@@ -14,17 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .fgd import TypicalPod
+from .fgd import TypicalPod, covering
 from .model import Workload
 
-Shape = tuple[int, int, int, int, tuple[str, ...]]  # cpu milli, memory MiB, GPU count, milli per GPU, GPU models
+MixShape = tuple[int, int, int, int, tuple[str, ...]]  # cpu milli, memory MiB, GPU count, milli per GPU, GPU models
 MAX_SHAPES = 512  # shapes tracked at most: the lightest is forgotten first (a long tail weighs nothing anyway)
 _FLOOR = 1e-6  # a weight below this is forgotten
 
 
-def shape_of(pod_set) -> Shape:
+def mix_shape(pod_set) -> MixShape:
     """Returns the learned shape of one pod of a placement pod set."""
-    milli = (pod_set.gpu_milli if pod_set.gpu_count else 0) or 0
+    milli = pod_set.gpu_milli if pod_set.gpu_count else 0
     return (pod_set.cpu_milli, pod_set.memory_mib, pod_set.gpu_count, milli, tuple(pod_set.gpu_models))
 
 
@@ -33,7 +33,7 @@ class PodMix:
     """A decayed histogram of pod shapes (weights as of ``as_of``, in event seconds)."""
 
     half_life_s: float = 86_400.0
-    weights: dict[Shape, float] = field(default_factory=dict)
+    weights: dict[MixShape, float] = field(default_factory=dict)
     as_of: float | None = None
     seen: int = 0  # pods observed, ever (not decayed): the mix is trusted past a minimum
 
@@ -45,7 +45,7 @@ class PodMix:
         """Adds every pod of ``workload`` (its full count per pod set), seen at ``at``."""
         self._decay_to(at)
         for ps in workload.pod_sets:
-            key = shape_of(ps)
+            key = mix_shape(ps)
             self.weights[key] = self.weights.get(key, 0.0) + ps.count
             self.seen += ps.count
         if len(self.weights) > MAX_SHAPES:
@@ -70,15 +70,9 @@ class PodMix:
         """Returns the most common shapes covering ``coverage`` of the (decayed) weight, at most ``max_shapes``,
         popularities renormalised over them and rounded to 0.01 (shapes that round to 0 are left out). Heavier
         first; equal weights in shape order, so the answer does not depend on the order pods came in."""
-        total = self.total
-        if total <= 0:
-            return ()
-        kept, covered = [], 0.0
-        for key, w in sorted(self.weights.items(), key=lambda kw: (-kw[1], kw[0])):
-            if covered >= coverage * total or len(kept) == max_shapes:
-                break
-            kept.append((key, w))
-            covered += w
+        ranked = sorted(self.weights.items(), key=lambda kw: (-kw[1], kw[0]))
+        kept = covering(ranked, self.total, coverage, max_shapes)
+        covered = sum(w for _, w in kept)
         pods = []
         for (cpu, mem, count, milli, models), w in kept:
             popularity = round(w / covered, 2)

@@ -6,19 +6,19 @@ cluster's nodes take no new work and their silence is not taken for dead nodes (
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
 import asyncpg
 
 from libs.events import ClusterStatusReported
+from libs.events.topics import KUBE_CONNECTOR as PRODUCER
 from libs.platform.clock import SimClock
+from libs.platform.periodic import every
 from libs.platform.unit_of_work import UnitOfWork
 from services.kube_connector.api import KubeApi, KubeError
 
 log = logging.getLogger("batchyard.kube_connector.cluster")
-PRODUCER = "kube-connector"
 
 
 class ClusterPulse:
@@ -29,7 +29,7 @@ class ClusterPulse:
         self.reachable: bool | None = None  # the last answer (logged on change)
 
     async def beat(self) -> ClusterStatusReported:
-        """Asks the API server once and reports the answer through the outbox; returns the report."""
+        """Asks the API server once and records the answer in the outbox; returns the report (the relay is woken)."""
         try:
             await self.api.ready(timeout=max(1.0, min(10.0, self.period_s)))
             reachable, message = True, ""
@@ -43,13 +43,8 @@ class ClusterPulse:
                                        occurred_at=self.clock.sim_at(self.now()))
         async with self.pool.acquire() as conn, conn.transaction():
             await UnitOfWork(conn=conn, producer=PRODUCER, namespace=self.namespace).emit(report)
-        self.on_emitted()
         return report
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.beat()
-            except (OSError, asyncpg.PostgresError) as exc:  # no report: silence says as much
-                log.warning("cluster heartbeat not recorded: %s", exc)
-            await asyncio.sleep(self.period_s)
+        """Beats every ``period_s``; a beat that could not be recorded is logged and is silence, which says as much."""
+        await every(self.period_s, self.beat, name=f"cluster {self.cluster} heartbeat", wake=self.on_emitted)

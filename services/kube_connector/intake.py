@@ -18,6 +18,7 @@ from functools import partial
 import asyncpg
 
 from libs.events import Tenant, WorkloadFailed, WorkloadSubmitted
+from libs.events.topics import KUBE_CONNECTOR as PRODUCER
 from libs.platform import telemetry
 from libs.platform.clock import SimClock
 from libs.platform.periodic import spawn
@@ -36,7 +37,6 @@ from services.kube_connector.podsets import Invalid
 from services.kube_connector.translate import Submission, translate, workload_id
 
 log = logging.getLogger("batchyard.kube_connector.intake")
-PRODUCER = "kube-connector"
 
 
 class Intake:

@@ -21,6 +21,7 @@ from datetime import datetime
 import asyncpg
 
 from libs.events import Event, NodeHealthReported
+from libs.events.topics import KUBE_CONNECTOR as PRODUCER
 from libs.platform.clock import SimClock
 from libs.platform.periodic import woken
 from libs.platform.unit_of_work import OUTBOX_INSERT, UnitOfWork
@@ -34,7 +35,6 @@ from services.kube_connector.pod_index import PodIndex, owners_of
 from services.kube_connector.pods import node_name
 
 log = logging.getLogger("batchyard.kube_connector.nodes")
-PRODUCER = "kube-connector"
 REPAIR_REQUESTED, REPAIR_RESULT = "batchyard.dev/repair-requested", "batchyard.dev/repair-result"
 # Node repair's states in which the node takes no new pods ("repaired": the connector reported the repair's
 # result and waits for node repair's verdict).

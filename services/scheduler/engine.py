@@ -33,7 +33,7 @@ class Pending:
         return Waiting(self.workload, self.seq, self.victims)
 
 
-MIX_REFRESH = 32  # pods-to-place seen between two looks at the learned mix (a changed mix recomputes FGD scores)
+MIX_REFRESH = 32  # reservations learned between two looks at the mix (a changed mix recomputes FGD scores)
 
 
 class Placer:
