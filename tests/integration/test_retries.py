@@ -18,6 +18,7 @@ from services.sim_fleet.agents import fraction
 from tests.integration.test_cancel import LIFECYCLE, SIGNER, VISION, by, rows
 from tests.integration.test_quota_service import FLAVOR, cluster_queue
 from tests.support.platforms import simulated_platform
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 FAILURE_PROBABILITY = 0.5
@@ -54,6 +55,15 @@ async def platform(kafka_bootstrap, database_url, namespace, tmp_path):
         yield p
 
 
+async def closed_everywhere(database_url: str) -> bool:
+    """Whether admission finished every workload and cost reporting closed every allocation."""
+    unfinished = await rows(database_url, "select workload_id from admission.admitted_workloads "
+                            "where finished_at is null")
+    open_allocations = await rows(database_url, "select workload_id from cost_reporting.allocations "
+                                  "where end_at is null")
+    return not unfinished and not open_allocations
+
+
 def failures(view: WorkloadView) -> list[tuple[int, bool]]:
     return [(e.attempt, e.final) for t, _, e in view.log[LIFECYCLE] if t == "WorkloadFailed"]
 
@@ -63,9 +73,15 @@ async def test_failed_runs_are_retried_up_to_the_backoff_limit(platform, kafka_b
     async with EventPublisher(kafka_bootstrap, namespace) as pub:
         await pub.publish([submission(DOOMED, 2), submission(LUCKY, 3), submission(ONCE, 0)])
         done = ("failed", "succeeded", "failed")
-        assert await o.wait_for(lambda o: tuple(o.workloads[w].state for w in (DOOMED, LUCKY, ONCE)) == done,
-                                timeout=180), ({w: o.workloads[w].state for w in (DOOMED, LUCKY, ONCE)},
-                                               platform.logs())
+        # the last run's end, then what follows it in the other services: quota's release of each reservation
+        # (3, 2 and 1 of them), and admission and cost closing theirs (each reads the ends from Kafka on its own)
+        released = (3, 2, 1)
+        assert await o.wait_for(lambda o: tuple(o.workloads[w].state for w in (DOOMED, LUCKY, ONCE)) == done
+                                and tuple(len(by(o.workloads[w], "QuotaReleased")) for w in (DOOMED, LUCKY, ONCE))
+                                == released, timeout=180), (
+            {w: (o.workloads[w].state, len(by(o.workloads[w], "QuotaReleased"))) for w in (DOOMED, LUCKY, ONCE)},
+            platform.logs())
+        assert await eventually(lambda: closed_everywhere(database_url), timeout=60), "admission or cost lags"
     await o.stop()
     platform.assert_alive()
     doomed, lucky, once = (o.workloads[w] for w in (DOOMED, LUCKY, ONCE))
