@@ -149,7 +149,7 @@ class Consumer:
                         "insert into processed_events(event_id, event_type) select * from unnest($1::uuid[], "
                         "$2::text[]) on conflict do nothing returning event_id",
                         [e.event_id for _, _, e, _ in ready], [e.type for _, _, e, _ in ready])}
-                    run: list = []  # consecutive fresh events of one type with a batch handler
+                    run: list = []  # consecutive fresh events whose types share one batch handler
                     for _, record, event, handler in ready:
                         outcome = self._triage(event, handler, fresh)
                         outcomes.append(outcome)
@@ -158,7 +158,7 @@ class Consumer:
                         uow = UnitOfWork(conn=conn, producer=self.service, namespace=self.namespace, cause=event,
                                          outbox_rows=rows)
                         uows.append(uow)
-                        if run and run[0][1].type != event.type:
+                        if run and self._batch_handler(run[0][1].type) != self._batch_handler(event.type):
                             await self._flush_run(run)
                         if event.type in self.router.batch_handlers:
                             span, uow.trace = telemetry.start_consume_span(  # its emits continue its own trace
@@ -197,8 +197,14 @@ class Consumer:
         fresh.discard(event.event_id)
         return "ignored" if handler is None else "handled"
 
+    def _batch_handler(self, event_type: str):
+        """Returns the router's batch handler of ``event_type`` (None: it has none). Types that share one handler
+        share a run: a service that handles placements and run ends in one go (cost reporting) gets them as one
+        run, however they interleave on its topics."""
+        return self.router.batch_handlers.get(event_type)
+
     async def _flush_run(self, run: list) -> None:
-        """Hands a run of same-type events to the router's batch handler, then empties the run."""
+        """Hands a run of events to the batch handler their types share, then empties the run."""
         if not run:
             return
         handler = self.router.batch_handlers[run[0][1].type]

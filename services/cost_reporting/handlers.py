@@ -69,47 +69,51 @@ class CostHandlers:
             "date_trunc('hour', $2::timestamptz), closed_through - interval '1 hour', interval '1 hour') as h "
             "where closed_through is not null on conflict do nothing", event.node_id, event.occurred_at)
 
-    async def handle_workload_placed(self, event: WorkloadPlaced, uow: UnitOfWork) -> None:
-        await timeline.record(uow.conn, event)
-        tenant = event.tenant
-        fact = Fact(str(event.event_id), "placed", event.occurred_at, tenant.org if tenant else None,
-                    tenant.team if tenant else None, event.spec.queue or event.cluster_queue,
-                    tuple(placed_allocations(event)))
-        await self._record(event, fact, uow)
+    async def handle_workload_event(self, event: Event, uow: UnitOfWork) -> None:
+        """A placement or a run's start or end, alone (a poll batch that failed is redone one record at a time)."""
+        await self.handle_workload_events([event], [uow])
 
-    async def handle_workload_running(self, event: Event, uow: UnitOfWork) -> None:
-        await timeline.record(uow.conn, event)
-        await self._record(event, Fact(str(event.event_id), "running", event.occurred_at), uow)
+    async def handle_workload_events(self, events: list[Event], uows: list[UnitOfWork]) -> None:
+        """Records what a run of placement and lifecycle events said, then re-books every node-hour they changed,
+        once for the whole run.
 
-    async def handle_workload_ended(self, event: Event, uow: UnitOfWork) -> None:
-        await timeline.record(uow.conn, event)
-        await self._record(event, Fact(str(event.event_id), "ended", event.occurred_at), uow)
-
-    async def _record(self, event: Event, fact: Fact, uow: UnitOfWork) -> None:
-        """Stores the fact, then re-books the node-hours of every allocation it changed.
+        Each event becomes a fact (once per event id); each workload with a new fact has its allocations
+        recomputed from all its facts; the node-hours of every allocation that changed are re-booked together,
+        with the run's last event as the rows' source. The ledger ends as one-by-one handling would leave it,
+        since a node-hour's truth depends only on the set of facts, but a node-hour that many events of the run
+        touch gets one correction instead of one per event (under load, 500 ends on 48 nodes re-booked each
+        node-hour ten times over, reading its whole ledger every time).
 
         The ledger lock comes first: the closer holds it while it updates the clock row, so taking the clock row
         before the lock could deadlock. Lifecycle events (the connector's clock) advance event time; placements
         (the scheduler's clock) do not.
         """
-        await repo.lock_ledger(uow.conn)
-        await uow.conn.execute("insert into workload_traces(workload_id, trace) values ($1, $2::jsonb) "
-                               "on conflict do nothing", event.workload_id, uow.trace_context())
-        if fact.kind != "placed":
-            await repo.advance_event_time(uow.conn, event.occurred_at)
-        if not await repo.insert_fact(uow.conn, event.workload_id, fact):
+        conn = uows[0].conn
+        await timeline.record_many(conn, events)
+        facts = [fact_of(e) for e in events]
+        await repo.lock_ledger(conn)
+        await repo.insert_traces(conn, [(e.workload_id, u.trace_context()) for e, u in zip(events, uows)])
+        if lifecycle := [f.occurred_at for f in facts if f.kind != "placed"]:
+            await repo.advance_event_time(conn, max(lifecycle))
+        fresh = await repo.insert_facts(conn, [(e.workload_id, f) for e, f in zip(events, facts)])
+        workloads = sorted({e.workload_id for e, f in zip(events, facts) if f.event_id in fresh})
+        if not workloads:
             return
-        new = derive_allocations(event.workload_id, await repo.facts_of(uow.conn, event.workload_id))
-        old = await repo.allocations_of(uow.conn, event.workload_id)
-        changed = sorted(a for a in set(old) | set(new) if old.get(a) != new.get(a))
-        if not changed:
+        all_facts, all_old = await repo.facts_of(conn, workloads), await repo.allocations_of(conn, workloads)
+        closed = (await repo.clock(conn))["closed_through"]
+        removed, added, node_hours = [], [], set()
+        for workload_id in workloads:
+            new = derive_allocations(workload_id, all_facts.get(workload_id, []))
+            old = all_old.get(workload_id, {})
+            for a in sorted(a for a in set(old) | set(new) if old.get(a) != new.get(a)):
+                node_hours.update(nh for alloc in (old.get(a), new.get(a)) if alloc
+                                  for nh in _node_hours(alloc, closed))
+                removed += [a] if a in old else []
+                added += [new[a]] if a in new else []
+        if not removed and not added:
             return
-        closed = (await repo.clock(uow.conn))["closed_through"]
-        node_hours = {nh for a in changed for alloc in (old.get(a), new.get(a)) if alloc
-                      for nh in _node_hours(alloc, closed)}
-        await repo.replace_allocations(uow.conn, [a for a in changed if a in old],
-                                       [new[a] for a in changed if a in new])
-        await rebook(uow, node_hours, str(event.event_id))
+        await repo.replace_allocations(conn, removed, added)
+        await rebook(uows[-1], node_hours, str(events[-1].event_id))
 
     async def handle_workload_told(self, event: Event, uow: UnitOfWork) -> None:
         """WorkloadUnschedulable, PreemptionRequested, WorkloadCancelled: no money moves, the timeline keeps them.
@@ -119,15 +123,26 @@ class CostHandlers:
         await timeline.record(uow.conn, event)
 
     def router(self) -> Router:
-        told, ended = self.handle_workload_told, self.handle_workload_ended
+        told, one, many = self.handle_workload_told, self.handle_workload_event, self.handle_workload_events
+        money = ("WorkloadPlaced", "WorkloadRunning", "WorkloadSucceeded", "WorkloadFailed", "WorkloadEvicted")
         return Router(
-            handlers={"NodeInventoried": self.handle_node_inventoried, "WorkloadPlaced": self.handle_workload_placed,
-                      "WorkloadRunning": self.handle_workload_running, "WorkloadSucceeded": ended,
-                      "WorkloadFailed": ended, "WorkloadEvicted": ended,
+            handlers={"NodeInventoried": self.handle_node_inventoried, **dict.fromkeys(money, one),
                       "WorkloadUnschedulable": told, "PreemptionRequested": told, "WorkloadCancelled": told},
+            batch_handlers=dict.fromkeys(money, many),  # one run, however placements and ends interleave
             # WorkloadSuspended (the scheduler's copy): the run's accrual closes at its WorkloadEvicted (reason
             # suspended), which the timeline records too.
             ignored=frozenset({"WorkloadSuspended"}))
+
+
+def fact_of(event: Event) -> Fact:
+    """Returns what cost keeps of a placement (its allocations and owner) or of a run's start or end."""
+    if isinstance(event, WorkloadPlaced):
+        tenant = event.tenant
+        return Fact(str(event.event_id), "placed", event.occurred_at, tenant.org if tenant else None,
+                    tenant.team if tenant else None, event.spec.queue or event.cluster_queue,
+                    tuple(placed_allocations(event)))
+    kind = "running" if event.type == "WorkloadRunning" else "ended"
+    return Fact(str(event.event_id), kind, event.occurred_at)
 
 
 def _node_hours(alloc: Allocation, closed: datetime | None) -> list[NodeHour]:

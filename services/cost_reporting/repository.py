@@ -51,19 +51,37 @@ async def insert_price(conn: asyncpg.Connection, key: PriceKey, effective_from: 
         effective_from, hourly, model, source)
 
 
-async def insert_fact(conn: asyncpg.Connection, workload_id: str, fact: Fact) -> bool:
-    """Records a fact; returns False when its event was already recorded."""
-    return bool(await conn.fetchval(
+async def insert_traces(conn: asyncpg.Connection, traces: list[tuple[str, str]]) -> None:
+    """Keeps each workload's first trace context (workload id, JSON), for the accruals booked later."""
+    await conn.execute("insert into workload_traces(workload_id, trace) select w, t::jsonb from "
+                       "unnest($1::text[], $2::text[]) as k(w, t) on conflict do nothing",
+                       [w for w, _ in traces], [t for _, t in traces])
+
+
+async def insert_facts(conn: asyncpg.Connection, facts: list[tuple[str, Fact]]) -> set[str]:
+    """Records (workload id, fact) pairs; returns the event ids not recorded before (a redelivery, or a second
+    copy in the same list, is not new)."""
+    unique = list({f.event_id: (w, f) for w, f in facts}.values())
+    rows = await conn.fetch(
         "insert into workload_facts(event_id, workload_id, kind, occurred_at, org, team, queue, allocations) "
-        "values ($1,$2,$3,$4,$5,$6,$7,$8::jsonb) on conflict do nothing returning true", fact.event_id,
-        workload_id, fact.kind, fact.occurred_at, fact.org, fact.team, fact.queue,
-        json.dumps(list(fact.allocations)) if fact.allocations else None))
+        "select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], "
+        "$7::text[], $8::jsonb[]) on conflict do nothing returning event_id",
+        [f.event_id for _, f in unique], [w for w, _ in unique], [f.kind for _, f in unique],
+        [f.occurred_at for _, f in unique], [f.org for _, f in unique], [f.team for _, f in unique],
+        [f.queue for _, f in unique],
+        [json.dumps(list(f.allocations)) if f.allocations else None for _, f in unique])
+    return {str(r["event_id"]) for r in rows}
 
 
-async def facts_of(conn: asyncpg.Connection, workload_id: str) -> list[Fact]:
-    rows = await conn.fetch("select * from workload_facts where workload_id = $1", workload_id)
-    return [Fact(str(r["event_id"]), r["kind"], r["occurred_at"], r["org"], r["team"], r["queue"],
-                 tuple(json.loads(r["allocations"])) if r["allocations"] else ()) for r in rows]
+async def facts_of(conn: asyncpg.Connection, workload_ids: list[str]) -> dict[str, list[Fact]]:
+    """Returns workload id → every fact recorded of it."""
+    rows = await conn.fetch("select * from workload_facts where workload_id = any($1::text[])", workload_ids)
+    out: dict[str, list[Fact]] = defaultdict(list)
+    for r in rows:
+        out[r["workload_id"]].append(Fact(str(r["event_id"]), r["kind"], r["occurred_at"], r["org"], r["team"],
+                                          r["queue"], tuple(json.loads(r["allocations"])) if r["allocations"]
+                                          else ()))
+    return out
 
 
 def _allocation(r) -> Allocation:
@@ -72,9 +90,13 @@ def _allocation(r) -> Allocation:
                       str(r["source_event"]))
 
 
-async def allocations_of(conn: asyncpg.Connection, workload_id: str) -> dict[str, Allocation]:
-    rows = await conn.fetch("select * from allocations where workload_id = $1", workload_id)
-    return {r["allocation_id"]: _allocation(r) for r in rows}
+async def allocations_of(conn: asyncpg.Connection, workload_ids: list[str]) -> dict[str, dict[str, Allocation]]:
+    """Returns workload id → allocation id → its allocation as booked."""
+    rows = await conn.fetch("select * from allocations where workload_id = any($1::text[])", workload_ids)
+    out: dict[str, dict[str, Allocation]] = defaultdict(dict)
+    for r in rows:
+        out[r["workload_id"]][r["allocation_id"]] = _allocation(r)
+    return out
 
 
 async def replace_allocations(conn: asyncpg.Connection, removed: Iterable[str], added: Iterable[Allocation]) -> None:

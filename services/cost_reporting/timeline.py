@@ -54,18 +54,28 @@ def timeline_row(event: Event) -> TimelineRow:
     return TimelineRow(cluster)
 
 
+TIMELINE_INSERT = (
+    "insert into workload_events(event_id, workload_id, type, producer, occurred_at, org, team, cluster, reason, "
+    "message, detail) select $1, $2, $3, $11, $4, coalesce($5, e.org), coalesce($6, e.team), $7, $8, $9, "
+    "$10::jsonb "
+    "from (select null) x left join lateral (select org, team from workload_events where workload_id = $2 "
+    "and org is not null limit 1) e on true on conflict do nothing")
+
+
+def _values(event: Event) -> tuple:
+    row, tenant = timeline_row(event), event.tenant
+    return (event.event_id, event.workload_id, event.type, event.occurred_at, tenant.org if tenant else None,
+            tenant.team if tenant else None, row.cluster, row.reason, row.message, json.dumps(row.detail),
+            event.producer)
+
+
 async def record(conn: asyncpg.Connection, event: Event) -> None:
     """Adds ``event`` to its workload's timeline (a redelivery adds nothing). An event without a tenant takes the
     workload's earlier one, so row-level security still shows it to its team."""
-    if event.workload_id is None:
-        return
-    row = timeline_row(event)
-    tenant = event.tenant
-    await conn.execute(
-        "insert into workload_events(event_id, workload_id, type, producer, occurred_at, org, team, cluster, reason, "
-        "message, detail) select $1, $2, $3, $11, $4, coalesce($5, e.org), coalesce($6, e.team), $7, $8, $9, "
-        "$10::jsonb "
-        "from (select null) x left join lateral (select org, team from workload_events where workload_id = $2 "
-        "and org is not null limit 1) e on true on conflict do nothing",
-        event.event_id, event.workload_id, event.type, event.occurred_at, tenant.org if tenant else None,
-        tenant.team if tenant else None, row.cluster, row.reason, row.message, json.dumps(row.detail), event.producer)
+    await record_many(conn, [event])
+
+
+async def record_many(conn: asyncpg.Connection, events: list[Event]) -> None:
+    """``record`` for each event, in order, in one round trip: each insert sees the rows of those before it, so an
+    event without a tenant still finds its workload's earlier one in the same list."""
+    await conn.executemany(TIMELINE_INSERT, [_values(e) for e in events if e.workload_id is not None])

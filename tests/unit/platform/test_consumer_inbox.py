@@ -10,7 +10,7 @@ import contextlib
 import copy
 import json
 
-from libs.events import Tenant, WorkloadSucceeded, decode, encode
+from libs.events import Tenant, WorkloadFailed, WorkloadRunning, WorkloadSucceeded, decode, encode
 from libs.events.topics import DEAD_LETTER, LIFECYCLE
 from libs.platform import telemetry
 from libs.platform.consumer import Consumer, Record
@@ -159,3 +159,33 @@ async def test_a_poison_record_in_a_batch_is_dead_lettered_and_the_good_ones_are
     undecodable = Record(topic=TOPIC, partition=0, offset=9, key=None, value=b"\xff not json", headers={})
     assert await c.process_batch([undecodable, record(succeeded("c"), 10)]) == ["dead-lettered", "handled"]
     assert [letter["reason"] for letter in letters(tables)][-1] == "not-json"
+
+
+async def test_types_sharing_a_batch_handler_arrive_as_one_run_however_they_interleave():
+    """Cost reporting handles placements and run ends in one go: a lifecycle topic alternates WorkloadRunning and
+    WorkloadSucceeded, and runs broken at every change of type handed it one event at a time."""
+    tables, runs = Tables(), []
+
+    async def together(events, uows):
+        runs.append(("together", [e.type for e in events]))
+
+    async def alone(events, uows):
+        runs.append(("alone", [e.type for e in events]))
+
+    async def one(event, uow):  # the one-by-one path (a failed batch's redo); not taken here
+        raise AssertionError("handled alone")
+
+    types = ("WorkloadRunning", "WorkloadSucceeded", "WorkloadFailed")
+    router = Router(handlers=dict.fromkeys(types, one),
+                    batch_handlers={"WorkloadRunning": together, "WorkloadSucceeded": together,
+                                    "WorkloadFailed": alone})
+    c = Consumer(service="svc", namespace=NS, pool=FakePool(tables, [0]), router=router,
+                 allowed=frozenset(types), max_attempts=3,
+                 backoff_s=0, metrics=telemetry.ServiceMetrics("svc"), on_commit=lambda: None)
+    who = {"tenant": Tenant(org="acme", team="nlp"), "cluster": "c1", "producer": "fleet"}
+    events = [WorkloadRunning(workload_id="a", **who), WorkloadSucceeded(workload_id="a", **who),
+              WorkloadRunning(workload_id="b", **who), WorkloadFailed(workload_id="b", reason="oom", **who),
+              WorkloadSucceeded(workload_id="c", **who)]
+    assert await c.process_batch([record(e, i) for i, e in enumerate(events)]) == ["handled"] * 5
+    assert runs == [("together", ["WorkloadRunning", "WorkloadSucceeded", "WorkloadRunning"]),
+                    ("alone", ["WorkloadFailed"]), ("together", ["WorkloadSucceeded"])]
