@@ -8,7 +8,7 @@ handlers turn them into rows and events (Armada-style: find, then do).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
 
 from libs.events import NodeInventoried, QuotaReserved, Tenant
@@ -165,13 +165,37 @@ class Placer:
         return pending is not None, bound
 
     # -- the cycle ------------------------------------------------------------------------------
-    def cycle(self, only: str | None = None) -> list[tuple[Pending, Decision]]:
-        """Runs the core's cycle over every pending workload (or just ``only``) and applies its decisions.
+    def cycle(self, only: str | Collection[str] | None = None) -> list[tuple[Pending, Decision]]:
+        """Runs the core's cycle over every pending workload (or just ``only``: one workload id, or several)
+        and applies its decisions.
 
         Returns each decision worth recording with the reservation it is about: an unschedulable message
         is returned only when it changed since the last one emitted for that workload.
         """
-        chosen = [self.pending[only]] if only in self.pending else [] if only else list(self.pending.values())
+        return self._run(self._chosen(only))[0]
+
+    def place_arrivals(self, workload_ids: Collection[str]) -> list[tuple[Pending, Decision]]:
+        """Runs one cycle over newly reserved workloads (a poll batch's), then a cycle of its own for each one
+        that cycle skipped as shaped like a gang that had just failed in it.
+
+        Handled one at a time, every reservation had a cycle of its own and so a word of its own (why it waits,
+        whom it preempts); the second pass keeps that, not just for the first of each shape. A requeue whose old
+        run is still bound is skipped either way.
+        """
+        recorded, skipped = self._run(self._chosen(workload_ids))
+        for wid in skipped:
+            if wid in self.pending and wid not in self.snapshot.workload_pods:
+                recorded += self.cycle(wid)
+        return recorded
+
+    def _chosen(self, only: str | Collection[str] | None) -> list[Pending]:
+        if only is None:
+            return list(self.pending.values())
+        ids = (only,) if isinstance(only, str) else dict.fromkeys(only)
+        return [self.pending[wid] for wid in ids if wid in self.pending]
+
+    def _run(self, chosen: list[Pending]) -> tuple[list[tuple[Pending, Decision]], tuple[str, ...]]:
+        """Returns the decisions worth recording (applied) and the workloads the cycle skipped."""
         result = schedule(self.snapshot, (p.waiting for p in chosen), self.policy, self.clock(),
                           preempt=self.preemption, min_runtime=self.min_runtime_s)
         recorded = []
@@ -179,7 +203,7 @@ class Placer:
             pending = self.pending[decision.workload_id]
             if self._apply(pending, decision):
                 recorded.append((pending, decision))
-        return recorded
+        return recorded, result.skipped
 
     def _apply(self, pending: Pending, d: Decision) -> bool:
         wid = d.workload_id

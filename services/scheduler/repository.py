@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import asyncpg
@@ -20,6 +21,19 @@ from services.scheduler.adapters import decode_pods, encode_pods, node_spec_of_s
 from services.scheduler.engine import Pending, Placer, pending_of
 
 log = logging.getLogger("batchyard.scheduler")
+
+
+@dataclass(frozen=True)
+class NewPlacement:
+    """A placement decided in this transaction, as stored (its pending row is deleted beside it)."""
+
+    workload_id: str
+    cluster: str
+    pods: tuple[BoundPod, ...]  # exact nodes and GPUs
+    priority: int  # node-level preemption weighs the bound gang by it
+    started_at: float  # scheduler clock: starts the minimum runtime before it may be preempted
+    tenant: Tenant | None  # stamped on a PreemptionRequested against it
+    trace: dict[str, str]  # W3C context: a preemption of it joins its trace
 
 
 class SchedulerStore(Protocol):
@@ -34,7 +48,7 @@ class SchedulerStore(Protocol):
 
     async def save_pod_mix(self, conn, state: dict) -> None: ...
 
-    async def add_pending(self, conn, reservation: QuotaReserved, trace: str) -> int: ...
+    async def add_pending_many(self, conn, reservations: list[tuple[QuotaReserved, str]]) -> dict[str, int]: ...
 
     async def set_priority(self, conn, workload_id: str, priority: int, *, pending: bool, bound: bool) -> None: ...
 
@@ -43,8 +57,9 @@ class SchedulerStore(Protocol):
 
     async def delete_pending(self, conn, workload_id: str) -> None: ...
 
-    async def save_placement(self, conn, workload_id: str, cluster: str, pods: list[BoundPod], priority: int,
-                             started_at: float, tenant: Tenant | None, trace: dict[str, str]) -> None: ...
+    async def delete_pending_many(self, conn, workload_ids: list[str]) -> None: ...
+
+    async def save_placements(self, conn, placements: list[NewPlacement]) -> None: ...
 
     async def delete_workload(self, conn, workload_id: str) -> bool: ...
 
@@ -75,17 +90,31 @@ class PostgresSchedulerStore:
         await conn.execute("insert into pod_mix(id, state) values (1, $1::jsonb) on conflict (id) do update "
                            "set state = excluded.state", json.dumps(state))
 
-    async def add_pending(self, conn: asyncpg.Connection, reservation: QuotaReserved, trace: str) -> int:
-        """Stores a reservation (a newer one of the same workload replaces it); returns its arrival number.
+    async def add_pending_many(self, conn: asyncpg.Connection,
+                               reservations: list[tuple[QuotaReserved, str]]) -> dict[str, int]:
+        """Stores reservations with their trace contexts in one statement (a newer one of the same workload
+        replaces it: the later of two in ``reservations`` wins); returns each workload's arrival number.
 
         Redeliveries never get here (the inbox drops them), so a second reservation of a workload is quota's
         newer decision: another flavor, or a requeue after an eviction whose end may not have reached us yet.
+        A replaced row keeps its arrival number. One statement may not update a row twice, so the list is first
+        cut to each workload's latest reservation, kept where the workload first came (as one by one: the first
+        insert numbers it, later ones keep that number).
         """
-        return await conn.fetchval(
-            "insert into pending(workload_id, reservation, trace, priority) values ($1, $2::jsonb, $3::jsonb, $4) "
-            "on conflict (workload_id) do update set reservation = excluded.reservation, trace = excluded.trace, "
-            "priority = excluded.priority, last_reason = null, victims = '{}' returning seq",
-            reservation.workload_id, reservation.model_dump_json(), trace, reservation.priority)
+        latest: dict[str, tuple[QuotaReserved, str]] = {}
+        for reservation, trace in reservations:
+            latest[reservation.workload_id] = (reservation, trace)
+        if not latest:
+            return {}
+        rows = await conn.fetch(
+            "insert into pending(workload_id, reservation, trace, priority) select w, r::jsonb, t::jsonb, p "
+            "from unnest($1::text[], $2::text[], $3::text[], $4::int[]) with ordinality as u(w, r, t, p, n) "
+            "order by n on conflict (workload_id) do update set reservation = excluded.reservation, "
+            "trace = excluded.trace, priority = excluded.priority, last_reason = null, victims = '{}' "
+            "returning workload_id, seq",
+            list(latest), [r.model_dump_json() for r, _ in latest.values()], [t for _, t in latest.values()],
+            [r.priority for r, _ in latest.values()])
+        return {row["workload_id"]: row["seq"] for row in rows}
 
     async def set_priority(self, conn: asyncpg.Connection, workload_id: str, priority: int, *, pending: bool,
                            bound: bool) -> None:
@@ -104,13 +133,24 @@ class PostgresSchedulerStore:
     async def delete_pending(self, conn: asyncpg.Connection, workload_id: str) -> None:
         await conn.execute("delete from pending where workload_id = $1", workload_id)
 
-    async def save_placement(self, conn: asyncpg.Connection, workload_id: str, cluster: str, pods: list[BoundPod],
-                             priority: int, started_at: float, tenant: Tenant | None, trace: dict[str, str]) -> None:
-        await self.delete_pending(conn, workload_id)
-        await conn.execute("insert into placements(workload_id, cluster, bound, priority, started_at, tenant, trace) "
-                           "values ($1, $2, $3::jsonb, $4, $5, $6::jsonb, $7::jsonb)", workload_id, cluster,
-                           encode_pods(pods), priority, started_at, tenant.model_dump_json() if tenant else None,
-                           json.dumps(trace))
+    async def delete_pending_many(self, conn: asyncpg.Connection, workload_ids: list[str]) -> None:
+        """Drops the pending rows of the workloads a cycle placed or handed back to quota, in one statement."""
+        if workload_ids:
+            await conn.execute("delete from pending where workload_id = any($1::text[])", workload_ids)
+
+    async def save_placements(self, conn: asyncpg.Connection, placements: list[NewPlacement]) -> None:
+        """Stores a cycle's placements in one statement (the caller deletes their pending rows beside it)."""
+        if not placements:
+            return
+        await conn.execute(
+            "insert into placements(workload_id, cluster, bound, priority, started_at, tenant, trace) "
+            "select w, c, b::jsonb, p, s, t::jsonb, x::jsonb from unnest($1::text[], $2::text[], $3::text[], "
+            "$4::int[], $5::float8[], $6::text[], $7::text[]) as u(w, c, b, p, s, t, x)",
+            [p.workload_id for p in placements], [p.cluster for p in placements],
+            [encode_pods(p.pods) for p in placements], [p.priority for p in placements],
+            [p.started_at for p in placements],
+            [p.tenant.model_dump_json() if p.tenant else None for p in placements],
+            [json.dumps(p.trace) for p in placements])
 
     async def delete_workload(self, conn: asyncpg.Connection, workload_id: str) -> bool:
         """Forgets a finished or evicted run; returns whether it had a placement (else it leaves the queue too)."""

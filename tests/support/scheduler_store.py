@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from libs.events import ClusterReachabilityChanged, NodeInventoried, QuotaReserved, Tenant
 from libs.placement import BoundPod
+from services.scheduler.repository import NewPlacement
 
 
 @dataclass
@@ -62,15 +63,18 @@ class InMemorySchedulerStore:
     async def save_pod_mix(self, conn, state: dict) -> None:
         self.pod_mix = state
 
-    async def add_pending(self, conn, reservation: QuotaReserved, trace: str) -> int:
-        row = self.pending.get(reservation.workload_id)
-        if row is None:
-            self._seq += 1
-            row = self.pending[reservation.workload_id] = PendingRow(self._seq, reservation, trace,
-                                                                     reservation.priority)
-        row.reservation, row.trace, row.priority, row.last_reason, row.victims = (
-            reservation, trace, reservation.priority, None, [])
-        return row.seq
+    async def add_pending_many(self, conn, reservations: list[tuple[QuotaReserved, str]]) -> dict[str, int]:
+        seqs = {}
+        for reservation, trace in reservations:  # one by one: the later of the same workload wins, keeps its seq
+            row = self.pending.get(reservation.workload_id)
+            if row is None:
+                self._seq += 1
+                row = self.pending[reservation.workload_id] = PendingRow(self._seq, reservation, trace,
+                                                                         reservation.priority)
+            row.reservation, row.trace, row.priority, row.last_reason, row.victims = (
+                reservation, trace, reservation.priority, None, [])
+            seqs[reservation.workload_id] = row.seq
+        return seqs
 
     async def set_priority(self, conn, workload_id: str, priority: int, *, pending: bool, bound: bool) -> None:
         if pending and workload_id in self.pending:
@@ -89,12 +93,16 @@ class InMemorySchedulerStore:
     async def delete_pending(self, conn, workload_id: str) -> None:
         self.pending.pop(workload_id, None)
 
-    async def save_placement(self, conn, workload_id: str, cluster: str, pods: list[BoundPod], priority: int,
-                             started_at: float, tenant: Tenant | None, trace: dict[str, str]) -> None:
-        await self.delete_pending(conn, workload_id)
-        if workload_id in self.placements:
-            raise ValueError(f"duplicate key: placement of {workload_id} exists")  # the table's primary key
-        self.placements[workload_id] = PlacementRow(cluster, list(pods), priority, started_at, tenant, trace)
+    async def delete_pending_many(self, conn, workload_ids: list[str]) -> None:
+        for workload_id in workload_ids:
+            self.pending.pop(workload_id, None)
+
+    async def save_placements(self, conn, placements: list[NewPlacement]) -> None:
+        for p in placements:
+            if p.workload_id in self.placements:
+                raise ValueError(f"duplicate key: placement of {p.workload_id} exists")  # the table's primary key
+            self.placements[p.workload_id] = PlacementRow(p.cluster, list(p.pods), p.priority, p.started_at,
+                                                          p.tenant, p.trace)
 
     async def delete_workload(self, conn, workload_id: str) -> bool:
         placed = self.placements.pop(workload_id, None) is not None

@@ -206,6 +206,29 @@ def test_identical_gangs_that_cannot_fit_are_decided_once_per_cycle() -> None:
     assert [d.workload_id for d in decided(p)] == ["w0"]
 
 
+
+def test_a_cycle_over_several_new_workloads_leaves_the_rest_of_the_queue_alone() -> None:
+    p = placer_with(inventoried("n1"), inventoried("n2"))
+    for seq, (wid, priority) in enumerate((("old", 0), ("a", 0), ("b", 3), ("c", 0)), start=1):
+        p.enqueue(pending_of(reserved(wid).priority(priority).pods("p", 1, gpu=8).build(), seq, {}))
+    assert decided(p, only=[]) == []  # no new workload: no cycle over the whole queue
+    [first, second, third] = [d for _, d in p.cycle(["a", "b", "c", "gone"])]
+    assert [(d.workload_id, d.kind) for d in (first, second, third)] == [
+        ("b", DecisionKind.PLACED), ("a", DecisionKind.PLACED), ("c", DecisionKind.UNSCHEDULABLE)]  # priority first
+    assert set(p.pending) == {"old", "c"} and p.pending["old"].last_reason is None  # "old" was not tried
+
+
+def test_new_workloads_skipped_as_shaped_like_one_that_failed_get_a_cycle_of_their_own() -> None:
+    p = placer_with(inventoried("n1"), preemption=False)
+    submit(p, reserved("run").pods("p", 1, gpu=8))
+    for i in range(3):
+        p.enqueue(pending_of(reserved(f"w{i}").pods("p", 1, gpu=8).build(), 10 + i, {}))
+    decisions = [d for _, d in p.place_arrivals(["w0", "w1", "w2"])]
+    assert [(d.workload_id, d.kind) for d in decisions] == [(f"w{i}", DecisionKind.UNSCHEDULABLE) for i in range(3)]
+    assert {p.pending[f"w{i}"].last_reason for i in range(3)} == {decisions[0].message}
+    p.enqueue(pending_of(reserved("run").pods("p", 1, gpu=8).build(), 20, {}))  # a requeue: its old run is bound
+    assert p.place_arrivals(["run"]) == []
+
 def test_the_scheduler_joins_its_group_as_one_static_member() -> None:
     from libs.platform.settings import Settings
     from services.scheduler.app import DEFINITION
