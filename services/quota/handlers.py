@@ -17,7 +17,7 @@ from libs.quota import QuotaEngine, Reason, Why
 from services.quota.lifecycle import LifecycleHandlers
 from services.quota.mapping import assignments_of, queue_flavors, workload_of
 from services.quota.publish import announce_pending
-from services.quota.state import Known
+from services.quota.state import Known, NewWorkload
 
 
 class QuotaHandlers(LifecycleHandlers):
@@ -27,35 +27,41 @@ class QuotaHandlers(LifecycleHandlers):
         await self.handle_workload_accepted_batch([event], [uow])
 
     async def handle_workload_accepted_batch(self, events: list[WorkloadAccepted], uows: list[UnitOfWork]) -> None:
-        """Queues every accepted workload of a batch, then runs the cycles once for all of them."""
+        """Queues every accepted workload of a run, then runs the cycles once for all of them. The run's rows are
+        read and written set-wise, one select of its cancellations and one insert of its workloads: one by one,
+        those were two round trips per workload."""
         engine = await self._enter(uows[0])
+        conn = uows[0].conn
+        cancelled = await self.store.cancelled_among(conn, [e.workload_id for e in events])
+        # cancelled before quota saw it: never reserved (admission's topic orders this, but be sure)
+        rows = [self._row_of(engine, e, u) for e, u in zip(events, uows) if e.workload_id not in cancelled]
+        new = await self.store.insert_workloads(conn, rows) if rows else set()
         touched: set[str] = set()
         whys: dict[str, Why] = {}
-        for event, uow in zip(events, uows):
-            if await self._queue(engine, event, uow, whys):
-                touched.add(event.workload_id)
+        for row in rows:
+            if row.workload_id in new:  # not a redelivered or resubmitted workload, nor a later copy in the run
+                new.discard(row.workload_id)
+                self._queue(engine, row, whys)
+                touched.add(row.workload_id)
         if touched:
             await self.cycle(uows[-1], touched, whys)
 
-    async def _queue(self, engine: QuotaEngine, event: WorkloadAccepted, uow: UnitOfWork,
-                     whys: dict[str, Why]) -> bool:
-        """Stores and queues one accepted workload; False if it was cancelled first or is already known."""
-        if await self.store.was_cancelled(uow.conn, event.workload_id):
-            return False  # cancelled before quota saw it: never reserved (admission's topic orders this, but be sure)
-        team, queue, now = event.tenant.team, event.spec.queue or "default", self.clock()
-        cq, _ = queue_flavors(engine.config, team, queue)
-        created = event.occurred_at.timestamp()
-        if not await self.store.insert_workload(uow.conn, workload_id=event.workload_id, tenant=event.tenant,
-                                           local_queue=queue, cluster_queue=cq, priority=event.priority,
-                                           spec=event.spec, created_at=created, trace=uow.trace_context()):
-            return False  # a redelivered or resubmitted workload
-        self.known[event.workload_id] = Known(event.tenant, event.spec, event.priority,
-                                                    json.loads(uow.trace_context()), (), created)
-        why = engine.add_workload(workload_of(event.workload_id, team, event.spec, event.priority, created,
-                                              engine.config), now)
+    def _row_of(self, engine: QuotaEngine, event: WorkloadAccepted, uow: UnitOfWork) -> NewWorkload:
+        """Returns the row an accepted workload is stored as: pending in the cluster queue its local queue names."""
+        queue = event.spec.queue or "default"
+        cq, _ = queue_flavors(engine.config, event.tenant.team, queue)
+        return NewWorkload(workload_id=event.workload_id, tenant=event.tenant, local_queue=queue, cluster_queue=cq,
+                           priority=event.priority, spec=event.spec, created_at=event.occurred_at.timestamp(),
+                           trace=uow.trace_context())
+
+    def _queue(self, engine: QuotaEngine, row: NewWorkload, whys: dict[str, Why]) -> None:
+        """Queues one newly stored workload in the engine; notes why it waits unless it is simply queued."""
+        wid = row.workload_id
+        self.known[wid] = Known(row.tenant, row.spec, row.priority, json.loads(row.trace), (), row.created_at)
+        why = engine.add_workload(workload_of(wid, row.tenant.team, row.spec, row.priority, row.created_at,
+                                              engine.config), self.clock())
         if why.reason is not Reason.QUEUED:
-            whys[event.workload_id] = why
-        return True
+            whys[wid] = why
 
     async def handle_workload_placed(self, event: WorkloadPlaced, uow: UnitOfWork) -> None:
         """Stops the waitForPodsReady clock; a placement that came after its reservation expired is undone."""

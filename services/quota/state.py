@@ -100,16 +100,38 @@ def _restore_backoff(engine: QuotaEngine, workload_id: str, requeue_at: float, a
     engine.pending[cq].push(entry, now)
 
 
-async def insert_workload(conn: asyncpg.Connection, *, workload_id: str, tenant: Tenant, local_queue: str,
-                          cluster_queue: str | None, priority: int, spec: WorkloadSpec, created_at: float,
-                          trace: str) -> bool:
-    """Inserts a newly accepted workload as pending; False if it was already known."""
-    return bool(await conn.fetchval(
+@dataclass(frozen=True)
+class NewWorkload:
+    """An accepted workload as quota first stores it: pending, in the cluster queue its local queue names."""
+
+    workload_id: str
+    tenant: Tenant
+    local_queue: str
+    cluster_queue: str | None
+    priority: int
+    spec: WorkloadSpec
+    created_at: float
+    trace: str  # the W3C context of its acceptance, as JSON: later events about it continue that trace
+
+
+async def insert_workloads(conn: asyncpg.Connection, workloads: list[NewWorkload]) -> set[str]:
+    """Inserts newly accepted workloads as pending, in their order, in one statement (a poll batch's run of
+    acceptances was one round trip each); returns the ids that were new. One already stored (a redelivered or
+    resubmitted workload) is not; of two copies in ``workloads`` only the first is stored."""
+    firsts: dict[str, NewWorkload] = {}
+    for workload in workloads:
+        firsts.setdefault(workload.workload_id, workload)
+    first = list(firsts.values())
+    rows = await conn.fetch(
         "insert into workloads(workload_id, org, team, local_queue, cluster_queue, priority, spec, requests, state, "
-        "trace, created_at) values ($1,$2,$3,$4,$5,$6,$7::jsonb,'{}'::jsonb,'pending',$8::jsonb,$9) "
-        "on conflict do nothing returning true",
-        workload_id, tenant.org, tenant.team, local_queue, cluster_queue, priority, spec.model_dump_json(), trace,
-        created_at))
+        "trace, created_at) select w, o, t, q, c, p, s::jsonb, '{}'::jsonb, 'pending', x::jsonb, a "
+        "from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], "
+        "$9::float8[]) with ordinality as u(w, o, t, q, c, p, s, x, a, n) order by n "
+        "on conflict do nothing returning workload_id",
+        [w.workload_id for w in first], [w.tenant.org for w in first], [w.tenant.team for w in first],
+        [w.local_queue for w in first], [w.cluster_queue for w in first], [w.priority for w in first],
+        [w.spec.model_dump_json() for w in first], [w.trace for w in first], [w.created_at for w in first])
+    return {row["workload_id"] for row in rows}
 
 
 async def mark_placed(conn: asyncpg.Connection, workload_id: str) -> None:
@@ -130,6 +152,13 @@ async def remember_cancelled(conn: asyncpg.Connection, workload_id: str, at, had
 
 async def was_cancelled(conn: asyncpg.Connection, workload_id: str) -> bool:
     return bool(await conn.fetchval("select true from cancelled_workloads where workload_id = $1", workload_id))
+
+
+async def cancelled_among(conn: asyncpg.Connection, workload_ids: list[str]) -> set[str]:
+    """Returns which of ``workload_ids`` were cancelled, in one statement for a poll batch's run."""
+    rows = await conn.fetch("select workload_id from cancelled_workloads where workload_id = any($1::text[])",
+                            workload_ids)
+    return {row["workload_id"] for row in rows}
 
 
 async def set_priority(conn: asyncpg.Connection, workload_id: str, priority: int) -> bool:

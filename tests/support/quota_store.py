@@ -12,10 +12,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from libs.events import Tenant, WorkloadSpec
 from libs.quota import QuotaEngine, Why
 from services.quota.mapping import admission_to_json
-from services.quota.state import Known, engine_of, pending_row
+from services.quota.state import Known, NewWorkload, engine_of, pending_row
 
 LIVE = ("pending", "reserved", "inadmissible")  # the states a rebuild loads
 
@@ -52,19 +51,21 @@ class InMemoryQuotaStore:
         return engine_of(text, rows, now)
 
     # -- workloads --------------------------------------------------------------------------------------------
-    async def insert_workload(self, conn, *, workload_id: str, tenant: Tenant, local_queue: str,
-                              cluster_queue: str | None, priority: int, spec: WorkloadSpec, created_at: float,
-                              trace: str) -> bool:
-        if workload_id in self.workloads:
-            return False
-        self._seq += 1
-        self.workloads[workload_id] = {
-            "workload_id": workload_id, "seq": self._seq, "org": tenant.org, "team": tenant.team,
-            "local_queue": local_queue, "cluster_queue": cluster_queue, "priority": priority,
-            "spec": spec.model_dump_json(), "state": "pending", "flavor": None, "excluded": [], "trace": trace,
-            "created_at": created_at, "admission": None, "reserved_at": None, "placed": False, "requeue_at": 0.0,
-            "attempts": 0, "pending_reason": None, "pending_message": None, "position": None, "failures": 0}
-        return True
+    async def insert_workloads(self, conn, workloads: list[NewWorkload]) -> set[str]:
+        new: set[str] = set()
+        for w in workloads:
+            if w.workload_id in self.workloads:
+                continue
+            self._seq += 1
+            new.add(w.workload_id)
+            self.workloads[w.workload_id] = {
+                "workload_id": w.workload_id, "seq": self._seq, "org": w.tenant.org, "team": w.tenant.team,
+                "local_queue": w.local_queue, "cluster_queue": w.cluster_queue, "priority": w.priority,
+                "spec": w.spec.model_dump_json(), "state": "pending", "flavor": None, "excluded": [],
+                "trace": w.trace, "created_at": w.created_at, "admission": None, "reserved_at": None,
+                "placed": False, "requeue_at": 0.0, "attempts": 0, "pending_reason": None, "pending_message": None,
+                "position": None, "failures": 0}
+        return new
 
     async def mark_placed(self, conn, workload_id: str) -> None:
         if (row := self.workloads.get(workload_id)) is not None:
@@ -127,6 +128,9 @@ class InMemoryQuotaStore:
 
     async def was_cancelled(self, conn, workload_id: str) -> bool:
         return workload_id in self.cancelled
+
+    async def cancelled_among(self, conn, workload_ids: list[str]) -> set[str]:
+        return set(workload_ids) & set(self.cancelled)
 
     # -- suspensions ------------------------------------------------------------------------------------------
     async def remember_suspended(self, conn, workload_id: str, at: datetime, had: str | None,

@@ -1,0 +1,89 @@
+"""Quota's batch handlers on the in-memory store: a poll batch's run of accepted workloads reads and writes the store
+a fixed number of times, not once per workload (each call is a round trip on PostgreSQL), and leaves the events and
+rows one-by-one handling leaves: a workload cancelled first is never queued, a resubmitted one is not queued again,
+and of two copies in one run only the first counts."""
+
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+from datetime import UTC, datetime
+
+from libs.events import Event, WorkloadCancelled
+from libs.platform.unit_of_work import UnitOfWork
+from services.quota.handlers import QuotaHandlers
+from tests.support.quota_store import InMemoryQuotaStore
+from tests.unit.quota_service.test_quota_handlers_in_memory import CONFIG, TENANT, Clock, Conn, accepted, handle, kinds
+
+
+class Counting:
+    """Wraps a store and counts the calls of each of its methods: the round trips a PostgreSQL store would make."""
+
+    def __init__(self, store: InMemoryQuotaStore) -> None:
+        self.store = store
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str):
+        method = getattr(self.store, name)
+        if not inspect.iscoroutinefunction(method):
+            return method
+
+        async def counted(*args, **kwargs):
+            self.calls[name] += 1
+            return await method(*args, **kwargs)
+        return counted
+
+
+def counted_quota() -> tuple[QuotaHandlers, Counting]:
+    store = Counting(InMemoryQuotaStore(CONFIG))
+    return QuotaHandlers(None, clock=Clock(), store=store), store
+
+
+async def run(quota: QuotaHandlers, events: list[Event]) -> list[list[Event]]:
+    """Hands ``events`` to their batch handler as the consumer hands it a run (one UnitOfWork each, all on one
+    connection) and commits; returns what each event's unit of work emitted."""
+    conn = Conn()
+    uows = [UnitOfWork(conn=conn, producer="quota", namespace="t", cause=e) for e in events]
+    await quota.router().batch_handlers[events[0].type](events, uows)
+    for uow in uows:
+        await uow.run_after_commit()
+    return [uow.emitted for uow in uows]
+
+
+async def one_by_one(quota: QuotaHandlers, events: list[Event]) -> list[list[Event]]:
+    """Handles ``events`` each in its own transaction, as a failed batch is redone."""
+    return [await handle(quota, event) for event in events]
+
+
+def cancelled(wid: str) -> WorkloadCancelled:
+    return WorkloadCancelled(workload_id=wid, tenant=TENANT, cancelled_at=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+async def test_a_run_of_accepted_workloads_reads_and_writes_the_store_once():
+    quota, store = counted_quota()
+    await handle(quota, accepted("first", gpus=1))  # builds the engine from the store
+    store.calls.clear()
+    await run(quota, [accepted(f"w{i}", gpus=1) for i in range(6)])
+    assert store.calls == {"cancelled_among": 1, "insert_workloads": 1, "persist": 1}
+    assert set(quota.engine.reservations) == {"first", *(f"w{i}" for i in range(6))}
+
+
+async def test_a_run_of_accepted_workloads_leaves_what_one_by_one_leaves():
+    """A run holding a workload cancelled first, one already stored (resubmitted) and two copies of one workload."""
+    def events() -> list[Event]:
+        return [accepted("x", gpus=4), accepted("gone", gpus=4), accepted("old", gpus=4), accepted("y", gpus=4),
+                accepted("y", gpus=2), accepted("z", gpus=8)]
+
+    outcomes = []
+    for handled_as in (run, one_by_one):
+        quota, store = counted_quota()
+        await handle(quota, accepted("old", gpus=2))
+        await handle(quota, cancelled("gone"))  # before quota saw it
+        emitted = await handled_as(quota, events())
+        assert "gone" not in store.workloads and "gone" not in quota.known
+        assert '"gpu":4' in store.workloads["y"]["spec"]  # the first copy; the second changed nothing
+        assert store.workloads["old"]["spec"] == accepted("old", gpus=2).spec.model_dump_json()
+        outcomes.append((sorted(kinds([e for batch in emitted for e in batch])), store.states(),
+                         set(quota.engine.reservations), dict(quota.told)))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][1] == {"old": "reserved", "x": "reserved", "y": "pending", "z": "pending"}
