@@ -64,16 +64,31 @@ class QuotaHandlers(LifecycleHandlers):
             whys[wid] = why
 
     async def handle_workload_placed(self, event: WorkloadPlaced, uow: UnitOfWork) -> None:
-        """Stops the waitForPodsReady clock; a placement that came after its reservation expired is undone."""
-        engine = await self._enter(uow)
-        await self.store.saw_placed(uow.conn, event.workload_id)
-        if engine.mark_placed(event.workload_id):
-            await self.store.mark_placed(uow.conn, event.workload_id)
-        elif self._expired(engine, event.workload_id) and event.workload_id in self.known:
-            k = self.known[event.workload_id]
-            await uow.emit(PreemptionRequested(
-                reason=Reason.PODS_READY_TIMEOUT.value, victim_priority=k.priority,
-                message="placed after its quota reservation expired (waitForPodsReady); evicted to requeue"))
+        await self.handle_workload_placed_batch([event], [uow])
+
+    async def handle_workload_placed_batch(self, events: list[WorkloadPlaced], uows: list[UnitOfWork]) -> None:
+        """Stops the waitForPodsReady clock of every workload of a run that was placed; a placement that came after
+        its reservation expired is undone, through its own event's unit of work (its cause and trace). The run's
+        rows are written set-wise, one update of its suspensions and one of its placed workloads: one by one, those
+        were a round trip or two per placement."""
+        engine = await self._enter(uows[0])
+        conn = uows[0].conn
+        await self.store.saw_placed(conn, [e.workload_id for e in events])
+        placed: list[str] = []
+        for event, uow in zip(events, uows):
+            if engine.mark_placed(event.workload_id):
+                placed.append(event.workload_id)
+            elif self._expired(engine, event.workload_id) and event.workload_id in self.known:
+                await self._undo_placement(uow, self.known[event.workload_id])
+        if placed:
+            await self.store.mark_placed(conn, placed)
+
+    @staticmethod
+    async def _undo_placement(uow: UnitOfWork, k: Known) -> None:
+        """Asks for the eviction of a workload placed after its reservation expired: it waits in its queue again."""
+        await uow.emit(PreemptionRequested(
+            reason=Reason.PODS_READY_TIMEOUT.value, victim_priority=k.priority,
+            message="placed after its quota reservation expired (waitForPodsReady); evicted to requeue"))
 
     @staticmethod
     def _expired(engine: QuotaEngine, workload_id: str) -> bool:
@@ -190,5 +205,6 @@ class QuotaHandlers(LifecycleHandlers):
             ignored=frozenset({"WorkloadRejected", "WorkloadRunning", "PreemptionRequested", "WorkloadCancelRefused",
                                "WorkloadRequestRefused"}),
             batch_handlers={"WorkloadAccepted": self.handle_workload_accepted_batch,
+                            "WorkloadPlaced": self.handle_workload_placed_batch,
                             "WorkloadSucceeded": self.handle_workload_finished_batch,
                             "WorkloadFailed": self.handle_workload_finished_batch})

@@ -134,9 +134,10 @@ async def insert_workloads(conn: asyncpg.Connection, workloads: list[NewWorkload
     return {row["workload_id"] for row in rows}
 
 
-async def mark_placed(conn: asyncpg.Connection, workload_id: str) -> None:
-    """Notes that the scheduler placed every pod of the reserved workload (the waitForPodsReady clock stops)."""
-    await conn.execute("update workloads set placed = true where workload_id = $1", workload_id)
+async def mark_placed(conn: asyncpg.Connection, workload_ids: list[str]) -> None:
+    """Notes that the scheduler placed every pod of these reserved workloads (their waitForPodsReady clocks stop),
+    in one statement for a poll batch's run of placements."""
+    await conn.execute("update workloads set placed = true where workload_id = any($1::text[])", workload_ids)
 
 
 async def workload_state(conn: asyncpg.Connection, workload_id: str) -> str | None:

@@ -35,10 +35,11 @@ async def stopped(conn: asyncpg.Connection, workload_id: str, at: datetime | Non
         workload_id, at)
 
 
-async def saw_placed(conn: asyncpg.Connection, workload_id: str) -> None:
-    """Notes a WorkloadPlaced of a suspended run still stopping: the scheduler's copy no longer proves it stopped."""
-    await conn.execute("update suspended_workloads set placed = true where workload_id = $1 and not stopped",
-                       workload_id)
+async def saw_placed(conn: asyncpg.Connection, workload_ids: list[str]) -> None:
+    """Notes the WorkloadPlaced of each of these workloads whose suspended run is still stopping: the scheduler's
+    copy of the suspension no longer proves it stopped. One statement for a poll batch's run of placements."""
+    await conn.execute("update suspended_workloads set placed = true where workload_id = any($1::text[]) "
+                       "and not stopped", workload_ids)
 
 
 async def ended_by_itself(conn: asyncpg.Connection, workload_id: str) -> bool:

@@ -67,9 +67,10 @@ class InMemoryQuotaStore:
                 "position": None, "failures": 0}
         return new
 
-    async def mark_placed(self, conn, workload_id: str) -> None:
-        if (row := self.workloads.get(workload_id)) is not None:
-            row["placed"] = True
+    async def mark_placed(self, conn, workload_ids: list[str]) -> None:
+        for workload_id in workload_ids:
+            if (row := self.workloads.get(workload_id)) is not None:
+                row["placed"] = True
 
     async def workload_state(self, conn, workload_id: str) -> str | None:
         row = self.workloads.get(workload_id)
@@ -149,10 +150,11 @@ class InMemoryQuotaStore:
         row["stopped"] = True
         return row["resumed_at"] is not None
 
-    async def saw_placed(self, conn, workload_id: str) -> None:
-        row = self.suspended.get(workload_id)
-        if row is not None and not row["stopped"]:
-            row["placed"] = True
+    async def saw_placed(self, conn, workload_ids: list[str]) -> None:
+        for workload_id in workload_ids:
+            row = self.suspended.get(workload_id)
+            if row is not None and not row["stopped"]:
+                row["placed"] = True
 
     async def ended_by_itself(self, conn, workload_id: str) -> bool:
         row = self.suspended.get(workload_id)

@@ -1,7 +1,8 @@
-"""Quota's batch handlers on the in-memory store: a poll batch's run of accepted workloads reads and writes the store
-a fixed number of times, not once per workload (each call is a round trip on PostgreSQL), and leaves the events and
-rows one-by-one handling leaves: a workload cancelled first is never queued, a resubmitted one is not queued again,
-and of two copies in one run only the first counts."""
+"""Quota's batch handlers on the in-memory store: a poll batch's run of accepted or placed workloads reads and writes
+the store a fixed number of times, not once per workload (each call is a round trip on PostgreSQL), and leaves the
+events and rows one-by-one handling leaves: a workload cancelled first is never queued, a resubmitted one is not
+queued again, of two copies in one run only the first counts, and a workload placed after its reservation expired is
+evicted through its own placement's unit of work."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import inspect
 from collections import Counter
 from datetime import UTC, datetime
 
-from libs.events import Event, WorkloadCancelled
+from libs.events import Event, WorkloadCancelled, WorkloadPlaced, WorkloadSuspended
 from libs.platform.unit_of_work import UnitOfWork
 from services.quota.handlers import QuotaHandlers
 from tests.support.quota_store import InMemoryQuotaStore
@@ -34,8 +35,16 @@ class Counting:
         return counted
 
 
-def counted_quota() -> tuple[QuotaHandlers, Counting]:
-    store = Counting(InMemoryQuotaStore(CONFIG))
+# reservations not placed within a minute are released and requeued (Kueue's waitForPodsReady)
+READY = CONFIG + """---
+apiVersion: config.kueue.x-k8s.io/v1beta1
+kind: Configuration
+waitForPodsReady: {enable: true, timeout: 60s, requeuingStrategy: {backoffBaseSeconds: 10}}
+"""
+
+
+def counted_quota(config: str = CONFIG) -> tuple[QuotaHandlers, Counting]:
+    store = Counting(InMemoryQuotaStore(config))
     return QuotaHandlers(None, clock=Clock(), store=store), store
 
 
@@ -55,8 +64,16 @@ async def one_by_one(quota: QuotaHandlers, events: list[Event]) -> list[list[Eve
     return [await handle(quota, event) for event in events]
 
 
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 def cancelled(wid: str) -> WorkloadCancelled:
-    return WorkloadCancelled(workload_id=wid, tenant=TENANT, cancelled_at=datetime(2026, 1, 1, tzinfo=UTC))
+    return WorkloadCancelled(workload_id=wid, tenant=TENANT, cancelled_at=AT)
+
+
+def placed(wid: str) -> WorkloadPlaced:
+    return WorkloadPlaced(workload_id=wid, tenant=TENANT, cluster="onprem-dc1", assignments=(),
+                          spec=accepted(wid).spec)
 
 
 async def test_a_run_of_accepted_workloads_reads_and_writes_the_store_once():
@@ -87,3 +104,38 @@ async def test_a_run_of_accepted_workloads_leaves_what_one_by_one_leaves():
                          set(quota.engine.reservations), dict(quota.told)))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][1] == {"old": "reserved", "x": "reserved", "y": "pending", "z": "pending"}
+
+
+async def test_a_run_of_placements_writes_the_store_once():
+    quota, store = counted_quota()
+    for wid in ("a", "b", "c"):
+        await handle(quota, accepted(wid, gpus=2))
+    store.calls.clear()
+    await run(quota, [placed("a"), placed("b"), placed("c")])
+    assert store.calls == {"saw_placed": 1, "mark_placed": 1}
+    assert {wid: row["placed"] for wid, row in store.store.workloads.items()} == {"a": True, "b": True, "c": True}
+
+
+async def test_a_run_of_placements_leaves_what_one_by_one_leaves():
+    """A run holding a placement that came after its reservation expired, a placement of a suspended run still
+    stopping, a second placement of one workload and a first one."""
+    outcomes = []
+    for handled_as in (run, one_by_one):
+        quota, store = counted_quota(READY)
+        for wid in ("a", "late", "held"):
+            await handle(quota, accepted(wid, gpus=2))
+        await handle(quota, WorkloadSuspended(workload_id="held", tenant=TENANT, suspended_at=AT))
+        await handle(quota, placed("a"))
+        quota.clock.now += 61  # "late" was never placed in time: the next cycle releases and requeues it
+        assert ("QuotaReleased", "late") in kinds(await handle(quota, accepted("next", gpus=2)))
+        emitted = await handled_as(quota, [placed("a"), placed("late"), placed("held"), placed("next")])
+        assert kinds(emitted[1]) == [("PreemptionRequested", "late")]  # through its own placement
+        assert emitted[1][0].reason == "PodsReadyTimeout"
+        assert emitted[0] == emitted[2] == emitted[3] == []
+        assert store.suspended["held"]["placed"] and not store.suspended["held"]["stopped"]
+        rows = {wid: (row["state"], row["placed"]) for wid, row in store.workloads.items()}
+        assert rows == {"a": ("reserved", True), "late": ("pending", False), "held": ("suspended", False),
+                        "next": ("reserved", True)}
+        outcomes.append((rows, {wid: quota.engine.where(wid) for wid in rows},
+                         {wid: r.placed for wid, r in quota.engine.reservations.items()}))
+    assert outcomes[0] == outcomes[1]
