@@ -101,30 +101,39 @@ class QuotaHandlers(LifecycleHandlers):
         await self.handle_workload_finished_batch([event], [uow])
 
     async def handle_workload_finished_batch(self, events: list[Event], uows: list[UnitOfWork]) -> None:
-        """Releases the quota of every workload of a batch that ended, then runs the cycles once for all of them:
+        """Releases the quota of every workload of a run that ended, then runs the cycles once for all of them:
         with a cohort full, every release wakes all its inadmissible workloads, so a cycle round per end made a
-        deep queue's releases quadratic (the chaos run's backlog stalled quota for minutes)."""
+        deep queue's releases quadratic (the chaos run's backlog stalled quota for minutes). The run's suspended
+        runs that ended by themselves are found and finished in one statement (was two per end)."""
         engine = await self._enter(uows[0])
+        ends = [(e, u) for e, u in zip(events, uows) if ends_workload(e)]
+        retries = [(e, u) for e, u in zip(events, uows) if not ends_workload(e)]  # its backoff limit retries them
+        ending = [e.workload_id for e, _ in ends]
+        alone = await self.store.ended_by_themselves(uows[0].conn, ending) if ending else set()
         touched: set[str] = set()
-        retries = [(e, u) for e, u in zip(events, uows) if not ends_workload(e)]
-        for event, uow in zip(events, uows):
-            if not ends_workload(event):
-                continue  # a failed run its backoff limit retries (below)
-            if await self.store.ended_by_itself(uow.conn, event.workload_id):
+        for event, uow in ends:
+            if event.workload_id in alone:
+                alone.discard(event.workload_id)  # once, as one by one: a second end finds no suspension left
                 continue  # its suspended run ended by itself before it was stopped: done, nothing to resume
-            reservation = engine.reservations.get(event.workload_id)
-            if not engine.finish(event.workload_id):
-                continue
-            if reservation is not None:
-                await uow.emit(QuotaReleased(cluster_queue=reservation.admission.cluster_queue,
-                                             reason=event.type.removeprefix("Workload").lower()))
-            self.known.pop(event.workload_id, None)
-            self.told.pop(event.workload_id, None)
-            touched.add(event.workload_id)
+            if await self._release(engine, event, uow):
+                touched.add(event.workload_id)
         if touched:
             await self.cycle(uows[-1], touched, {})
         for event, uow in retries:
             await self._retry(engine, event, uow)
+
+    async def _release(self, engine: QuotaEngine, event: Event, uow: UnitOfWork) -> bool:
+        """Finishes an ended workload in the engine and says it released its quota; False if the engine did not
+        hold it (already finished, evicted or cancelled)."""
+        reservation = engine.reservations.get(event.workload_id)
+        if not engine.finish(event.workload_id):
+            return False
+        if reservation is not None:
+            await uow.emit(QuotaReleased(cluster_queue=reservation.admission.cluster_queue,
+                                         reason=event.type.removeprefix("Workload").lower()))
+        self.known.pop(event.workload_id, None)
+        self.told.pop(event.workload_id, None)
+        return True
 
     async def _retry(self, engine: QuotaEngine, event: WorkloadFailed, uow: UnitOfWork) -> None:
         """A failed run the workload's backoff limit retries: counts the failure (the next QuotaReserved carries

@@ -59,7 +59,7 @@ class QuotaStore(Protocol):
 
     async def saw_placed(self, conn, workload_ids: list[str]) -> None: ...
 
-    async def ended_by_itself(self, conn, workload_id: str) -> bool: ...
+    async def ended_by_themselves(self, conn, workload_ids: list[str]) -> set[str]: ...
 
     async def resume(self, conn, workload_id: str, at: datetime) -> str | None: ...
 
@@ -90,7 +90,7 @@ class PostgresQuotaStore:
     remember_suspended = staticmethod(suspension.remember)
     run_stopped = staticmethod(suspension.stopped)
     saw_placed = staticmethod(suspension.saw_placed)
-    ended_by_itself = staticmethod(suspension.ended_by_itself)
+    ended_by_themselves = staticmethod(suspension.ended_by_themselves)
     resume = staticmethod(suspension.resume)
     forget_suspended = staticmethod(suspension.forget)
     mark_suspended = staticmethod(suspension.mark_row)

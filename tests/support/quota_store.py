@@ -156,14 +156,13 @@ class InMemoryQuotaStore:
             if row is not None and not row["stopped"]:
                 row["placed"] = True
 
-    async def ended_by_itself(self, conn, workload_id: str) -> bool:
-        row = self.suspended.get(workload_id)
-        if row is None or row["stopped"]:
-            return False
-        del self.suspended[workload_id]
-        if workload_id in self.workloads:
-            self.workloads[workload_id]["state"] = "finished"
-        return True
+    async def ended_by_themselves(self, conn, workload_ids: list[str]) -> set[str]:
+        ended = {wid for wid in workload_ids if wid in self.suspended and not self.suspended[wid]["stopped"]}
+        for workload_id in ended:
+            del self.suspended[workload_id]
+            if workload_id in self.workloads:
+                self.workloads[workload_id]["state"] = "finished"
+        return ended
 
     async def resume(self, conn, workload_id: str, at: datetime) -> str | None:
         row = self.suspended.get(workload_id)

@@ -1,8 +1,8 @@
-"""Quota's batch handlers on the in-memory store: a poll batch's run of accepted or placed workloads reads and writes
-the store a fixed number of times, not once per workload (each call is a round trip on PostgreSQL), and leaves the
-events and rows one-by-one handling leaves: a workload cancelled first is never queued, a resubmitted one is not
-queued again, of two copies in one run only the first counts, and a workload placed after its reservation expired is
-evicted through its own placement's unit of work."""
+"""Quota's batch handlers on the in-memory store: a poll batch's run of accepted, placed or finished workloads reads
+and writes the store a fixed number of times, not once per workload (each call is a round trip on PostgreSQL), and
+leaves the events and rows one-by-one handling leaves: a workload cancelled first is never queued, a resubmitted one
+is not queued again, of two copies in one run only the first counts, a workload placed after its reservation expired
+is evicted through its own placement's unit of work, and a suspended run that ended by itself is finished once."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import inspect
 from collections import Counter
 from datetime import UTC, datetime
 
-from libs.events import Event, WorkloadCancelled, WorkloadPlaced, WorkloadSuspended
+from libs.events import Event, WorkloadCancelled, WorkloadFailed, WorkloadPlaced, WorkloadSucceeded, WorkloadSuspended
 from libs.platform.unit_of_work import UnitOfWork
 from services.quota.handlers import QuotaHandlers
 from tests.support.quota_store import InMemoryQuotaStore
@@ -69,6 +69,10 @@ AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 def cancelled(wid: str) -> WorkloadCancelled:
     return WorkloadCancelled(workload_id=wid, tenant=TENANT, cancelled_at=AT)
+
+
+def succeeded(wid: str) -> WorkloadSucceeded:
+    return WorkloadSucceeded(workload_id=wid, tenant=TENANT, cluster="onprem-dc1")
 
 
 def placed(wid: str) -> WorkloadPlaced:
@@ -138,4 +142,33 @@ async def test_a_run_of_placements_leaves_what_one_by_one_leaves():
                         "next": ("reserved", True)}
         outcomes.append((rows, {wid: quota.engine.where(wid) for wid in rows},
                          {wid: r.placed for wid, r in quota.engine.reservations.items()}))
+    assert outcomes[0] == outcomes[1]
+
+
+async def test_a_run_of_ends_writes_the_store_once():
+    quota, store = counted_quota()
+    for wid in ("a", "b", "c", "d"):
+        await handle(quota, accepted(wid, gpus=2))
+    store.calls.clear()
+    failed = WorkloadFailed(workload_id="b", tenant=TENANT, cluster="onprem-dc1", reason="OOMKilled")
+    await run(quota, [succeeded("a"), failed, succeeded("c"), succeeded("d")])
+    assert store.calls == {"ended_by_themselves": 1, "persist": 1}
+    assert store.store.states() == {"a": "finished", "b": "finished", "c": "finished", "d": "finished"}
+
+
+async def test_a_run_of_ends_leaves_what_one_by_one_leaves():
+    """A run holding the end of a suspended run still stopping (it ended by itself), a second end of that workload,
+    and an end that frees the quota a waiting workload needs."""
+    outcomes = []
+    for handled_as in (run, one_by_one):
+        quota, store = counted_quota()
+        for wid, gpus in (("a", 4), ("s", 4), ("b", 8)):
+            await handle(quota, accepted(wid, gpus))
+        await handle(quota, placed("s"))
+        await handle(quota, WorkloadSuspended(workload_id="s", tenant=TENANT, suspended_at=AT))
+        emitted = await handled_as(quota, [succeeded("s"), succeeded("s"), succeeded("a")])
+        assert [kinds(e) for e in emitted] == [[], [], [("QuotaReleased", "a"), ("QuotaReserved", "b")]]
+        assert store.suspended == {}  # the suspension is forgotten: a resume has nothing to queue
+        assert store.states() == {"a": "finished", "s": "finished", "b": "reserved"}
+        outcomes.append((store.states(), set(quota.engine.reservations), set(quota.known)))
     assert outcomes[0] == outcomes[1]
