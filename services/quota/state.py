@@ -184,35 +184,53 @@ async def exclude_flavor(conn: asyncpg.Connection, workload_id: str, flavor: str
 async def persist(conn: asyncpg.Connection, engine: QuotaEngine, ids: set[str], now: float,
                   whys: dict[str, Why]) -> None:
     """Writes the engine's current state of ``ids`` (reserved, pending with its reason, or finished), one
-    pipelined statement per state: a freed cohort can touch every workload pending in it."""
+    statement per state over arrays of rows: a freed cohort can touch every workload pending in it, and an
+    executemany still runs one statement per row on the server."""
     reserved, pending, finished = [], [], []
     for wid in sorted(ids):
         where = engine.where(wid)
         (reserved if where == "reserved" else pending if where == "pending" else finished).append(wid)
     if reserved:
-        await conn.executemany(
-            "update workloads set state = 'reserved', cluster_queue = $2, admission = $3::jsonb, "
-            "reserved_at = $4, placed = $5, flavor = $6, pending_reason = null, pending_message = null, "
-            "position = null, updated_at = now() where workload_id = $1",
-            [(wid, r.admission.cluster_queue, json.dumps(admission_to_json(r.admission)), r.reserved_at, r.placed,
-              next(iter(r.admission.node_labels), None)) for wid in reserved for r in (engine.reservations[wid],)])
+        await conn.execute(RESERVED_UPDATE, *columns(reserved_row(engine, wid) for wid in reserved))
     if pending:
         infos = engine.pending_infos(pending, now)
-        await conn.executemany(PENDING_UPDATE, [pending_row(engine, wid, infos.get(wid), whys.get(wid), now)
-                                                for wid in pending])
+        await conn.execute(PENDING_UPDATE, *columns(pending_row(engine, wid, infos.get(wid), whys.get(wid), now)
+                                                    for wid in pending))
     if finished:
-        await conn.executemany("update workloads set state = 'finished', admission = null, position = null, "
-                               "updated_at = now() where workload_id = $1 and state <> 'finished'",
-                               [(wid,) for wid in finished])
+        await conn.execute("update workloads set state = 'finished', admission = null, position = null, "
+                           "updated_at = now() where workload_id = any($1::text[]) and state <> 'finished'",
+                           finished)
+
+
+def columns(rows: Iterable[tuple]) -> list[list]:
+    """Returns ``rows`` as one list per column: the arrays an ``unnest`` statement takes."""
+    return [list(column) for column in zip(*rows)]
+
+
+RESERVED_UPDATE = ("update workloads set state = 'reserved', cluster_queue = u.cq, admission = u.admission::jsonb, "
+                   "reserved_at = u.reserved_at, placed = u.placed, flavor = u.flavor, pending_reason = null, "
+                   "pending_message = null, position = null, updated_at = now() "
+                   "from unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::bool[], $6::text[]) "
+                   "as u(wid, cq, admission, reserved_at, placed, flavor) where workloads.workload_id = u.wid")
+
+
+def reserved_row(engine: QuotaEngine, wid: str) -> tuple:
+    """Returns the RESERVED_UPDATE row of a reserved workload."""
+    r = engine.reservations[wid]
+    return (wid, r.admission.cluster_queue, json.dumps(admission_to_json(r.admission)), r.reserved_at, r.placed,
+            next(iter(r.admission.node_labels), None))
 
 
 PENDING_UPDATE = ("update workloads set state = 'pending', admission = null, placed = false, "
-                  "cluster_queue = coalesce($2, cluster_queue), requeue_at = $3, attempts = $4, pending_reason = $5, "
-                  "pending_message = $6, position = $7, updated_at = now() where workload_id = $1")
+                  "cluster_queue = coalesce(u.cq, workloads.cluster_queue), requeue_at = u.requeue_at, "
+                  "attempts = u.attempts, pending_reason = u.reason, pending_message = u.message, "
+                  "position = u.position, updated_at = now() "
+                  "from unnest($1::text[], $2::text[], $3::float8[], $4::int[], $5::text[], $6::text[], $7::int[]) "
+                  "as u(wid, cq, requeue_at, attempts, reason, message, position) where workloads.workload_id = u.wid")
 
 
 def pending_row(engine: QuotaEngine, wid: str, info, why: Why | None, now: float) -> tuple:
-    """Returns the PENDING_UPDATE arguments of a pending workload whose ``pending_info`` is ``info``."""
+    """Returns the PENDING_UPDATE row of a pending workload whose ``pending_info`` is ``info``."""
     entry = engine.pending_entry(wid) if info is not None and info.cluster_queue else None  # routed only
     if entry is not None and entry.requeue_at > now:
         base = entry.why.message if entry.why else "requeued"

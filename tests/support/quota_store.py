@@ -8,13 +8,11 @@ so a test can check what the handlers would have written. The engine is rebuilt 
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from libs.quota import QuotaEngine, Why
-from services.quota.mapping import admission_to_json
-from services.quota.state import Known, NewWorkload, engine_of, pending_row
+from services.quota.state import Known, NewWorkload, engine_of, pending_row, reserved_row
 
 LIVE = ("pending", "reserved", "inadmissible")  # the states a rebuild loads
 
@@ -102,11 +100,9 @@ class InMemoryQuotaStore:
             if row is None:
                 continue
             if where == "reserved":
-                r = engine.reservations[wid]
-                row.update(state="reserved", cluster_queue=r.admission.cluster_queue,
-                           admission=json.dumps(admission_to_json(r.admission)), reserved_at=r.reserved_at,
-                           placed=r.placed, flavor=next(iter(r.admission.node_labels), None), pending_reason=None,
-                           pending_message=None, position=None)
+                _, cq, admission, reserved_at, placed, flavor = reserved_row(engine, wid)
+                row.update(state="reserved", cluster_queue=cq, admission=admission, reserved_at=reserved_at,
+                           placed=placed, flavor=flavor, pending_reason=None, pending_message=None, position=None)
             elif where == "pending":
                 pending.append(wid)
             elif row["state"] != "finished":
