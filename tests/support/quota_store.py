@@ -8,6 +8,8 @@ so a test can check what the handlers would have written. The engine is rebuilt 
 
 from __future__ import annotations
 
+import inspect
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -183,3 +185,22 @@ class InMemoryQuotaStore:
             return None
         row.update(state="pending", created_at=created_at, requeue_at=0.0, placed=False, admission=None)
         return dict(row)
+
+
+class CountingQuotaStore:
+    """Wraps a ``QuotaStore`` and counts the calls of each of its methods: on PostgreSQL, each is a round trip (or
+    more) inside the handler's transaction, so a batch handler's calls show whether it works set-wise."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str):
+        method = getattr(self.store, name)
+        if not inspect.iscoroutinefunction(method):
+            return method
+
+        async def counted(*args, **kwargs):
+            self.calls[name] += 1
+            return await method(*args, **kwargs)
+        return counted

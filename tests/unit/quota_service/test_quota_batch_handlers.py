@@ -6,34 +6,13 @@ is evicted through its own placement's unit of work, and a suspended run that en
 
 from __future__ import annotations
 
-import inspect
-from collections import Counter
 from datetime import UTC, datetime
 
 from libs.events import Event, WorkloadCancelled, WorkloadFailed, WorkloadPlaced, WorkloadSucceeded, WorkloadSuspended
 from libs.platform.unit_of_work import UnitOfWork
 from services.quota.handlers import QuotaHandlers
-from tests.support.quota_store import InMemoryQuotaStore
+from tests.support.quota_store import CountingQuotaStore, InMemoryQuotaStore
 from tests.unit.quota_service.test_quota_handlers_in_memory import CONFIG, TENANT, Clock, Conn, accepted, handle, kinds
-
-
-class Counting:
-    """Wraps a store and counts the calls of each of its methods: the round trips a PostgreSQL store would make."""
-
-    def __init__(self, store: InMemoryQuotaStore) -> None:
-        self.store = store
-        self.calls: Counter[str] = Counter()
-
-    def __getattr__(self, name: str):
-        method = getattr(self.store, name)
-        if not inspect.iscoroutinefunction(method):
-            return method
-
-        async def counted(*args, **kwargs):
-            self.calls[name] += 1
-            return await method(*args, **kwargs)
-        return counted
-
 
 # reservations not placed within a minute are released and requeued (Kueue's waitForPodsReady)
 READY = CONFIG + """---
@@ -43,8 +22,8 @@ waitForPodsReady: {enable: true, timeout: 60s, requeuingStrategy: {backoffBaseSe
 """
 
 
-def counted_quota(config: str = CONFIG) -> tuple[QuotaHandlers, Counting]:
-    store = Counting(InMemoryQuotaStore(config))
+def counted_quota(config: str = CONFIG) -> tuple[QuotaHandlers, CountingQuotaStore]:
+    store = CountingQuotaStore(InMemoryQuotaStore(config))
     return QuotaHandlers(None, clock=Clock(), store=store), store
 
 
