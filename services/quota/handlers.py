@@ -17,7 +17,7 @@ from libs.quota import QuotaEngine, Reason, Why
 from services.quota.lifecycle import LifecycleHandlers
 from services.quota.mapping import assignments_of, queue_flavors, workload_of
 from services.quota.publish import announce_pending
-from services.quota.state import Known
+from services.quota.state import Known, NewWorkload
 
 
 class QuotaHandlers(LifecycleHandlers):
@@ -27,47 +27,68 @@ class QuotaHandlers(LifecycleHandlers):
         await self.handle_workload_accepted_batch([event], [uow])
 
     async def handle_workload_accepted_batch(self, events: list[WorkloadAccepted], uows: list[UnitOfWork]) -> None:
-        """Queues every accepted workload of a batch, then runs the cycles once for all of them."""
+        """Queues every accepted workload of a run, then runs the cycles once for all of them. The run's rows are
+        read and written set-wise, one select of its cancellations and one insert of its workloads: one by one,
+        those were two round trips per workload."""
         engine = await self._enter(uows[0])
+        conn = uows[0].conn
+        cancelled = await self.store.cancelled_among(conn, [e.workload_id for e in events])
+        # cancelled before quota saw it: never reserved (admission's topic orders this, but be sure)
+        rows = [self._row_of(engine, e, u) for e, u in zip(events, uows) if e.workload_id not in cancelled]
+        new = await self.store.insert_workloads(conn, rows) if rows else set()
         touched: set[str] = set()
         whys: dict[str, Why] = {}
-        for event, uow in zip(events, uows):
-            if await self._queue(engine, event, uow, whys):
-                touched.add(event.workload_id)
+        for row in rows:
+            if row.workload_id in new:  # not a redelivered or resubmitted workload, nor a later copy in the run
+                new.discard(row.workload_id)
+                self._queue(engine, row, whys)
+                touched.add(row.workload_id)
         if touched:
             await self.cycle(uows[-1], touched, whys)
 
-    async def _queue(self, engine: QuotaEngine, event: WorkloadAccepted, uow: UnitOfWork,
-                     whys: dict[str, Why]) -> bool:
-        """Stores and queues one accepted workload; False if it was cancelled first or is already known."""
-        if await self.store.was_cancelled(uow.conn, event.workload_id):
-            return False  # cancelled before quota saw it: never reserved (admission's topic orders this, but be sure)
-        team, queue, now = event.tenant.team, event.spec.queue or "default", self.clock()
-        cq, _ = queue_flavors(engine.config, team, queue)
-        created = event.occurred_at.timestamp()
-        if not await self.store.insert_workload(uow.conn, workload_id=event.workload_id, tenant=event.tenant,
-                                           local_queue=queue, cluster_queue=cq, priority=event.priority,
-                                           spec=event.spec, created_at=created, trace=uow.trace_context()):
-            return False  # a redelivered or resubmitted workload
-        self.known[event.workload_id] = Known(event.tenant, event.spec, event.priority,
-                                                    json.loads(uow.trace_context()), (), created)
-        why = engine.add_workload(workload_of(event.workload_id, team, event.spec, event.priority, created,
-                                              engine.config), now)
+    def _row_of(self, engine: QuotaEngine, event: WorkloadAccepted, uow: UnitOfWork) -> NewWorkload:
+        """Returns the row an accepted workload is stored as: pending in the cluster queue its local queue names."""
+        queue = event.spec.queue or "default"
+        cq, _ = queue_flavors(engine.config, event.tenant.team, queue)
+        return NewWorkload(workload_id=event.workload_id, tenant=event.tenant, local_queue=queue, cluster_queue=cq,
+                           priority=event.priority, spec=event.spec, created_at=event.occurred_at.timestamp(),
+                           trace=uow.trace_context())
+
+    def _queue(self, engine: QuotaEngine, row: NewWorkload, whys: dict[str, Why]) -> None:
+        """Queues one newly stored workload in the engine; notes why it waits unless it is simply queued."""
+        wid = row.workload_id
+        self.known[wid] = Known(row.tenant, row.spec, row.priority, json.loads(row.trace), (), row.created_at)
+        why = engine.add_workload(workload_of(wid, row.tenant.team, row.spec, row.priority, row.created_at,
+                                              engine.config), self.clock())
         if why.reason is not Reason.QUEUED:
-            whys[event.workload_id] = why
-        return True
+            whys[wid] = why
 
     async def handle_workload_placed(self, event: WorkloadPlaced, uow: UnitOfWork) -> None:
-        """Stops the waitForPodsReady clock; a placement that came after its reservation expired is undone."""
-        engine = await self._enter(uow)
-        await self.store.saw_placed(uow.conn, event.workload_id)
-        if engine.mark_placed(event.workload_id):
-            await self.store.mark_placed(uow.conn, event.workload_id)
-        elif self._expired(engine, event.workload_id) and event.workload_id in self.known:
-            k = self.known[event.workload_id]
-            await uow.emit(PreemptionRequested(
-                reason=Reason.PODS_READY_TIMEOUT.value, victim_priority=k.priority,
-                message="placed after its quota reservation expired (waitForPodsReady); evicted to requeue"))
+        await self.handle_workload_placed_batch([event], [uow])
+
+    async def handle_workload_placed_batch(self, events: list[WorkloadPlaced], uows: list[UnitOfWork]) -> None:
+        """Stops the waitForPodsReady clock of every workload of a run that was placed; a placement that came after
+        its reservation expired is undone, through its own event's unit of work (its cause and trace). The run's
+        rows are written set-wise, one update of its suspensions and one of its placed workloads: one by one, those
+        were a round trip or two per placement."""
+        engine = await self._enter(uows[0])
+        conn = uows[0].conn
+        await self.store.saw_placed(conn, [e.workload_id for e in events])
+        placed: list[str] = []
+        for event, uow in zip(events, uows):
+            if engine.mark_placed(event.workload_id):
+                placed.append(event.workload_id)
+            elif self._expired(engine, event.workload_id) and event.workload_id in self.known:
+                await self._undo_placement(uow, self.known[event.workload_id])
+        if placed:
+            await self.store.mark_placed(conn, placed)
+
+    @staticmethod
+    async def _undo_placement(uow: UnitOfWork, k: Known) -> None:
+        """Asks for the eviction of a workload placed after its reservation expired: it waits in its queue again."""
+        await uow.emit(PreemptionRequested(
+            reason=Reason.PODS_READY_TIMEOUT.value, victim_priority=k.priority,
+            message="placed after its quota reservation expired (waitForPodsReady); evicted to requeue"))
 
     @staticmethod
     def _expired(engine: QuotaEngine, workload_id: str) -> bool:
@@ -80,30 +101,39 @@ class QuotaHandlers(LifecycleHandlers):
         await self.handle_workload_finished_batch([event], [uow])
 
     async def handle_workload_finished_batch(self, events: list[Event], uows: list[UnitOfWork]) -> None:
-        """Releases the quota of every workload of a batch that ended, then runs the cycles once for all of them:
+        """Releases the quota of every workload of a run that ended, then runs the cycles once for all of them:
         with a cohort full, every release wakes all its inadmissible workloads, so a cycle round per end made a
-        deep queue's releases quadratic (the chaos run's backlog stalled quota for minutes)."""
+        deep queue's releases quadratic (the chaos run's backlog stalled quota for minutes). The run's suspended
+        runs that ended by themselves are found and finished in one statement (was two per end)."""
         engine = await self._enter(uows[0])
+        ends = [(e, u) for e, u in zip(events, uows) if ends_workload(e)]
+        retries = [(e, u) for e, u in zip(events, uows) if not ends_workload(e)]  # its backoff limit retries them
+        ending = [e.workload_id for e, _ in ends]
+        alone = await self.store.ended_by_themselves(uows[0].conn, ending) if ending else set()
         touched: set[str] = set()
-        retries = [(e, u) for e, u in zip(events, uows) if not ends_workload(e)]
-        for event, uow in zip(events, uows):
-            if not ends_workload(event):
-                continue  # a failed run its backoff limit retries (below)
-            if await self.store.ended_by_itself(uow.conn, event.workload_id):
+        for event, uow in ends:
+            if event.workload_id in alone:
+                alone.discard(event.workload_id)  # once, as one by one: a second end finds no suspension left
                 continue  # its suspended run ended by itself before it was stopped: done, nothing to resume
-            reservation = engine.reservations.get(event.workload_id)
-            if not engine.finish(event.workload_id):
-                continue
-            if reservation is not None:
-                await uow.emit(QuotaReleased(cluster_queue=reservation.admission.cluster_queue,
-                                             reason=event.type.removeprefix("Workload").lower()))
-            self.known.pop(event.workload_id, None)
-            self.told.pop(event.workload_id, None)
-            touched.add(event.workload_id)
+            if await self._release(engine, event, uow):
+                touched.add(event.workload_id)
         if touched:
             await self.cycle(uows[-1], touched, {})
         for event, uow in retries:
             await self._retry(engine, event, uow)
+
+    async def _release(self, engine: QuotaEngine, event: Event, uow: UnitOfWork) -> bool:
+        """Finishes an ended workload in the engine and says it released its quota; False if the engine did not
+        hold it (already finished, evicted or cancelled)."""
+        reservation = engine.reservations.get(event.workload_id)
+        if not engine.finish(event.workload_id):
+            return False
+        if reservation is not None:
+            await uow.emit(QuotaReleased(cluster_queue=reservation.admission.cluster_queue,
+                                         reason=event.type.removeprefix("Workload").lower()))
+        self.known.pop(event.workload_id, None)
+        self.told.pop(event.workload_id, None)
+        return True
 
     async def _retry(self, engine: QuotaEngine, event: WorkloadFailed, uow: UnitOfWork) -> None:
         """A failed run the workload's backoff limit retries: counts the failure (the next QuotaReserved carries
@@ -184,5 +214,6 @@ class QuotaHandlers(LifecycleHandlers):
             ignored=frozenset({"WorkloadRejected", "WorkloadRunning", "PreemptionRequested", "WorkloadCancelRefused",
                                "WorkloadRequestRefused"}),
             batch_handlers={"WorkloadAccepted": self.handle_workload_accepted_batch,
+                            "WorkloadPlaced": self.handle_workload_placed_batch,
                             "WorkloadSucceeded": self.handle_workload_finished_batch,
                             "WorkloadFailed": self.handle_workload_finished_batch})

@@ -100,21 +100,44 @@ def _restore_backoff(engine: QuotaEngine, workload_id: str, requeue_at: float, a
     engine.pending[cq].push(entry, now)
 
 
-async def insert_workload(conn: asyncpg.Connection, *, workload_id: str, tenant: Tenant, local_queue: str,
-                          cluster_queue: str | None, priority: int, spec: WorkloadSpec, created_at: float,
-                          trace: str) -> bool:
-    """Inserts a newly accepted workload as pending; False if it was already known."""
-    return bool(await conn.fetchval(
+@dataclass(frozen=True)
+class NewWorkload:
+    """An accepted workload as quota first stores it: pending, in the cluster queue its local queue names."""
+
+    workload_id: str
+    tenant: Tenant
+    local_queue: str
+    cluster_queue: str | None
+    priority: int
+    spec: WorkloadSpec
+    created_at: float
+    trace: str  # the W3C context of its acceptance, as JSON: later events about it continue that trace
+
+
+async def insert_workloads(conn: asyncpg.Connection, workloads: list[NewWorkload]) -> set[str]:
+    """Inserts newly accepted workloads as pending, in their order, in one statement (a poll batch's run of
+    acceptances was one round trip each); returns the ids that were new. One already stored (a redelivered or
+    resubmitted workload) is not; of two copies in ``workloads`` only the first is stored."""
+    firsts: dict[str, NewWorkload] = {}
+    for workload in workloads:
+        firsts.setdefault(workload.workload_id, workload)
+    first = list(firsts.values())
+    rows = await conn.fetch(
         "insert into workloads(workload_id, org, team, local_queue, cluster_queue, priority, spec, requests, state, "
-        "trace, created_at) values ($1,$2,$3,$4,$5,$6,$7::jsonb,'{}'::jsonb,'pending',$8::jsonb,$9) "
-        "on conflict do nothing returning true",
-        workload_id, tenant.org, tenant.team, local_queue, cluster_queue, priority, spec.model_dump_json(), trace,
-        created_at))
+        "trace, created_at) select w, o, t, q, c, p, s::jsonb, '{}'::jsonb, 'pending', x::jsonb, a "
+        "from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], "
+        "$9::float8[]) with ordinality as u(w, o, t, q, c, p, s, x, a, n) order by n "
+        "on conflict do nothing returning workload_id",
+        [w.workload_id for w in first], [w.tenant.org for w in first], [w.tenant.team for w in first],
+        [w.local_queue for w in first], [w.cluster_queue for w in first], [w.priority for w in first],
+        [w.spec.model_dump_json() for w in first], [w.trace for w in first], [w.created_at for w in first])
+    return {row["workload_id"] for row in rows}
 
 
-async def mark_placed(conn: asyncpg.Connection, workload_id: str) -> None:
-    """Notes that the scheduler placed every pod of the reserved workload (the waitForPodsReady clock stops)."""
-    await conn.execute("update workloads set placed = true where workload_id = $1", workload_id)
+async def mark_placed(conn: asyncpg.Connection, workload_ids: list[str]) -> None:
+    """Notes that the scheduler placed every pod of these reserved workloads (their waitForPodsReady clocks stop),
+    in one statement for a poll batch's run of placements."""
+    await conn.execute("update workloads set placed = true where workload_id = any($1::text[])", workload_ids)
 
 
 async def workload_state(conn: asyncpg.Connection, workload_id: str) -> str | None:
@@ -130,6 +153,13 @@ async def remember_cancelled(conn: asyncpg.Connection, workload_id: str, at, had
 
 async def was_cancelled(conn: asyncpg.Connection, workload_id: str) -> bool:
     return bool(await conn.fetchval("select true from cancelled_workloads where workload_id = $1", workload_id))
+
+
+async def cancelled_among(conn: asyncpg.Connection, workload_ids: list[str]) -> set[str]:
+    """Returns which of ``workload_ids`` were cancelled, in one statement for a poll batch's run."""
+    rows = await conn.fetch("select workload_id from cancelled_workloads where workload_id = any($1::text[])",
+                            workload_ids)
+    return {row["workload_id"] for row in rows}
 
 
 async def set_priority(conn: asyncpg.Connection, workload_id: str, priority: int) -> bool:
@@ -154,35 +184,53 @@ async def exclude_flavor(conn: asyncpg.Connection, workload_id: str, flavor: str
 async def persist(conn: asyncpg.Connection, engine: QuotaEngine, ids: set[str], now: float,
                   whys: dict[str, Why]) -> None:
     """Writes the engine's current state of ``ids`` (reserved, pending with its reason, or finished), one
-    pipelined statement per state: a freed cohort can touch every workload pending in it."""
+    statement per state over arrays of rows: a freed cohort can touch every workload pending in it, and an
+    executemany still runs one statement per row on the server."""
     reserved, pending, finished = [], [], []
     for wid in sorted(ids):
         where = engine.where(wid)
         (reserved if where == "reserved" else pending if where == "pending" else finished).append(wid)
     if reserved:
-        await conn.executemany(
-            "update workloads set state = 'reserved', cluster_queue = $2, admission = $3::jsonb, "
-            "reserved_at = $4, placed = $5, flavor = $6, pending_reason = null, pending_message = null, "
-            "position = null, updated_at = now() where workload_id = $1",
-            [(wid, r.admission.cluster_queue, json.dumps(admission_to_json(r.admission)), r.reserved_at, r.placed,
-              next(iter(r.admission.node_labels), None)) for wid in reserved for r in (engine.reservations[wid],)])
+        await conn.execute(RESERVED_UPDATE, *columns(reserved_row(engine, wid) for wid in reserved))
     if pending:
         infos = engine.pending_infos(pending, now)
-        await conn.executemany(PENDING_UPDATE, [pending_row(engine, wid, infos.get(wid), whys.get(wid), now)
-                                                for wid in pending])
+        await conn.execute(PENDING_UPDATE, *columns(pending_row(engine, wid, infos.get(wid), whys.get(wid), now)
+                                                    for wid in pending))
     if finished:
-        await conn.executemany("update workloads set state = 'finished', admission = null, position = null, "
-                               "updated_at = now() where workload_id = $1 and state <> 'finished'",
-                               [(wid,) for wid in finished])
+        await conn.execute("update workloads set state = 'finished', admission = null, position = null, "
+                           "updated_at = now() where workload_id = any($1::text[]) and state <> 'finished'",
+                           finished)
+
+
+def columns(rows: Iterable[tuple]) -> list[list]:
+    """Returns ``rows`` as one list per column: the arrays an ``unnest`` statement takes."""
+    return [list(column) for column in zip(*rows)]
+
+
+RESERVED_UPDATE = ("update workloads set state = 'reserved', cluster_queue = u.cq, admission = u.admission::jsonb, "
+                   "reserved_at = u.reserved_at, placed = u.placed, flavor = u.flavor, pending_reason = null, "
+                   "pending_message = null, position = null, updated_at = now() "
+                   "from unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::bool[], $6::text[]) "
+                   "as u(wid, cq, admission, reserved_at, placed, flavor) where workloads.workload_id = u.wid")
+
+
+def reserved_row(engine: QuotaEngine, wid: str) -> tuple:
+    """Returns the RESERVED_UPDATE row of a reserved workload."""
+    r = engine.reservations[wid]
+    return (wid, r.admission.cluster_queue, json.dumps(admission_to_json(r.admission)), r.reserved_at, r.placed,
+            next(iter(r.admission.node_labels), None))
 
 
 PENDING_UPDATE = ("update workloads set state = 'pending', admission = null, placed = false, "
-                  "cluster_queue = coalesce($2, cluster_queue), requeue_at = $3, attempts = $4, pending_reason = $5, "
-                  "pending_message = $6, position = $7, updated_at = now() where workload_id = $1")
+                  "cluster_queue = coalesce(u.cq, workloads.cluster_queue), requeue_at = u.requeue_at, "
+                  "attempts = u.attempts, pending_reason = u.reason, pending_message = u.message, "
+                  "position = u.position, updated_at = now() "
+                  "from unnest($1::text[], $2::text[], $3::float8[], $4::int[], $5::text[], $6::text[], $7::int[]) "
+                  "as u(wid, cq, requeue_at, attempts, reason, message, position) where workloads.workload_id = u.wid")
 
 
 def pending_row(engine: QuotaEngine, wid: str, info, why: Why | None, now: float) -> tuple:
-    """Returns the PENDING_UPDATE arguments of a pending workload whose ``pending_info`` is ``info``."""
+    """Returns the PENDING_UPDATE row of a pending workload whose ``pending_info`` is ``info``."""
     entry = engine.pending_entry(wid) if info is not None and info.cluster_queue else None  # routed only
     if entry is not None and entry.requeue_at > now:
         base = entry.why.message if entry.why else "requeued"

@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from libs.events import Tenant, WorkloadSpec
 from libs.quota import QuotaEngine, Why
 from services.quota import state, suspension
-from services.quota.state import Known
+from services.quota.state import Known, NewWorkload
 
 
 class QuotaStore(Protocol):
@@ -30,11 +29,9 @@ class QuotaStore(Protocol):
     async def load_engine(self, conn, text: str, now: float) -> tuple[QuotaEngine, dict[str, Known]]: ...
 
     # -- workloads --------------------------------------------------------------------------------------------
-    async def insert_workload(self, conn, *, workload_id: str, tenant: Tenant, local_queue: str,
-                              cluster_queue: str | None, priority: int, spec: WorkloadSpec, created_at: float,
-                              trace: str) -> bool: ...
+    async def insert_workloads(self, conn, workloads: list[NewWorkload]) -> set[str]: ...
 
-    async def mark_placed(self, conn, workload_id: str) -> None: ...
+    async def mark_placed(self, conn, workload_ids: list[str]) -> None: ...
 
     async def workload_state(self, conn, workload_id: str) -> str | None: ...
 
@@ -52,15 +49,17 @@ class QuotaStore(Protocol):
 
     async def was_cancelled(self, conn, workload_id: str) -> bool: ...
 
+    async def cancelled_among(self, conn, workload_ids: list[str]) -> set[str]: ...
+
     # -- suspensions (suspension.py says what each means) -----------------------------------------------------
     async def remember_suspended(self, conn, workload_id: str, at: datetime, had: str | None,
                                  placed: bool) -> bool: ...
 
     async def run_stopped(self, conn, workload_id: str, at: datetime | None = None) -> bool | None: ...
 
-    async def saw_placed(self, conn, workload_id: str) -> None: ...
+    async def saw_placed(self, conn, workload_ids: list[str]) -> None: ...
 
-    async def ended_by_itself(self, conn, workload_id: str) -> bool: ...
+    async def ended_by_themselves(self, conn, workload_ids: list[str]) -> set[str]: ...
 
     async def resume(self, conn, workload_id: str, at: datetime) -> str | None: ...
 
@@ -78,7 +77,7 @@ class PostgresQuotaStore:
     store_first_config = staticmethod(state.store_first_config)
     config_version = staticmethod(state.config_version)
     load_engine = staticmethod(state.load_engine)
-    insert_workload = staticmethod(state.insert_workload)
+    insert_workloads = staticmethod(state.insert_workloads)
     mark_placed = staticmethod(state.mark_placed)
     workload_state = staticmethod(state.workload_state)
     set_priority = staticmethod(state.set_priority)
@@ -87,10 +86,11 @@ class PostgresQuotaStore:
     persist = staticmethod(state.persist)
     remember_cancelled = staticmethod(state.remember_cancelled)
     was_cancelled = staticmethod(state.was_cancelled)
+    cancelled_among = staticmethod(state.cancelled_among)
     remember_suspended = staticmethod(suspension.remember)
     run_stopped = staticmethod(suspension.stopped)
     saw_placed = staticmethod(suspension.saw_placed)
-    ended_by_itself = staticmethod(suspension.ended_by_itself)
+    ended_by_themselves = staticmethod(suspension.ended_by_themselves)
     resume = staticmethod(suspension.resume)
     forget_suspended = staticmethod(suspension.forget)
     mark_suspended = staticmethod(suspension.mark_row)

@@ -8,14 +8,13 @@ so a test can check what the handlers would have written. The engine is rebuilt 
 
 from __future__ import annotations
 
-import json
+import inspect
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from libs.events import Tenant, WorkloadSpec
 from libs.quota import QuotaEngine, Why
-from services.quota.mapping import admission_to_json
-from services.quota.state import Known, engine_of, pending_row
+from services.quota.state import Known, NewWorkload, engine_of, pending_row, reserved_row
 
 LIVE = ("pending", "reserved", "inadmissible")  # the states a rebuild loads
 
@@ -52,23 +51,26 @@ class InMemoryQuotaStore:
         return engine_of(text, rows, now)
 
     # -- workloads --------------------------------------------------------------------------------------------
-    async def insert_workload(self, conn, *, workload_id: str, tenant: Tenant, local_queue: str,
-                              cluster_queue: str | None, priority: int, spec: WorkloadSpec, created_at: float,
-                              trace: str) -> bool:
-        if workload_id in self.workloads:
-            return False
-        self._seq += 1
-        self.workloads[workload_id] = {
-            "workload_id": workload_id, "seq": self._seq, "org": tenant.org, "team": tenant.team,
-            "local_queue": local_queue, "cluster_queue": cluster_queue, "priority": priority,
-            "spec": spec.model_dump_json(), "state": "pending", "flavor": None, "excluded": [], "trace": trace,
-            "created_at": created_at, "admission": None, "reserved_at": None, "placed": False, "requeue_at": 0.0,
-            "attempts": 0, "pending_reason": None, "pending_message": None, "position": None, "failures": 0}
-        return True
+    async def insert_workloads(self, conn, workloads: list[NewWorkload]) -> set[str]:
+        new: set[str] = set()
+        for w in workloads:
+            if w.workload_id in self.workloads:
+                continue
+            self._seq += 1
+            new.add(w.workload_id)
+            self.workloads[w.workload_id] = {
+                "workload_id": w.workload_id, "seq": self._seq, "org": w.tenant.org, "team": w.tenant.team,
+                "local_queue": w.local_queue, "cluster_queue": w.cluster_queue, "priority": w.priority,
+                "spec": w.spec.model_dump_json(), "state": "pending", "flavor": None, "excluded": [],
+                "trace": w.trace, "created_at": w.created_at, "admission": None, "reserved_at": None,
+                "placed": False, "requeue_at": 0.0, "attempts": 0, "pending_reason": None, "pending_message": None,
+                "position": None, "failures": 0}
+        return new
 
-    async def mark_placed(self, conn, workload_id: str) -> None:
-        if (row := self.workloads.get(workload_id)) is not None:
-            row["placed"] = True
+    async def mark_placed(self, conn, workload_ids: list[str]) -> None:
+        for workload_id in workload_ids:
+            if (row := self.workloads.get(workload_id)) is not None:
+                row["placed"] = True
 
     async def workload_state(self, conn, workload_id: str) -> str | None:
         row = self.workloads.get(workload_id)
@@ -100,11 +102,9 @@ class InMemoryQuotaStore:
             if row is None:
                 continue
             if where == "reserved":
-                r = engine.reservations[wid]
-                row.update(state="reserved", cluster_queue=r.admission.cluster_queue,
-                           admission=json.dumps(admission_to_json(r.admission)), reserved_at=r.reserved_at,
-                           placed=r.placed, flavor=next(iter(r.admission.node_labels), None), pending_reason=None,
-                           pending_message=None, position=None)
+                _, cq, admission, reserved_at, placed, flavor = reserved_row(engine, wid)
+                row.update(state="reserved", cluster_queue=cq, admission=admission, reserved_at=reserved_at,
+                           placed=placed, flavor=flavor, pending_reason=None, pending_message=None, position=None)
             elif where == "pending":
                 pending.append(wid)
             elif row["state"] != "finished":
@@ -128,6 +128,9 @@ class InMemoryQuotaStore:
     async def was_cancelled(self, conn, workload_id: str) -> bool:
         return workload_id in self.cancelled
 
+    async def cancelled_among(self, conn, workload_ids: list[str]) -> set[str]:
+        return set(workload_ids) & set(self.cancelled)
+
     # -- suspensions ------------------------------------------------------------------------------------------
     async def remember_suspended(self, conn, workload_id: str, at: datetime, had: str | None,
                                  placed: bool) -> bool:
@@ -145,19 +148,19 @@ class InMemoryQuotaStore:
         row["stopped"] = True
         return row["resumed_at"] is not None
 
-    async def saw_placed(self, conn, workload_id: str) -> None:
-        row = self.suspended.get(workload_id)
-        if row is not None and not row["stopped"]:
-            row["placed"] = True
+    async def saw_placed(self, conn, workload_ids: list[str]) -> None:
+        for workload_id in workload_ids:
+            row = self.suspended.get(workload_id)
+            if row is not None and not row["stopped"]:
+                row["placed"] = True
 
-    async def ended_by_itself(self, conn, workload_id: str) -> bool:
-        row = self.suspended.get(workload_id)
-        if row is None or row["stopped"]:
-            return False
-        del self.suspended[workload_id]
-        if workload_id in self.workloads:
-            self.workloads[workload_id]["state"] = "finished"
-        return True
+    async def ended_by_themselves(self, conn, workload_ids: list[str]) -> set[str]:
+        ended = {wid for wid in workload_ids if wid in self.suspended and not self.suspended[wid]["stopped"]}
+        for workload_id in ended:
+            del self.suspended[workload_id]
+            if workload_id in self.workloads:
+                self.workloads[workload_id]["state"] = "finished"
+        return ended
 
     async def resume(self, conn, workload_id: str, at: datetime) -> str | None:
         row = self.suspended.get(workload_id)
@@ -182,3 +185,22 @@ class InMemoryQuotaStore:
             return None
         row.update(state="pending", created_at=created_at, requeue_at=0.0, placed=False, admission=None)
         return dict(row)
+
+
+class CountingQuotaStore:
+    """Wraps a ``QuotaStore`` and counts the calls of each of its methods: on PostgreSQL, each is a round trip (or
+    more) inside the handler's transaction, so a batch handler's calls show whether it works set-wise."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str):
+        method = getattr(self.store, name)
+        if not inspect.iscoroutinefunction(method):
+            return method
+
+        async def counted(*args, **kwargs):
+            self.calls[name] += 1
+            return await method(*args, **kwargs)
+        return counted

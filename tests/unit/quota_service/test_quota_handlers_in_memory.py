@@ -145,6 +145,6 @@ def test_each_store_has_every_method_of_the_protocol_with_its_parameters(store_c
         return [p for p in inspect.signature(function).parameters if p != "self"]
 
     members = [name for name, value in vars(QuotaStore).items() if inspect.iscoroutinefunction(value)]
-    assert len(members) == 21
+    assert len(members) == 22
     assert {name: parameters(getattr(store_class, name)) for name in members} == \
         {name: parameters(getattr(QuotaStore, name)) for name in members}
