@@ -23,7 +23,7 @@ from libs.events import DecodeError, Event, MessageDeadLettered, decode
 from libs.events.deadletter import MAX_ORIGINAL_BYTES
 from libs.events.topics import DEAD_LETTER
 from libs.platform import retrying, telemetry
-from libs.platform.unit_of_work import OUTBOX_INSERT, Handler, Router, UnitOfWork
+from libs.platform.unit_of_work import Handler, Router, UnitOfWork, insert_outbox
 
 log = logging.getLogger("batchyard.consumer")
 
@@ -172,8 +172,7 @@ class Consumer:
                                                     **{"batchyard.event_id": str(event.event_id)}):
                             await handler(event, uow)
                     await self._flush_run(run)
-                    if rows:
-                        await conn.executemany(OUTBOX_INSERT, rows)
+                    await insert_outbox(conn, rows)
             except BaseException as exc:
                 for span in spans:
                     span.record_exception(exc)

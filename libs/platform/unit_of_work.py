@@ -14,6 +14,19 @@ from libs.platform import telemetry
 
 
 OUTBOX_INSERT = "insert into outbox(topic, key, value, headers) values ($1, $2, $3, $4::jsonb)"
+# Many rows as one statement, numbered (seq) in the order given: the relay publishes by seq, and Kafka keeps a
+# key's order only if the outbox does. PostgreSQL runs one statement instead of one per row (executemany).
+OUTBOX_INSERT_MANY = ("insert into outbox(topic, key, value, headers) select t, k, v, h::jsonb from "
+                      "unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[]) with ordinality as r(t, k, v, h, n) "
+                      "order by n")
+
+
+async def insert_outbox(conn: asyncpg.Connection, rows: list[tuple]) -> None:
+    """Writes outbox rows (topic, key, value, headers JSON) in one statement, in their order."""
+    if len(rows) == 1:
+        await conn.execute(OUTBOX_INSERT, *rows[0])
+    elif rows:
+        await conn.execute(OUTBOX_INSERT_MANY, *(list(column) for column in zip(*rows)))
 
 
 @dataclass

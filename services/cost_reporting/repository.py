@@ -84,6 +84,11 @@ async def facts_of(conn: asyncpg.Connection, workload_ids: list[str]) -> dict[st
     return out
 
 
+def columns(rows: list[tuple], width: int) -> list[list]:
+    """Returns ``rows`` as ``width`` column lists: the arrays of one ``unnest`` insert."""
+    return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
+
+
 def _allocation(r) -> Allocation:
     return Allocation(r["allocation_id"], r["workload_id"], r["node_id"], r["start_at"], r["end_at"],
                       r["cpu_milli"], r["memory_mib"], r["gpu_milli"], r["org"], r["team"], r["queue"],
@@ -101,11 +106,16 @@ async def allocations_of(conn: asyncpg.Connection, workload_ids: list[str]) -> d
 
 async def replace_allocations(conn: asyncpg.Connection, removed: Iterable[str], added: Iterable[Allocation]) -> None:
     await conn.execute("delete from allocations where allocation_id = any($1::text[])", list(removed))
-    await conn.executemany(
+    added = list(added)
+    if not added:
+        return
+    await conn.execute(
         "insert into allocations(allocation_id, workload_id, node_id, start_at, end_at, cpu_milli, memory_mib, "
-        "gpu_milli, org, team, queue, source_event) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
-        [(a.allocation_id, a.workload_id, a.node_id, a.start, a.end, a.cpu_milli, a.memory_mib, a.gpu_milli,
-          a.org, a.team, a.queue, a.source_event) for a in added])
+        "gpu_milli, org, team, queue, source_event) select * from unnest($1::text[], $2::text[], $3::text[], "
+        "$4::timestamptz[], $5::timestamptz[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], "
+        "$11::text[], $12::uuid[])",
+        *columns([(a.allocation_id, a.workload_id, a.node_id, a.start, a.end, a.cpu_milli, a.memory_mib,
+                   a.gpu_milli, a.org, a.team, a.queue, a.source_event) for a in added], 12))
 
 
 async def allocations_on(conn: asyncpg.Connection, node_ids: list[str], lo: datetime,
@@ -141,13 +151,18 @@ async def ledger_rows(conn: asyncpg.Connection, node_hours: list[NodeHour]) -> d
 
 
 async def insert_rows(conn: asyncpg.Connection, rows: list[LedgerRow]) -> None:
-    await conn.executemany(
+    if not rows:
+        return
+    await conn.execute(  # numbered (seq) in booking order: delta_rows reads a node-hour's rows in that order
         "insert into ledger(row_id, node_id, hour, party, workload_id, amount_micros, kind, source_event, cluster, "
         "pool, instance_type, gpu_model, org, team, queue, price_version) "
-        "values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
-        [(r.row_id, r.node, r.hour, r.party, None if r.party == IDLE else r.party, r.amount, r.kind.value,
-          r.source_event_id, r.cluster, r.pool, r.instance_type, r.gpu_model, r.org, r.team, r.queue,
-          r.price_version_id) for r in rows])
+        "select r, n, h, p, w, a, k, s, c, pl, it, g, o, t, q, pv from unnest($1::text[], $2::text[], "
+        "$3::timestamptz[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], "
+        "$11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[]) with ordinality "
+        "as u(r, n, h, p, w, a, k, s, c, pl, it, g, o, t, q, pv, i) order by i",
+        *columns([(r.row_id, r.node, r.hour, r.party, None if r.party == IDLE else r.party, r.amount, r.kind.value,
+                   r.source_event_id, r.cluster, r.pool, r.instance_type, r.gpu_model, r.org, r.team, r.queue,
+                   r.price_version_id) for r in rows], 16))
     days = sorted({r.hour.date() for r in rows})
     await conn.execute("insert into rollup_days(day, dirty) select d, true from unnest($1::date[]) as d "
                        "on conflict (day) do update set dirty = true", days)

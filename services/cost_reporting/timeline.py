@@ -15,6 +15,7 @@ import asyncpg
 from libs.events import (
     Event,
     PreemptionRequested,
+    Tenant,
     WorkloadCancelled,
     WorkloadEvicted,
     WorkloadFailed,
@@ -56,14 +57,17 @@ def timeline_row(event: Event) -> TimelineRow:
 
 TIMELINE_INSERT = (
     "insert into workload_events(event_id, workload_id, type, producer, occurred_at, org, team, cluster, reason, "
-    "message, detail) select $1, $2, $3, $11, $4, coalesce($5, e.org), coalesce($6, e.team), $7, $8, $9, "
-    "$10::jsonb "
-    "from (select null) x left join lateral (select org, team from workload_events where workload_id = $2 "
-    "and org is not null limit 1) e on true on conflict do nothing")
+    "message, detail) select u.event_id, u.workload_id, u.type, u.producer, u.occurred_at, coalesce(u.org, e.org), "
+    "coalesce(u.team, e.team), u.cluster, u.reason, u.message, u.detail::jsonb "
+    "from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], "
+    "$8::text[], $9::text[], $10::text[], $11::text[]) with ordinality as u(event_id, workload_id, type, "
+    "occurred_at, org, team, cluster, reason, message, detail, producer, n) "
+    "left join lateral (select org, team from workload_events w where w.workload_id = u.workload_id "
+    "and w.org is not null limit 1) e on true order by u.n on conflict do nothing")
 
 
-def _values(event: Event) -> tuple:
-    row, tenant = timeline_row(event), event.tenant
+def _values(event: Event, tenant: Tenant | None) -> tuple:
+    row = timeline_row(event)
     return (event.event_id, event.workload_id, event.type, event.occurred_at, tenant.org if tenant else None,
             tenant.team if tenant else None, row.cluster, row.reason, row.message, json.dumps(row.detail),
             event.producer)
@@ -76,6 +80,16 @@ async def record(conn: asyncpg.Connection, event: Event) -> None:
 
 
 async def record_many(conn: asyncpg.Connection, events: list[Event]) -> None:
-    """``record`` for each event, in order, in one round trip: each insert sees the rows of those before it, so an
-    event without a tenant still finds its workload's earlier one in the same list."""
-    await conn.executemany(TIMELINE_INSERT, [_values(e) for e in events if e.workload_id is not None])
+    """``record`` for each event, in order, in one statement. The statement does not see its own rows, so an event
+    without a tenant first takes the tenant of an earlier event of its workload in ``events``; failing that, the
+    stored one."""
+    rows, tenants = [], {}
+    for event in events:
+        if event.workload_id is None:
+            continue
+        tenant = event.tenant or tenants.get(event.workload_id)
+        if event.tenant is not None:
+            tenants.setdefault(event.workload_id, event.tenant)
+        rows.append(_values(event, tenant))
+    if rows:
+        await conn.execute(TIMELINE_INSERT, *(list(column) for column in zip(*rows)))

@@ -24,7 +24,7 @@ from libs.events import Event, NodeHealthReported
 from libs.events.topics import KUBE_CONNECTOR as PRODUCER
 from libs.platform.clock import SimClock
 from libs.platform.periodic import woken
-from libs.platform.unit_of_work import OUTBOX_INSERT, UnitOfWork
+from libs.platform.unit_of_work import UnitOfWork, insert_outbox
 from services.kube_connector import nodes as mapping
 from services.kube_connector import repository as repo
 from services.kube_connector.api import KubeApi, KubeError, q
@@ -111,7 +111,7 @@ class NodeSync:
                 for _, (_, _, _, events) in reports:
                     for event in events:
                         await uow.emit(event)
-                await conn.executemany(OUTBOX_INSERT, outbox)
+                await insert_outbox(conn, outbox)
             self.on_emitted()
         for name in names:
             row = rows.get(name)

@@ -3,6 +3,7 @@ node repair's cordons, drains and repairs (the agents in agents.py finish them o
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -34,20 +35,34 @@ class FleetHandlers:
         return (fraction(workload_id) if attempt == 1 else fraction(workload_id, attempt)) < self.failure_probability
 
     async def handle_workload_placed(self, event: WorkloadPlaced, uow: UnitOfWork) -> None:
+        await self.handle_workload_placed_batch([event], [uow])
+
+    async def handle_workload_placed_batch(self, events: list[WorkloadPlaced], uows: list[UnitOfWork]) -> None:
+        """Starts the pods of a run of placements: one insert for all of them (a workload already running here, or
+        placed twice in the run, starts once), then a WorkloadRunning for each that started."""
         now = self.now()
+        rows = [self._pods_row(event, uow, now) for event, uow in zip(events, uows)]
+        started = {r["workload_id"] for r in await uows[0].conn.fetch(
+            "insert into pods(workload_id, cluster, org, team, nodes, ends_wall, outcome, trace, attempt, final) "
+            "select w, c, o, t, array(select jsonb_array_elements_text(n::jsonb)), e, r, tr::jsonb, a, f "
+            "from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::text[], "
+            "$8::text[], $9::int[], $10::bool[]) with ordinality as u(w, c, o, t, n, e, r, tr, a, f, i) order by i "
+            "on conflict do nothing returning workload_id", *(list(column) for column in zip(*rows)))}
+        for event, uow in zip(events, uows):
+            if event.workload_id in started:
+                started.discard(event.workload_id)  # the first of two copies in the run is the one stored
+                await uow.emit(WorkloadRunning(cluster=event.cluster, occurred_at=self.clock.sim_at(now)))
+
+    def _pods_row(self, event: WorkloadPlaced, uow: UnitOfWork, now: float) -> tuple:
+        """Returns the pods row of a placement: when its run ends (on the scaled clock) and how."""
         attempt = event.failures + 1
         fails = self._fails(event.workload_id, attempt)
         duration = event.spec.duration_s * (0.5 if fails else 1.0)
-        nodes = sorted({a.node_id for a in event.assignments})
         tenant = event.tenant
-        fresh = await uow.conn.fetchval(
-            "insert into pods(workload_id, cluster, org, team, nodes, ends_wall, outcome, trace, attempt, final) "
-            "values ($1,$2,$3,$4,$5,$6,$7,$8::jsonb,$9,$10) on conflict do nothing returning true",
-            event.workload_id, event.cluster, tenant.org if tenant else None, tenant.team if tenant else None,
-            nodes, self.clock.wall_after(now, duration), "failed" if fails else "succeeded", uow.trace_context(),
-            attempt, not retried("pod-failed", attempt, event.spec.backoff_limit))
-        if fresh:
-            await uow.emit(WorkloadRunning(cluster=event.cluster, occurred_at=self.clock.sim_at(now)))
+        return (event.workload_id, event.cluster, tenant.org if tenant else None, tenant.team if tenant else None,
+                json.dumps(sorted({a.node_id for a in event.assignments})), self.clock.wall_after(now, duration),
+                "failed" if fails else "succeeded", uow.trace_context(), attempt,
+                not retried("pod-failed", attempt, event.spec.backoff_limit))
 
     async def handle_node_repair_transitioned(self, event: NodeRepairTransitioned, uow: UnitOfWork) -> None:
         """Applies a cordon, drain, repair, return to service or retirement to the node's agent."""
@@ -109,4 +124,5 @@ class FleetHandlers:
                       "WorkloadSuspended": self.handle_workload_suspended,
                       "NodeRepairTransitioned": self.handle_node_repair_transitioned},
             ignored=frozenset({"WorkloadUnschedulable", "QuotaReserved", "QuotaReleased", "WorkloadPending",
-                               "WorkloadPriorityChanged", "ClusterReachabilityChanged"}))
+                               "WorkloadPriorityChanged", "ClusterReachabilityChanged"}),
+            batch_handlers={"WorkloadPlaced": self.handle_workload_placed_batch})

@@ -7,6 +7,7 @@ correction rows than one-by-one handling, which re-booked a busy node-hour once 
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -108,5 +109,28 @@ async def test_a_run_redelivered_or_repeated_inside_itself_books_nothing_twice(p
             assert (await rows_and_totals(alone))[1] == totals
         finally:
             await alone.close()
+    finally:
+        await pool.close()
+
+
+async def test_a_runs_timeline_keeps_order_and_gives_tenantless_events_their_workloads_tenant(postgres_admin_dsn):
+    """One statement writes the run's timeline: an event without a tenant takes its workload's from an earlier
+    event of the same run, or from the stored rows; rows keep the run's order."""
+    pool = await fresh_pool(postgres_admin_dsn)
+    try:
+        placed, running, succeeded = workload_events("w", "acme", "nlp", Run(CPU, 1, Resources(cpu_milli=500),
+                                                                             T0, T0 + timedelta(minutes=5)))
+        bare = {"tenant": None}
+        other = placed.model_copy(update={"workload_id": "other", "event_id": uuid.uuid4(), **bare})
+        first = [placed, running.model_copy(update=bare), other]
+        await handle(pool, first, together=True)
+        await handle(pool, [succeeded.model_copy(update=bare)], together=True)
+        async with pool.acquire() as conn:
+            rows = await conn.fetch("select workload_id, type, org, team from cost_reporting.workload_events "
+                                    "order by seq")
+        assert [tuple(r) for r in rows] == [("w", "WorkloadPlaced", "acme", "nlp"),
+                                            ("w", "WorkloadRunning", "acme", "nlp"),
+                                            ("other", "WorkloadPlaced", None, None),
+                                            ("w", "WorkloadSucceeded", "acme", "nlp")]
     finally:
         await pool.close()

@@ -14,7 +14,7 @@ from libs.events import Tenant, WorkloadFailed, WorkloadRunning, WorkloadSucceed
 from libs.events.topics import DEAD_LETTER, LIFECYCLE
 from libs.platform import telemetry
 from libs.platform.consumer import Consumer, Record
-from libs.platform.unit_of_work import OUTBOX_INSERT, Router
+from libs.platform.unit_of_work import OUTBOX_INSERT, OUTBOX_INSERT_MANY, Router
 
 NS = "t"
 TOPIC = LIFECYCLE.qualified(NS)
@@ -58,9 +58,9 @@ class FakeConn:
         table.update(ids)
         return fresh
 
-    async def execute(self, sql: str, *row) -> None:
-        assert sql == OUTBOX_INSERT, sql
-        self.tables.outbox.append(row)
+    async def execute(self, sql: str, *args) -> None:
+        assert sql in (OUTBOX_INSERT, OUTBOX_INSERT_MANY), sql
+        self.tables.outbox += [args] if sql == OUTBOX_INSERT else list(zip(*args))  # the many: one array a column
 
     async def executemany(self, sql: str, rows) -> None:
         for row in rows:
