@@ -171,7 +171,7 @@ class QuotaEngine:
         entry = PendingEntry(reservation.workload, "", requeue_at=requeue_at, attempts=attempts, why=why,
                              queued_at=now if by_eviction else None)
         self._route(entry, now)
-        entry.why = Why(why.reason, f"{why.message}; requeued, retry after t={requeue_at:g}")
+        entry.why = Why(why.reason, f"{why.message}; requeued, retry after t={requeue_at:.15g}")
         return requeue_at
 
     def requeue(self, workload_id: str, now: float) -> bool:
@@ -321,7 +321,7 @@ class QuotaEngine:
                      now: float) -> Why:
         if entry.requeue_at > now:
             base = entry.why.message if entry.why else "requeued"
-            return Why(Reason.BACKOFF, f"in backoff until t={entry.requeue_at:g} ({base})")
+            return Why(Reason.BACKOFF, f"in backoff until t={entry.requeue_at:.15g} ({base})")
         if entry.why is not None:
             return entry.why
         head = self.pending[entry.cluster_queue].head(now)

@@ -234,7 +234,7 @@ def pending_row(engine: QuotaEngine, wid: str, info, why: Why | None, now: float
     entry = engine.pending_entry(wid) if info is not None and info.cluster_queue else None  # routed only
     if entry is not None and entry.requeue_at > now:
         base = entry.why.message if entry.why else "requeued"
-        why = Why(Reason.BACKOFF, f"in backoff until t={entry.requeue_at:g} ({base})")
+        why = Why(Reason.BACKOFF, f"in backoff until t={entry.requeue_at:.15g} ({base})")
     elif why is None:
         why = (entry.why if entry is not None else None) or (Why(info.reason, info.message) if info
                                                               else Why(Reason.QUEUED, "queued"))

@@ -169,6 +169,20 @@ def test_preemption_cycle_end_to_end_requeues_victim_with_backoff():
     assert info.reason is Reason.BACKOFF and "until t=17" in info.message
 
 
+def test_backoff_says_its_end_to_the_second_on_an_epoch_clock():
+    """Real clocks are epoch seconds: ``:g`` wrote 1.76723e+09 (six digits, hours off, and unreadable to words)."""
+    epoch = 1_767_225_600.0  # 2026-01-01 00:00 UTC
+    spec = make_cluster_queue("cq").flavor("default", cpu=1).preemption(within="LowerPriority").obj()
+    engine = engine_of(spec, timing=Timing(backoff_base_seconds=10, backoff_max_seconds=100))
+    admit_now(engine, wl("low", priority=0), now=epoch)
+    submit(engine, wl("high", priority=9, created=epoch + 1), now=epoch + 5)
+    first = run(engine, now=epoch + 5)
+    evict_targets(engine, first, now=epoch + 7)
+    run(engine, now=epoch + 7)
+    info = engine.pending_info("low", now=epoch + 8)
+    assert "until t=1767225617" in info.message
+
+
 @pytest.mark.parametrize(("evictions", "delays"), [
     pytest.param(1, [10], id="backoff: base after the first eviction"),
     pytest.param(3, [10, 20, 40], id="backoff: doubles with every eviction"),

@@ -228,6 +228,7 @@ def test_partial_admission_reserves_fewer_pods_and_says_so():
 
 def test_backoff_times_are_clock_times():
     assert words(Why(Reason.BACKOFF, "retry after t=0"), 0.0) == "retry after 00:00:00 UTC"
+    assert words(Why(Reason.BACKOFF, f"until t={1_767_225_617.25:.15g} (x)"), 0.0) == "until 00:00:17 UTC (x)"
 
 
 def test_a_reservation_not_placed_in_time_is_released_and_requeued_with_backoff():
