@@ -75,13 +75,33 @@ def start_consume_span(service: str, event_type: str, headers: Mapping[str, str]
     """Starts a CONSUMER span like ``consume_span`` without making it current; returns it with the trace context
     (headers) its emits carry. The caller ends it. Batches use this: one span per event, ended when the batch
     is done, at a fraction of the cost of entering and leaving each one."""
-    tracer = _tracer or trace.get_tracer("batchyard")
     parent = extract(headers)
-    span = tracer.start_span(f"{service} handle {event_type}", context=parent, kind=trace.SpanKind.CONSUMER,
-                             attributes={"messaging.system": "kafka", **attributes})
+    if _provider is not None and not _recorded(_provider):
+        span = _unrecorded_child(_provider, parent)
+    else:
+        tracer = _tracer or trace.get_tracer("batchyard")
+        span = tracer.start_span(f"{service} handle {event_type}", context=parent, kind=trace.SpanKind.CONSUMER,
+                                 attributes={"messaging.system": "kafka", **attributes})
     carrier: dict[str, str] = {}
     propagate.inject(carrier, context=trace.set_span_in_context(span, parent))
     return span, carrier
+
+
+def _recorded(provider: TracerProvider) -> bool:
+    """Whether any span processor (OTLP, a span file, a test's exporter) would receive a finished span."""
+    processors = getattr(getattr(provider, "_active_span_processor", None), "_span_processors", None)
+    return processors is None or bool(processors)
+
+
+def _unrecorded_child(provider: TracerProvider, parent) -> trace.Span:
+    """Returns the span a batch's event would get when nothing records spans: its own span id in the parent's
+    trace (a new trace without one), so the events it emits still carry the workload's trace id, for a few
+    microseconds instead of the SDK span's fifteen (about a tenth of a busy service's CPU: a span per event)."""
+    ids, above = provider.id_generator, trace.get_current_span(parent).get_span_context()
+    trace_id = above.trace_id if above.is_valid else ids.generate_trace_id()
+    flags = above.trace_flags if above.is_valid else trace.TraceFlags(trace.TraceFlags.SAMPLED)
+    return trace.NonRecordingSpan(trace.SpanContext(trace_id, ids.generate_span_id(), is_remote=False,
+                                                    trace_flags=flags, trace_state=above.trace_state))
 
 
 @contextmanager

@@ -40,3 +40,22 @@ def test_without_a_producer_context_a_batch_span_starts_a_trace() -> None:
     span, carried = telemetry.start_consume_span("admission", "WorkloadSubmitted", {})
     assert span.get_span_context().is_valid and carried["traceparent"].startswith("00-")
     span.end()
+
+
+def test_when_nothing_records_spans_a_batch_event_still_carries_the_trace_with_a_span_of_its_own(monkeypatch) -> None:
+    """No OTLP endpoint and no span file: the SDK span would be built and thrown away. The event's context is
+    made without it, and the emits still continue the producer's trace (or start one) under a new span id."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    monkeypatch.setattr(telemetry, "_provider", TracerProvider())
+    span, carried = telemetry.start_consume_span("quota", "WorkloadAccepted", HEADERS)
+    context = span.get_span_context()
+    assert not span.is_recording() and f"{context.trace_id:032x}" == PRODUCER_TRACE
+    assert f"{context.span_id:016x}" != PRODUCER_SPAN
+    assert carried["traceparent"] == f"00-{PRODUCER_TRACE}-{context.span_id:016x}-01"
+    other, _ = telemetry.start_consume_span("quota", "WorkloadAccepted", HEADERS)
+    assert other.get_span_context().span_id != context.span_id
+    fresh, carried = telemetry.start_consume_span("quota", "WorkloadAccepted", {})
+    assert fresh.get_span_context().is_valid and fresh.get_span_context().trace_id != context.trace_id
+    assert carried["traceparent"].startswith("00-") and carried["traceparent"].endswith("-01")
+    span.end()
