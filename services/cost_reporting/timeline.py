@@ -55,15 +55,16 @@ def timeline_row(event: Event) -> TimelineRow:
     return TimelineRow(cluster)
 
 
-TIMELINE_INSERT = (
+TIMELINE_INSERT = (  # the stored tenant is looked up only for an event without one (COALESCE stops at the first)
     "insert into workload_events(event_id, workload_id, type, producer, occurred_at, org, team, cluster, reason, "
-    "message, detail) select u.event_id, u.workload_id, u.type, u.producer, u.occurred_at, coalesce(u.org, e.org), "
-    "coalesce(u.team, e.team), u.cluster, u.reason, u.message, u.detail::jsonb "
+    "message, detail) select u.event_id, u.workload_id, u.type, u.producer, u.occurred_at, "
+    "coalesce(u.org, (select w.org from workload_events w where w.workload_id = u.workload_id "
+    "and w.org is not null limit 1)), "
+    "coalesce(u.team, (select w.team from workload_events w where w.workload_id = u.workload_id "
+    "and w.org is not null limit 1)), u.cluster, u.reason, u.message, u.detail::jsonb "
     "from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], "
     "$8::text[], $9::text[], $10::text[], $11::text[]) with ordinality as u(event_id, workload_id, type, "
-    "occurred_at, org, team, cluster, reason, message, detail, producer, n) "
-    "left join lateral (select org, team from workload_events w where w.workload_id = u.workload_id "
-    "and w.org is not null limit 1) e on true order by u.n on conflict do nothing")
+    "occurred_at, org, team, cluster, reason, message, detail, producer, n) order by u.n on conflict do nothing")
 
 
 def _values(event: Event, tenant: Tenant | None) -> tuple:
