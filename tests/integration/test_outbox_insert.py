@@ -4,17 +4,15 @@ publishes by seq, so a key's events reach Kafka in the order they were emitted),
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from libs.platform import store
 from libs.platform.unit_of_work import insert_outbox
+from tests.support.schemas import migrated
 
-pytestmark = pytest.mark.integration
-SERVICE_DIR = Path(__file__).parents[2] / "services" / "sim_fleet"  # any service: the outbox is the platform's
+pytestmark = pytest.mark.integration  # the outbox is every service's; sim_fleet's schema serves
 
 rows_strategy = st.lists(st.tuples(st.sampled_from(["t.a", "t.b"]), st.none() | st.binary(max_size=8),
                                    st.binary(min_size=1, max_size=32),
@@ -26,10 +24,8 @@ rows_strategy = st.lists(st.tuples(st.sampled_from(["t.a", "t.b"]), st.none() | 
 
 @pytest.fixture
 async def pool(database_url):
-    pool = await store.create_pool(database_url, "sim_fleet")
-    await store.migrate(pool, "sim_fleet", SERVICE_DIR)
-    yield pool
-    await pool.close()
+    async with migrated(database_url, "sim_fleet") as pool:
+        yield pool
 
 
 async def test_rows_are_numbered_in_the_order_given_and_kept_whole(pool) -> None:

@@ -5,29 +5,25 @@ a placement the batch holds."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from libs.events import PodAssignment, PodSet, Resources, Tenant, WorkloadPlaced, WorkloadSpec, retried
 from libs.fleet.spec import FaultSpec
-from libs.platform import store
 from libs.platform.clock import SimClock
 from libs.platform.unit_of_work import UnitOfWork
 from services.sim_fleet.handlers import FleetHandlers
+from tests.support.schemas import migrated
 
 pytestmark = pytest.mark.integration
-SERVICE_DIR = Path(__file__).parents[2] / "services" / "sim_fleet"
 NOW = 1_000_000.0
 CLOCK = SimClock(NOW, datetime(2026, 3, 1, tzinfo=UTC), 600.0)
 
 
 @pytest.fixture
 async def pool(database_url):
-    pool = await store.create_pool(database_url, "sim_fleet")
-    await store.migrate(pool, "sim_fleet", SERVICE_DIR)
-    yield pool
-    await pool.close()
+    async with migrated(database_url, "sim_fleet") as pool:
+        yield pool
 
 
 def placed(wid: str, nodes: tuple[str, ...], *, failures: int = 0, tenant: Tenant | None = None) -> WorkloadPlaced:
