@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import GPU_MILLI, AffinityOperator, NodeSelectorRequirement, PodSet, Toleration, Workload
+from .model import CLUSTER_LABEL, GPU_MILLI, AffinityOperator, NodeSelectorRequirement, PodSet, Toleration, Workload
 from .outcomes import NodeDiagnosis, Reason
 from .snapshot import Snapshot
 
@@ -59,6 +59,15 @@ def shape_of(pod_set: PodSet) -> Shape:
 def _in(snap: Snapshot, kind: str, column: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     ids = [snap.lookup(kind, n) for n in names]
     return np.isin(column, ids)
+
+
+def home_mask(snap: Snapshot, key: StaticKey) -> np.ndarray:
+    """Return the slots of the cluster a pod set is pinned to by a node selector on ``CLUSTER_LABEL`` (the
+    Kubernetes connector pins every object to the cluster it lives in), by the node's own cluster; all slots when
+    it is not pinned."""
+    homes = tuple(value for label, value in key.selector if label == CLUSTER_LABEL)
+    n = snap.size
+    return _in(snap, "cluster", snap.cluster[:n], homes) if homes else np.ones(n, bool)
 
 
 def _affinity_ok(snap: Snapshot, req: NodeSelectorRequirement) -> np.ndarray:

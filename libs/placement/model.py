@@ -11,6 +11,7 @@ from enum import Enum, IntEnum
 from typing import Mapping
 
 GPU_MILLI = 1000
+CLUSTER_LABEL = "batchyard.dev/cluster"  # the node label naming its cluster; a pod set pinned to one selects on it
 """Milli-units in one whole GPU."""
 
 

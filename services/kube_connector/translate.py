@@ -10,12 +10,12 @@ from pydantic import ValidationError
 
 from libs.events import Tenant, WorkloadSpec
 from libs.events.registry import describe
+from libs.placement.model import CLUSTER_LABEL  # every node's cluster, as the connector reports it
 from services.kube_connector.config import ConnectorConfig
 from services.kube_connector.kinds import JobKind
 from services.kube_connector.podsets import Invalid, pod_set
 
 _NAME = re.compile(r"[^a-z0-9._-]+")
-CLUSTER_LABEL = "batchyard.dev/cluster"  # every node's cluster, as the connector reports it
 
 
 def workload_id(cluster: str, obj: dict) -> str:

@@ -45,7 +45,9 @@ async def test_the_demo_mix_ends_on_three_clusters_and_its_cost_reconciles(kube,
             states = sum(job_states(kube).values(), Counter())
             return states["Succeeded"] + states["Refused"] == 38
 
-        assert await eventually(ended, timeout=300, interval=1), f"{job_states(kube)}\n{platform.logs()}"
+        if not await eventually(ended, timeout=300, interval=1):
+            stuck = await held_for_unfinished(database_url, observer)
+            raise AssertionError(f"{job_states(kube)}\n{stuck}\n{platform.logs()}")
         succeeded = [v for v in observer.workloads.values() if v.state == "succeeded"]
         assert await observer.wait_for(lambda o: sum(1 for v in o.workloads.values() if v.state == "succeeded"
                                                      and v.accrual_ids) == 36, timeout=60)
@@ -67,3 +69,26 @@ async def test_the_demo_mix_ends_on_three_clusters_and_its_cost_reconciles(kube,
         assert await discrepancies(conn) == [], "the ledger reconciles to node-hours x price"
     finally:
         await conn.close()
+
+
+async def held_for_unfinished(database_url: str, observer: FlowObserver) -> str:
+    """What quota and the scheduler hold for each workload that has not ended, with the events the observer saw of
+    it: the question a stuck demo raises is which service it waits in, and why."""
+    unfinished = sorted(w for w, v in observer.workloads.items() if v.state not in ("succeeded", "failed",
+                                                                                     "rejected", "cancelled"))
+    conn = await asyncpg.connect(database_url)
+    try:
+        quota = {r["workload_id"]: dict(r) for r in await conn.fetch(
+            "select workload_id, state, cluster_queue, flavor, pending_reason, pending_message "
+            "from quota.workloads where workload_id = any($1)", unfinished)}
+        pending = {r["workload_id"]: dict(r) for r in await conn.fetch(
+            "select workload_id, last_reason, victims from scheduler.pending where workload_id = any($1)",
+            unfinished)}
+        placed = {r["workload_id"] for r in await conn.fetch(
+            "select workload_id from scheduler.placements where workload_id = any($1)", unfinished)}
+    finally:
+        await conn.close()
+    return "\n".join(
+        f"{w}: observer {observer.workloads[w].state} (placed {len(observer.workloads[w].placed_ids)}, evicted "
+        f"{len(observer.workloads[w].evicted_ids)}, preempted {observer.preempted[w]}); quota {quota.get(w)}; "
+        f"scheduler {'placed' if w in placed else pending.get(w)}" for w in unfinished) or "no unfinished workload"

@@ -96,3 +96,19 @@ def test_an_unreachable_cluster_takes_no_new_pods_and_says_so_and_is_never_a_nev
     assert never_fits(snap, pinned) is None  # transient: wait, don't hand it back to quota
     assert snap.set_cluster_reachable("onprem")
     assert place_across_clusters(snap, pinned).cluster == "onprem"
+
+
+def test_a_pod_set_pinned_to_a_cluster_whose_nodes_are_not_known_yet_waits_and_is_no_never_fits() -> None:
+    """A flavor spans aws and gcp; the job lives in gcp (the connector pins it there) and gcp's nodes are not
+    inventoried yet. The aws nodes failing its pin say nothing about gcp: wait. Handed back to quota, the flavor
+    was excluded and the job waited forever once gcp's nodes came (test_kube_demo_mix under load)."""
+    from libs.placement.feasibility import never_fits
+    from libs.placement.model import CLUSTER_LABEL
+
+    aws = node("aws-1").cluster("aws").label(CLUSTER_LABEL, "aws").gpus(8)
+    pinned = workload("w").clusters("aws", "gcp").pods("p", 1, gpus=1, node_selector={CLUSTER_LABEL: "gcp"}).build()
+    assert never_fits(snapshot(aws), pinned) is None
+    small = node("gcp-1").cluster("gcp").label(CLUSTER_LABEL, "gcp").gpus(0)
+    assert never_fits(snapshot(aws, small), pinned) == ("pod set p: none of the 1 nodes of its flavor could hold one "
+                                                        "pod even when empty (1 have too few GPUs)")  # gcp's only
+    assert never_fits(snapshot(aws, node("gcp-2").cluster("gcp").label(CLUSTER_LABEL, "gcp").gpus(8)), pinned) is None
