@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -74,3 +75,9 @@ async def migrate(pool: asyncpg.Pool, schema: str, service_dir: Path | None) -> 
         finally:
             await conn.execute("select pg_advisory_unlock($1)", lock)
     return applied
+
+
+def columns(rows: Iterable[tuple], width: int = 0) -> list[list]:
+    """Returns ``rows`` as one list per column: the arrays of one ``unnest`` statement (``width`` empty lists when
+    there are no rows)."""
+    return [list(column) for column in zip(*rows)] or [[] for _ in range(width)]

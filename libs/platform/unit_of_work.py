@@ -11,6 +11,7 @@ import asyncpg
 
 from libs.events import Event, Topic, encode, topic_for
 from libs.platform import telemetry
+from libs.platform.store import columns
 
 
 OUTBOX_INSERT = "insert into outbox(topic, key, value, headers) values ($1, $2, $3, $4::jsonb)"
@@ -26,7 +27,7 @@ async def insert_outbox(conn: asyncpg.Connection, rows: list[tuple]) -> None:
     if len(rows) == 1:
         await conn.execute(OUTBOX_INSERT, *rows[0])
     elif rows:
-        await conn.execute(OUTBOX_INSERT_MANY, *(list(column) for column in zip(*rows)))
+        await conn.execute(OUTBOX_INSERT_MANY, *columns(rows))
 
 
 @dataclass

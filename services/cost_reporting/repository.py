@@ -10,6 +10,7 @@ from datetime import datetime
 import asyncpg
 
 from libs.cost import IDLE, LedgerRow, NodeHour, NodeSpec, PriceCatalog, PriceKey, PriceVersion, PricingModel, RowKind
+from libs.platform.store import columns
 from services.cost_reporting.usage import Allocation, Fact, node_spec
 
 LEDGER_LOCK = 0x636F7374  # every transaction that writes the ledger holds this advisory lock ("cost")
@@ -82,11 +83,6 @@ async def facts_of(conn: asyncpg.Connection, workload_ids: list[str]) -> dict[st
                                           r["queue"], tuple(json.loads(r["allocations"])) if r["allocations"]
                                           else ()))
     return out
-
-
-def columns(rows: list[tuple], width: int) -> list[list]:
-    """Returns ``rows`` as ``width`` column lists: the arrays of one ``unnest`` insert."""
-    return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
 
 
 def _allocation(r) -> Allocation:

@@ -22,6 +22,7 @@ from libs.events import (
     WorkloadPlaced,
     WorkloadUnschedulable,
 )
+from libs.platform.store import columns
 
 
 @dataclass(frozen=True)
@@ -93,4 +94,4 @@ async def record_many(conn: asyncpg.Connection, events: list[Event]) -> None:
             tenants.setdefault(event.workload_id, event.tenant)
         rows.append(_values(event, tenant))
     if rows:
-        await conn.execute(TIMELINE_INSERT, *(list(column) for column in zip(*rows)))
+        await conn.execute(TIMELINE_INSERT, *columns(rows))

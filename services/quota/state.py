@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from libs.events import Tenant, WorkloadSpec
+from libs.platform.store import columns
 from libs.quota import QuotaEngine, Reason, Why
 from libs.quota.loader import load_config
 from services.quota.mapping import admission_from_json, admission_to_json, words, workload_of
@@ -200,11 +201,6 @@ async def persist(conn: asyncpg.Connection, engine: QuotaEngine, ids: set[str], 
         await conn.execute("update workloads set state = 'finished', admission = null, position = null, "
                            "updated_at = now() where workload_id = any($1::text[]) and state <> 'finished'",
                            finished)
-
-
-def columns(rows: Iterable[tuple]) -> list[list]:
-    """Returns ``rows`` as one list per column: the arrays an ``unnest`` statement takes."""
-    return [list(column) for column in zip(*rows)]
 
 
 RESERVED_UPDATE = ("update workloads set state = 'reserved', cluster_queue = u.cq, admission = u.admission::jsonb, "

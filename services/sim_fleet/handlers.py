@@ -19,6 +19,7 @@ from libs.events import (
     retried,
 )
 from libs.fleet.spec import FaultSpec
+from libs.platform.store import columns
 from libs.platform.unit_of_work import Router, UnitOfWork
 from services.sim_fleet.agents import fraction
 from libs.platform.clock import SimClock
@@ -47,7 +48,7 @@ class FleetHandlers:
             "select w, c, o, t, array(select jsonb_array_elements_text(n::jsonb)), e, r, tr::jsonb, a, f "
             "from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::text[], "
             "$8::text[], $9::int[], $10::bool[]) with ordinality as u(w, c, o, t, n, e, r, tr, a, f, i) order by i "
-            "on conflict do nothing returning workload_id", *(list(column) for column in zip(*rows)))}
+            "on conflict do nothing returning workload_id", *columns(rows))}
         for event, uow in zip(events, uows):
             if event.workload_id in started:
                 started.discard(event.workload_id)  # the first of two copies in the run is the one stored
