@@ -55,6 +55,7 @@ class FlowObserver:
         self.deliveries: Counter[str] = Counter()  # records by type, duplicates included
         self.dead_letters: list[Event] = []
         self.reachability: list[Event] = []  # ClusterReachabilityChanged, in the order read
+        self.repairs: list[Event] = []  # NodeRepairTransitioned, in the order read
         self.preempted: Counter[str] = Counter()  # workload id → distinct PreemptionRequested events naming it
         self.undecodable = 0
         self._task: asyncio.Task | None = None
@@ -105,6 +106,9 @@ class FlowObserver:
             return
         if event.type == "ClusterReachabilityChanged":
             self.reachability.append(event)
+            return
+        if event.type == "NodeRepairTransitioned":
+            self.repairs.append(event)
             return
         if event.type == "PreemptionRequested" and event.workload_id:
             self.preempted[event.workload_id] += 1
