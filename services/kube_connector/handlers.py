@@ -7,10 +7,11 @@ API server never stalls a partition, and a redelivered event changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from libs.events import (
+    Event,
     NodeRepairTransitioned,
     PreemptionRequested,
     QuotaReserved,
@@ -25,7 +26,7 @@ from libs.events import (
 )
 from libs.platform.clock import SimClock
 from libs.platform.unit_of_work import Router, UnitOfWork
-from services.kube_connector import repository as repo
+from services.kube_connector.rows import Rows
 from services.kube_connector import status
 from services.kube_connector.status import utc_now
 from services.kube_connector.pods import node_name
@@ -37,34 +38,48 @@ class ConnectorHandlers:
         self.cluster, self.clock = cluster, clock
         self.touch, self.touch_node, self.now = touch, touch_node, now  # wake the reconcilers after commit
 
-    async def handle_workload_accepted(self, event: WorkloadAccepted, uow: UnitOfWork) -> None:
-        await repo.transition(uow.conn, event.workload_id, status.pending(
+    async def handle_workload_event(self, event: Event, uow: UnitOfWork) -> None:
+        """One workload event alone (a poll batch that failed is redone one record at a time)."""
+        await self.handle_workload_events([event], [uow])
+
+    async def handle_workload_events(self, events: list[Event], uows: list[UnitOfWork]) -> None:
+        """A run of workload events of one poll batch (ADR 0022): the rows of the workloads they name are read and
+        locked at once, moved in memory in the order the events came, and written at once: two statements for the
+        run, and a workload that several of its events move (accepted, reserved, placed) is written once."""
+        conn = uows[0].conn
+        rows = await Rows.load(conn, (e.workload_id for e in events if e.workload_id))
+        for event, uow in zip(events, uows):
+            await self._appliers[event.type](event, uow, rows)
+        await rows.flush(conn)
+
+    async def _workload_accepted(self, event: WorkloadAccepted, uow: UnitOfWork, rows: Rows) -> None:
+        rows.transition(event.workload_id, status.pending(
             "Accepted", f"admission accepted it; queued in {event.spec.queue or 'default'}"),
             now=utc_now(), phase="pending", only_from=("submitted",))
 
-    async def handle_workload_rejected(self, event: WorkloadRejected, uow: UnitOfWork) -> None:
-        await repo.transition(uow.conn, event.workload_id, status.refused(event.reason, event.message),
-                              now=utc_now(), phase="refused", only_from=("submitted", "pending"))
+    async def _workload_rejected(self, event: WorkloadRejected, uow: UnitOfWork, rows: Rows) -> None:
+        rows.transition(event.workload_id, status.refused(event.reason, event.message),
+                        now=utc_now(), phase="refused", only_from=("submitted", "pending"))
 
-    async def handle_workload_pending(self, event: WorkloadPending, uow: UnitOfWork) -> None:
+    async def _workload_pending(self, event: WorkloadPending, uow: UnitOfWork, rows: Rows) -> None:
         where = f" (position {event.position})" if event.position else ""
-        await repo.transition(uow.conn, event.workload_id, status.pending(event.reason, event.message + where),
-                              now=utc_now(), phase="pending", only_from=("submitted", "pending", "evicted"))
+        rows.transition(event.workload_id, status.pending(event.reason, event.message + where),
+                        now=utc_now(), phase="pending", only_from=("submitted", "pending", "evicted"))
 
-    async def handle_quota_reserved(self, event: QuotaReserved, uow: UnitOfWork) -> None:
+    async def _quota_reserved(self, event: QuotaReserved, uow: UnitOfWork, rows: Rows) -> None:
         flavors = ", ".join(f"{a.pod_set}: {a.flavor}" for a in event.flavors)
-        await repo.transition(uow.conn, event.workload_id, status.quota_reserved(event.cluster_queue, flavors),
-                              now=utc_now(), phase="reserved", only_from=("submitted", "pending", "evicted"),
-                              cluster_queue=event.cluster_queue, clusterQueue=event.cluster_queue)
+        rows.transition(event.workload_id, status.quota_reserved(event.cluster_queue, flavors),
+                        now=utc_now(), phase="reserved", only_from=("submitted", "pending", "evicted"),
+                        cluster_queue=event.cluster_queue, clusterQueue=event.cluster_queue)
 
-    async def handle_workload_unschedulable(self, event: WorkloadUnschedulable, uow: UnitOfWork) -> None:
-        await repo.transition(uow.conn, event.workload_id, status.waiting_for_nodes(event.reason, event.message),
-                              now=utc_now(), only_from=("reserved",))
+    async def _workload_unschedulable(self, event: WorkloadUnschedulable, uow: UnitOfWork, rows: Rows) -> None:
+        rows.transition(event.workload_id, status.waiting_for_nodes(event.reason, event.message),
+                        now=utc_now(), only_from=("reserved",))
 
-    async def handle_workload_placed(self, event: WorkloadPlaced, uow: UnitOfWork) -> None:
+    async def _workload_placed(self, event: WorkloadPlaced, uow: UnitOfWork, rows: Rows) -> None:
         if event.cluster != self.cluster:
             return
-        row = await repo.get(uow.conn, event.workload_id, lock=True)
+        row = rows.get(event.workload_id)
         if row is None:
             return
         if row.phase == "deleted":  # the owner deleted it while it waited: give the nodes straight back
@@ -82,35 +97,35 @@ class ConnectorHandlers:
             return  # placed already: one placement at a time
         assignments = [a.model_dump(mode="json") for a in event.assignments]
         nodes = len({node_name(a["node_id"]) for a in assignments})
-        await repo.transition(uow.conn, row.workload_id, status.admitted(len(assignments), nodes, row.attempt + 1),
-                              now=utc_now(), phase="placed", attempt=row.attempt + 1, assignments=assignments,
-                              evict_reason=None, evict_message=None, attempts=row.attempt + 1, nodes=nodes,
-                              failures=event.failures, backoff_limit=event.spec.backoff_limit)
+        rows.transition(row.workload_id, status.admitted(len(assignments), nodes, row.attempt + 1),
+                        now=utc_now(), phase="placed", attempt=row.attempt + 1, assignments=assignments,
+                        evict_reason=None, evict_message=None, attempts=row.attempt + 1, nodes=nodes,
+                        failures=event.failures, backoff_limit=event.spec.backoff_limit)
         uow.after_commit(lambda: self.touch(row.workload_id))
 
-    async def handle_preemption_requested(self, event: PreemptionRequested, uow: UnitOfWork) -> None:
-        if await repo.transition(uow.conn, event.workload_id, None, now=utc_now(), phase="evicting",
-                                 only_from=("placed", "running"), evict_reason="preempted",
-                                 evict_message=event.message[:1000]):
+    async def _preemption_requested(self, event: PreemptionRequested, uow: UnitOfWork, rows: Rows) -> None:
+        if rows.transition(event.workload_id, None, now=utc_now(), phase="evicting",
+                           only_from=("placed", "running"), evict_reason="preempted",
+                           evict_message=event.message[:1000]):
             uow.after_commit(lambda: self.touch(event.workload_id))
 
-    async def handle_workload_cancelled(self, event: WorkloadCancelled, uow: UnitOfWork) -> None:
+    async def _workload_cancelled(self, event: WorkloadCancelled, uow: UnitOfWork, rows: Rows) -> None:
         """Stops a cancelled workload: its pods are deleted and its object suspended (the runner's eviction, which
         then reports it failed, reason cancelled, never requeued). Every copy (admission's, quota's, the
         scheduler's) does the same, once. A placement that comes after the workload ended here binds nothing and
-        gives its nodes straight back (``handle_workload_placed``)."""
+        gives its nodes straight back (``_workload_placed``)."""
         who = event.cancelled_by or "its team"
         message = f"cancelled by {who}" + (f": {event.reason}" if event.reason else "")
-        row = await repo.get(uow.conn, event.workload_id, lock=True)
+        row = rows.get(event.workload_id)
         if row is None or (row.phase == "evicting" and row.evict_reason == "cancelled"):
             return  # not ours, or an earlier copy is being carried out
-        if await repo.transition(uow.conn, event.workload_id, None, now=utc_now(), phase="evicting",
-                                 only_from=("submitted", "pending", "reserved", "placed", "running", "evicting",
-                                            "evicted"),
-                                 evict_reason="cancelled", evict_message=message[:1000]):
+        if rows.transition(event.workload_id, None, now=utc_now(), phase="evicting",
+                           only_from=("submitted", "pending", "reserved", "placed", "running", "evicting",
+                                      "evicted"),
+                           evict_reason="cancelled", evict_message=message[:1000]):
             uow.after_commit(lambda: self.touch(event.workload_id))
 
-    async def handle_workload_suspended(self, event: WorkloadSuspended, uow: UnitOfWork) -> None:
+    async def _workload_suspended(self, event: WorkloadSuspended, uow: UnitOfWork, rows: Rows) -> None:
         """Stops a suspended workload's run (the scheduler's copy only: it follows the run's WorkloadPlaced and
         precedes a resumed attempt's): its object is suspended, its pods deleted, and the runner reports
         WorkloadEvicted, reason suspended. A workload still waiting just shows as suspended."""
@@ -118,13 +133,13 @@ class ConnectorHandlers:
             return
         who = event.suspended_by or "its team"
         message = (f"suspended by {who}" + (f": {event.reason}" if event.reason else ""))[:1000]
-        if await repo.transition(uow.conn, event.workload_id, None, now=utc_now(), phase="evicting",
-                                 only_from=("placed", "running"), evict_reason="suspended",
-                                 evict_message=message):
+        if rows.transition(event.workload_id, None, now=utc_now(), phase="evicting",
+                           only_from=("placed", "running"), evict_reason="suspended",
+                           evict_message=message):
             uow.after_commit(lambda: self.touch(event.workload_id))
         else:
-            await repo.transition(uow.conn, event.workload_id, status.suspended(message), now=utc_now(),
-                                  phase="evicted", only_from=("submitted", "pending", "reserved"))
+            rows.transition(event.workload_id, status.suspended(message), now=utc_now(),
+                            phase="evicted", only_from=("submitted", "pending", "reserved"))
 
     async def handle_node_repair_transitioned(self, event: NodeRepairTransitioned, uow: UnitOfWork) -> None:
         """Records node repair's instruction for the node (cordon, drain by a deadline, repair, return)."""
@@ -147,21 +162,23 @@ class ConnectorHandlers:
             else None, str(event.event_id))
         uow.after_commit(lambda: self.touch_node(name))
 
+    @property
+    def _appliers(self) -> dict[str, Callable[[Event, UnitOfWork, Rows], Awaitable[None]]]:
+        """Each workload event type and what it does to the workload's row."""
+        return {"WorkloadAccepted": self._workload_accepted, "WorkloadRejected": self._workload_rejected,
+                "WorkloadPending": self._workload_pending, "QuotaReserved": self._quota_reserved,
+                "WorkloadUnschedulable": self._workload_unschedulable, "WorkloadPlaced": self._workload_placed,
+                "PreemptionRequested": self._preemption_requested, "WorkloadCancelled": self._workload_cancelled,
+                "WorkloadSuspended": self._workload_suspended}
+
     def _at(self) -> datetime:
         return self.clock.sim_at(self.now())
 
     def router(self) -> Router:
         return Router(
-            handlers={"WorkloadAccepted": self.handle_workload_accepted,
-                      "WorkloadRejected": self.handle_workload_rejected,
-                      "WorkloadPending": self.handle_workload_pending,
-                      "QuotaReserved": self.handle_quota_reserved,
-                      "WorkloadUnschedulable": self.handle_workload_unschedulable,
-                      "WorkloadPlaced": self.handle_workload_placed,
-                      "PreemptionRequested": self.handle_preemption_requested,
-                      "WorkloadCancelled": self.handle_workload_cancelled,
-                      "WorkloadSuspended": self.handle_workload_suspended,
+            handlers={**dict.fromkeys(self._appliers, self.handle_workload_event),
                       "NodeRepairTransitioned": self.handle_node_repair_transitioned},
+            batch_handlers=dict.fromkeys(self._appliers, self.handle_workload_events),  # one run, however mixed
             # A priority change acts in quota and the scheduler (who preempts whom); the pods run as they are.
             # Reachability is judged from this connector's own heartbeats; its pods run as they are.
             ignored=frozenset({"QuotaReleased", "WorkloadCancelRefused", "WorkloadRequestRefused",

@@ -3,45 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-
 import asyncpg
 
+from services.kube_connector.rows import Rows, WorkloadRow
 from services.kube_connector.status import Change, advance, notice
 
 ACTIVE = ("placed", "running", "evicting")
 ENDED = ("refused", "invalid", "succeeded", "failed", "deleted")
-
-
-@dataclass(frozen=True)
-class WorkloadRow:
-    """A workload as the connector keeps it (see migrations/001_connector.sql for each column's purpose)."""
-
-    workload_id: str
-    kind: str
-    namespace: str
-    name: str
-    uid: str
-    org: str | None
-    team: str | None
-    templates: dict
-    pod_count: int
-    phase: str
-    attempt: int
-    assignments: list
-    evict_reason: str | None
-    evict_message: str | None
-    trace: dict
-    failures: int = 0  # runs that failed before this attempt (WorkloadPlaced.failures)
-    backoff_limit: int = 0  # failed runs retried before a failure is final (the spec's)
-
-    @classmethod
-    def of(cls, record: asyncpg.Record) -> "WorkloadRow":
-        data = {f: record[f] for f in cls.__dataclass_fields__}
-        for f in ("templates", "assignments", "trace"):
-            data[f] = json.loads(data[f]) if isinstance(data[f], str) else (data[f] or ({} if f != "assignments"
-                                                                                          else []))
-        return cls(**data)
 
 
 async def insert_workload(conn: asyncpg.Connection, *, workload_id: str, kind: str, meta: dict, org: str | None,
@@ -65,27 +33,12 @@ async def get(conn: asyncpg.Connection, workload_id: str, *, lock: bool = False)
 
 async def transition(conn: asyncpg.Connection, workload_id: str, change: Change | None, *, now: str,
                      phase: str | None = None, only_from: tuple[str, ...] | None = None, **columns) -> bool:
-    """Moves a workload to ``phase`` (if given and it is in ``only_from``), records the status change and its Event,
-    and sets ``columns``; returns False when the workload is unknown or in another phase."""
-    row = await conn.fetchrow("select phase, status, notices from workloads where workload_id = $1 for update",
-                              workload_id)
-    if row is None or (only_from is not None and row["phase"] not in only_from):
-        return False
-    sets, args = ["updated_at = now()"], [workload_id]
-    if phase is not None:
-        args.append(phase)
-        sets.append(f"phase = ${len(args)}")
-    if change is not None:
-        facts = {k: columns.pop(k) for k in ("clusterQueue", "attempts", "nodes") if k in columns}
-        status = advance(json.loads(row["status"]), change, now=now, workload_id=workload_id, **facts)
-        args += [json.dumps(status), json.dumps([*json.loads(row["notices"]), notice(change)][-20:])]
-        sets += [f"status = ${len(args) - 1}::jsonb", f"notices = ${len(args)}::jsonb",
-                 "status_version = status_version + 1"]
-    for column, value in columns.items():
-        args.append(json.dumps(value) if column == "assignments" else value)
-        sets.append(f"{column} = ${len(args)}" + ("::jsonb" if column == "assignments" else ""))
-    await conn.execute(f"update workloads set {', '.join(sets)} where workload_id = $1", *args)
-    return True
+    """Moves one workload to ``phase`` (if given and it is in ``only_from``), records the status change and its
+    Event, and sets ``columns``; returns False when the workload is unknown or in another phase (``Rows``)."""
+    rows = await Rows.load(conn, [workload_id])
+    moved = rows.transition(workload_id, change, now=now, phase=phase, only_from=only_from, **columns)
+    await rows.flush(conn)
+    return moved
 
 
 async def active(conn: asyncpg.Connection) -> list[WorkloadRow]:

@@ -72,9 +72,9 @@ async def test_each_copy_of_a_cancel_stops_a_live_workload_once(connector):
     await add(connector, "w-run", "running")
     await add(connector, "w-done", "succeeded")
     for _ in range(3):  # admission's, quota's and the scheduler's copies
-        assert await handle(connector, h.handle_workload_cancelled, cancelled("w-run")) == []
-        assert await handle(connector, h.handle_workload_cancelled, cancelled("w-done")) == []
-        assert await handle(connector, h.handle_workload_cancelled, cancelled("w-unknown")) == []
+        assert await handle(connector, h.handle_workload_event, cancelled("w-run")) == []
+        assert await handle(connector, h.handle_workload_event, cancelled("w-done")) == []
+        assert await handle(connector, h.handle_workload_event, cancelled("w-unknown")) == []
     r = await row(connector, "w-run")
     assert (r.phase, r.evict_reason, r.evict_message) == ("evicting", "cancelled", "cancelled by ci@acme: wrong input")
     assert (await row(connector, "w-done")).phase == "succeeded"
@@ -84,12 +84,12 @@ async def test_each_copy_of_a_cancel_stops_a_live_workload_once(connector):
 async def test_a_placement_after_the_cancel_ended_the_workload_gives_the_nodes_straight_back(connector):
     h = handlers([])
     await add(connector, "w-wait", "reserved")
-    await handle(connector, h.handle_workload_cancelled, cancelled("w-wait"))  # admission's copy, before placement
+    await handle(connector, h.handle_workload_event, cancelled("w-wait"))  # admission's copy, before placement
     async with connector.pool.acquire() as conn:  # the runner found no pods: it reported the end (phase failed)
         assert await repo.transition(conn, "w-wait", status.cancelled("cancelled"), now=status.utc_now(),
                                      phase="failed", only_from=("evicting",))
-    emitted = await handle(connector, h.handle_workload_placed, placed("w-wait"))  # the scheduler had placed it
+    emitted = await handle(connector, h.handle_workload_event, placed("w-wait"))  # the scheduler had placed it
     assert [(e.type, e.reason) for e in emitted] == [("WorkloadFailed", "cancelled")]
     r = await row(connector, "w-wait")
     assert (r.phase, r.attempt) == ("failed", 0)  # no pod is made for it
-    assert await handle(connector, h.handle_workload_cancelled, cancelled("w-wait")) == []  # the scheduler's copy
+    assert await handle(connector, h.handle_workload_event, cancelled("w-wait")) == []  # the scheduler's copy

@@ -1,0 +1,167 @@
+"""The Kubernetes connector's workload handlers over a poll batch (ADR 0022), on a real PostgreSQL: a run of accepted,
+pending, reserved, placed, preempted, cancelled and suspended events is two statements (the rows read and locked,
+then written), and leaves every row, status, Kubernetes Event to write and emitted event exactly as handling the
+same events one at a time does; a workload several events move is written once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from libs.events import (
+    FlavorAssignment,
+    PodAssignment,
+    PodSet,
+    PreemptionRequested,
+    QuotaReserved,
+    Tenant,
+    WorkloadAccepted,
+    WorkloadCancelled,
+    WorkloadPending,
+    WorkloadPlaced,
+    WorkloadSpec,
+    WorkloadSuspended,
+)
+from libs.platform import store
+from libs.platform.clock import SimClock
+from libs.platform.unit_of_work import UnitOfWork
+from services.kube_connector import repository as repo
+from services.kube_connector import status
+from services.kube_connector.app import DEFINITION
+from services.kube_connector.handlers import ConnectorHandlers
+
+pytestmark = pytest.mark.integration
+NLP = Tenant(org="acme", team="nlp")
+SPEC = WorkloadSpec(name="w", queue="nlp", pod_sets=(PodSet(name="main", count=2),))
+COLUMNS = ("workload_id, phase, attempt, cluster_queue, assignments, evict_reason, evict_message, status, "
+           "status_version, notices, failures, backoff_limit")
+
+
+class Counting:
+    """A connection that counts the statements sent through it."""
+
+    def __init__(self, conn) -> None:
+        self.conn, self.statements = conn, 0
+
+    def __getattr__(self, name):
+        attr = getattr(self.conn, name)
+        if name in ("fetch", "fetchrow", "fetchval", "execute", "executemany"):
+            async def counted(*args, **kwargs):
+                self.statements += 1
+                return await attr(*args, **kwargs)
+            return counted
+        return attr
+
+
+@pytest.fixture
+async def pools(database_url):
+    made = []
+    for name in ("kube_connector_one", "kube_connector_run"):
+        pool = await store.create_pool(database_url, name, size=2)
+        await store.migrate(pool, name, DEFINITION.service_dir)
+        await pool.execute("truncate workloads")
+        made.append(pool)
+    yield made
+    for pool in made:
+        await pool.close()
+
+
+def handlers(touched: list[str]) -> ConnectorHandlers:
+    clock = SimClock(1_700_000_000.0, datetime(2026, 1, 1, tzinfo=UTC), 1.0)
+    return ConnectorHandlers("onprem-dc1", clock, touch=touched.append, touch_node=lambda _: None,
+                             now=lambda: 1_700_000_000.0)
+
+
+async def seed(pool, phases: dict[str, str]) -> None:
+    async with pool.acquire() as conn:
+        for wid, phase in phases.items():
+            await repo.insert_workload(conn, workload_id=wid, kind="BatchJob", org="acme", team="nlp", templates={},
+                                       meta={"namespace": "nlp", "name": wid, "uid": f"uid-{wid}"}, pod_count=2,
+                                       phase=phase, change=status.submitted(), now="2026-01-01T00:00:00Z",
+                                       trace="{}")
+
+
+def events() -> list:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    placed = [PodAssignment(pod_set="main", index=i, node_id=f"onprem-dc1/cpu-{i}") for i in range(2)]
+    reserved = dict(cluster_queue="cq-nlp", flavors=(FlavorAssignment(pod_set="main", flavor="cpu"),))
+    out = []
+    for wid in ("w-a", "w-b", "w-c"):  # the whole way from submitted to placed, interleaved
+        out.append(WorkloadAccepted(workload_id=wid, tenant=NLP, spec=SPEC))
+    for wid in ("w-a", "w-b", "w-c"):
+        out.append(WorkloadPending(workload_id=wid, tenant=NLP, reason="Waiting", message="for quota", position=2))
+        out.append(QuotaReserved(workload_id=wid, tenant=NLP, spec=SPEC, **reserved))
+    for wid in ("w-a", "w-b", "w-c", "w-gone", "w-unknown"):
+        out.append(WorkloadPlaced(workload_id=wid, tenant=NLP, cluster="onprem-dc1", spec=SPEC, assignments=placed))
+    out.append(WorkloadPlaced(workload_id="w-a", tenant=NLP, cluster="onprem-dc1", spec=SPEC,
+                              assignments=placed))  # a second placement of one run: ignored
+    out.append(PreemptionRequested(workload_id="w-b", tenant=NLP, preemptor="w-hi", reason="Preempted",
+                                   message="a higher priority gang"))
+    out.append(WorkloadCancelled(workload_id="w-c", tenant=NLP, cancelled_at=at, cancelled_by="ci@acme"))
+    out.append(WorkloadCancelled(workload_id="w-c", tenant=NLP, cancelled_at=at, cancelled_by="ci@acme"))
+    out.append(WorkloadSuspended(workload_id="w-wait", tenant=NLP, suspended_by="ci@acme", suspended_at=at,
+                                 placed=False))
+    return out
+
+
+async def rows_of(pool) -> list[dict]:
+    return [dict(r) for r in await pool.fetch(f"select {COLUMNS} from workloads order by workload_id")]
+
+
+async def one_by_one(pool, h: ConnectorHandlers, evs: list) -> list:
+    emitted = []
+    for event in evs:
+        async with pool.acquire() as conn, conn.transaction():
+            uow = UnitOfWork(conn=conn, producer="kube-connector", namespace="t", cause=event)
+            await h.handle_workload_event(event, uow)
+        await uow.run_after_commit()
+        emitted += [(type(e).__name__, e.workload_id, getattr(e, "reason", None)) for e in uow.emitted]
+    return emitted
+
+
+async def as_a_run(pool, h: ConnectorHandlers, evs: list) -> tuple[list, int]:
+    async with pool.acquire() as raw, raw.transaction():
+        conn = Counting(raw)
+        outbox: list[tuple] = []  # as the consumer does: the batch's outbox rows go in with its inbox, at the end
+        uows = [UnitOfWork(conn=conn, producer="kube-connector", namespace="t", cause=e, outbox_rows=outbox)
+                for e in evs]
+        await h.handle_workload_events(evs, uows)
+    for uow in uows:
+        await uow.run_after_commit()
+    emitted = [(type(e).__name__, e.workload_id, getattr(e, "reason", None)) for u in uows for e in u.emitted]
+    return emitted, conn.statements
+
+
+async def test_a_run_of_workload_events_is_two_statements_and_ends_as_one_by_one(pools):
+    one, run = pools
+    phases = {"w-a": "submitted", "w-b": "submitted", "w-c": "submitted", "w-gone": "deleted",
+              "w-wait": "pending"}
+    for pool in pools:
+        await seed(pool, phases)
+    touched_one, touched_run = [], []
+    emitted_one = await one_by_one(one, handlers(touched_one), events())
+    emitted_run, statements = await as_a_run(run, handlers(touched_run), events())
+
+    assert statements == 2  # one by one: at least a read and a write for each of the 19 events
+    assert emitted_run == emitted_one == [("WorkloadFailed", "w-gone", "deleted")]
+    assert touched_run == touched_one
+    got, want = await rows_of(run), await rows_of(one)
+    assert got == want
+    by_id = {r["workload_id"]: r for r in got}
+    assert (by_id["w-a"]["phase"], by_id["w-a"]["attempt"]) == ("placed", 1)
+    assert (by_id["w-b"]["phase"], by_id["w-b"]["evict_reason"]) == ("evicting", "preempted")
+    assert (by_id["w-c"]["phase"], by_id["w-c"]["evict_reason"]) == ("evicting", "cancelled")
+    assert by_id["w-wait"]["phase"] == "evicted"
+    assert by_id["w-a"]["status_version"] == 5  # submitted, accepted, pending, reserved, placed
+
+
+async def test_a_run_that_names_no_known_workload_writes_nothing(pools):
+    _, run = pools
+    h = handlers([])
+    async with run.acquire() as raw, raw.transaction():
+        conn = Counting(raw)
+        evs = [WorkloadAccepted(workload_id="w-nobody", tenant=NLP, spec=SPEC)]
+        await h.handle_workload_events(evs, [UnitOfWork(conn=conn, producer="kube-connector", namespace="t")])
+    assert conn.statements == 1  # the read; nothing to write
+    assert await rows_of(run) == []
