@@ -34,6 +34,7 @@ from services.kube_connector.kinds import KINDS, JobKind
 from services.kube_connector.kinds.pod import PodGroups
 from services.kube_connector.pods import batchjob_pod
 from services.kube_connector.podsets import Invalid
+from services.kube_connector.recorder import Record, Recorder
 from services.kube_connector.translate import Submission, translate, workload_id
 
 log = logging.getLogger("batchyard.kube_connector.intake")
@@ -58,6 +59,7 @@ class Intake:
         self._tasks: set[asyncio.Task] = set()
         self.by_name: dict[tuple[str, str, str], dict] = {}  # (kind, namespace, name) -> latest object
         self.on_object: Callable[[str, str, str], None] = lambda kind, ns, name: None  # an object changed
+        self.recorder = Recorder(pool, namespace)
 
     def find(self, kind: str, namespace: str, name: str) -> dict | None:
         """Returns the latest copy of an object, as watched (None: not seen, or deleted)."""
@@ -226,15 +228,12 @@ class Intake:
         tenant = submission.tenant if submission else self.config.tenant_of(meta["namespace"])
         with telemetry.produce_span(PRODUCER, "WorkloadSubmitted"):
             trace = telemetry.inject()
-            async with self.pool.acquire() as conn, conn.transaction():
-                fresh = await repo.insert_workload(
-                    conn, workload_id=wid, kind=kind.kind, meta=meta, org=tenant.org if tenant else None,
-                    team=tenant.team if tenant else None, templates=submission.templates if submission else {},
-                    pod_count=submission.spec.pod_count if submission else 0,
-                    phase="submitted" if event else "invalid", change=change, now=utc_now(),
-                    trace=json.dumps(trace))
-                if fresh and event is not None:
-                    await UnitOfWork(conn=conn, producer=PRODUCER, namespace=self.namespace).emit(event, trace=trace)
+        row = repo.new_workload(
+            workload_id=wid, kind=kind.kind, meta=meta, org=tenant.org if tenant else None,
+            team=tenant.team if tenant else None, templates=submission.templates if submission else {},
+            pod_count=submission.spec.pod_count if submission else 0, phase="submitted" if event else "invalid",
+            change=change, now=utc_now(), trace=json.dumps(trace))
+        await self.recorder.record(Record(row, event, trace))  # with the objects submitted meanwhile: one commit
         self.known.add(meta["uid"])
         self.on_submitted(wid)
         self.on_emitted()

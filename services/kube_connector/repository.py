@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+
 import asyncpg
 
+from libs.platform.store import columns
 from services.kube_connector.rows import Rows, WorkloadRow
 from services.kube_connector.status import Change, advance, notice
 
@@ -12,17 +14,32 @@ ACTIVE = ("placed", "running", "evicting")
 ENDED = ("refused", "invalid", "succeeded", "failed", "deleted")
 
 
-async def insert_workload(conn: asyncpg.Connection, *, workload_id: str, kind: str, meta: dict, org: str | None,
-                          team: str | None, templates: dict, pod_count: int, phase: str, change: Change, now: str,
-                          trace: str) -> bool:
-    """Records a newly seen object; returns False if it was already known (a relist, a restart)."""
+def new_workload(*, workload_id: str, kind: str, meta: dict, org: str | None, team: str | None, templates: dict,
+                 pod_count: int, phase: str, change: Change, now: str, trace: str) -> tuple:
+    """Returns the row of a newly seen object, as ``insert_workloads`` takes it."""
     status = advance({}, change, now=now, workload_id=workload_id)
-    return bool(await conn.fetchval(
+    return (workload_id, kind, meta["namespace"], meta["name"], meta["uid"], org, team, json.dumps(templates),
+            pod_count, phase, json.dumps(status), json.dumps([notice(change)]), trace)
+
+
+async def insert_workloads(conn: asyncpg.Connection, rows: list[tuple]) -> set[str]:
+    """Records newly seen objects (rows of ``new_workload``) in one statement; returns the workload ids that were
+    new (an object already known, after a relist or a restart, is left as it is)."""
+    if not rows:
+        return set()
+    records = await conn.fetch(
         "insert into workloads(workload_id, kind, namespace, name, uid, org, team, templates, pod_count, phase, "
-        "status, notices, trace) values ($1,$2,$3,$4,$5,$6,$7,$8::jsonb,$9,$10,$11::jsonb,$12::jsonb,$13::jsonb) "
-        "on conflict do nothing returning true",
-        workload_id, kind, meta["namespace"], meta["name"], meta["uid"], org, team, json.dumps(templates), pod_count,
-        phase, json.dumps(status), json.dumps([notice(change)]), trace))
+        "status, notices, trace) select w, k, ns, n, u, o, t, tpl::jsonb, pc, ph, st::jsonb, no::jsonb, tr::jsonb "
+        "from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+        "$8::text[], $9::int4[], $10::text[], $11::text[], $12::text[], $13::text[]) "
+        "as v(w, k, ns, n, u, o, t, tpl, pc, ph, st, no, tr) on conflict do nothing returning workload_id",
+        *columns(rows, 13))
+    return {r["workload_id"] for r in records}
+
+
+async def insert_workload(conn: asyncpg.Connection, **fields) -> bool:
+    """Records one newly seen object (``new_workload``'s fields); returns False if it was already known."""
+    return bool(await insert_workloads(conn, [new_workload(**fields)]))
 
 
 async def get(conn: asyncpg.Connection, workload_id: str, *, lock: bool = False) -> WorkloadRow | None:

@@ -1,12 +1,17 @@
-"""The Kubernetes connector's workload handlers over a poll batch (ADR 0022), on a real PostgreSQL: a run of accepted,
-pending, reserved, placed, preempted, cancelled and suspended events is two statements (the rows read and locked,
-then written), and leaves every row, status, Kubernetes Event to write and emitted event exactly as handling the
-same events one at a time does; a workload several events move is written once."""
+"""The Kubernetes connector set-wise (ADR 0022), on a real PostgreSQL.
+
+Its workload handlers over a poll batch: a run of accepted, pending, reserved, placed, preempted, cancelled and
+suspended events is two statements (the rows read and locked, then written), and leaves every row, status,
+Kubernetes Event to write and emitted event exactly as handling the same events one at a time does.
+
+Its intake's records: objects submitted at once share one commit; a record the database refuses fails alone."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
+import asyncpg
 import pytest
 
 from libs.events import (
@@ -21,6 +26,7 @@ from libs.events import (
     WorkloadPending,
     WorkloadPlaced,
     WorkloadSpec,
+    WorkloadSubmitted,
     WorkloadSuspended,
 )
 from libs.platform import store
@@ -30,6 +36,7 @@ from services.kube_connector import repository as repo
 from services.kube_connector import status
 from services.kube_connector.app import DEFINITION
 from services.kube_connector.handlers import ConnectorHandlers
+from services.kube_connector.recorder import Record, Recorder
 
 pytestmark = pytest.mark.integration
 NLP = Tenant(org="acme", team="nlp")
@@ -60,7 +67,7 @@ async def pools(database_url):
     for name in ("kube_connector_one", "kube_connector_run"):
         pool = await store.create_pool(database_url, name, size=2)
         await store.migrate(pool, name, DEFINITION.service_dir)
-        await pool.execute("truncate workloads")
+        await pool.execute("truncate workloads, outbox")
         made.append(pool)
     yield made
     for pool in made:
@@ -165,3 +172,43 @@ async def test_a_run_that_names_no_known_workload_writes_nothing(pools):
         await h.handle_workload_events(evs, [UnitOfWork(conn=conn, producer="kube-connector", namespace="t")])
     assert conn.statements == 1  # the read; nothing to write
     assert await rows_of(run) == []
+
+
+def submitted_row(i: int, name: str | None = None) -> Record:
+    wid = f"onprem-dc1-nlp-job-{i}"
+    event = WorkloadSubmitted(workload_id=wid, tenant=NLP, spec=SPEC, token="t")
+    row = repo.new_workload(workload_id=wid, kind="BatchJob", meta={"namespace": "nlp", "name": name or f"job-{i}",
+                                                                    "uid": f"uid-{i}"},
+                            org="acme", team="nlp", templates={}, pod_count=2, phase="submitted",
+                            change=status.submitted(), now="2026-01-01T00:00:00Z", trace="{}")
+    return Record(row, event, {})
+
+
+async def outbox_events(pool) -> int:
+    return await pool.fetchval(
+        "select count(*) from outbox where position('\"WorkloadSubmitted\"'::bytea in value) > 0")
+
+
+async def test_objects_submitted_at_once_are_recorded_in_one_commit_and_a_known_one_again_in_none(pools):
+    _, run = pools
+    await run.execute("truncate outbox")
+    recorder = Recorder(run, "t")
+    fresh = await asyncio.gather(*(recorder.record(submitted_row(i)) for i in range(50)))
+    assert fresh == [True] * 50
+    assert recorder.commits == 1  # one at a time: 50
+    assert await run.fetchval("select count(*) from workloads") == 50
+    assert await outbox_events(run) == 50
+    assert await recorder.record(submitted_row(7)) is False  # a relist: known already, nothing published
+    assert await outbox_events(run) == 50
+
+
+async def test_a_record_the_database_refuses_fails_alone_and_the_rest_of_its_group_is_recorded(pools):
+    _, run = pools
+    await run.execute("truncate outbox")
+    recorder = Recorder(run, "t")
+    records = [submitted_row(i, name="bad\x00name" if i == 3 else None) for i in range(6)]
+    results = await asyncio.gather(*(recorder.record(r) for r in records), return_exceptions=True)
+    assert isinstance(results[3], asyncpg.PostgresError), results[3]
+    assert [r for i, r in enumerate(results) if i != 3] == [True] * 5
+    assert await run.fetchval("select count(*) from workloads") == 5
+    assert await outbox_events(run) == 5
