@@ -49,7 +49,7 @@ class ConnectorHandlers:
         conn = uows[0].conn
         rows = await Rows.load(conn, (e.workload_id for e in events if e.workload_id))
         for event, uow in zip(events, uows):
-            await self._appliers[event.type](event, uow, rows)
+            await APPLIERS[event.type](self, event, uow, rows)
         await rows.flush(conn)
 
     async def _workload_accepted(self, event: WorkloadAccepted, uow: UnitOfWork, rows: Rows) -> None:
@@ -162,24 +162,26 @@ class ConnectorHandlers:
             else None, str(event.event_id))
         uow.after_commit(lambda: self.touch_node(name))
 
-    @property
-    def _appliers(self) -> dict[str, Callable[[Event, UnitOfWork, Rows], Awaitable[None]]]:
-        """Each workload event type and what it does to the workload's row."""
-        return {"WorkloadAccepted": self._workload_accepted, "WorkloadRejected": self._workload_rejected,
-                "WorkloadPending": self._workload_pending, "QuotaReserved": self._quota_reserved,
-                "WorkloadUnschedulable": self._workload_unschedulable, "WorkloadPlaced": self._workload_placed,
-                "PreemptionRequested": self._preemption_requested, "WorkloadCancelled": self._workload_cancelled,
-                "WorkloadSuspended": self._workload_suspended}
-
     def _at(self) -> datetime:
         return self.clock.sim_at(self.now())
 
     def router(self) -> Router:
         return Router(
-            handlers={**dict.fromkeys(self._appliers, self.handle_workload_event),
+            handlers={**dict.fromkeys(APPLIERS, self.handle_workload_event),
                       "NodeRepairTransitioned": self.handle_node_repair_transitioned},
-            batch_handlers=dict.fromkeys(self._appliers, self.handle_workload_events),  # one run, however mixed
+            batch_handlers=dict.fromkeys(APPLIERS, self.handle_workload_events),  # one run, however mixed
             # A priority change acts in quota and the scheduler (who preempts whom); the pods run as they are.
             # Reachability is judged from this connector's own heartbeats; its pods run as they are.
             ignored=frozenset({"QuotaReleased", "WorkloadCancelRefused", "WorkloadRequestRefused",
                                "WorkloadResumed", "WorkloadPriorityChanged", "ClusterReachabilityChanged"}))
+
+
+# Each workload event type and what it does to the workload's row (built once, not per event).
+APPLIERS: dict[str, Callable[[ConnectorHandlers, Event, UnitOfWork, Rows], Awaitable[None]]] = {
+    "WorkloadAccepted": ConnectorHandlers._workload_accepted, "WorkloadRejected": ConnectorHandlers._workload_rejected,
+    "WorkloadPending": ConnectorHandlers._workload_pending, "QuotaReserved": ConnectorHandlers._quota_reserved,
+    "WorkloadUnschedulable": ConnectorHandlers._workload_unschedulable,
+    "WorkloadPlaced": ConnectorHandlers._workload_placed,
+    "PreemptionRequested": ConnectorHandlers._preemption_requested,
+    "WorkloadCancelled": ConnectorHandlers._workload_cancelled,
+    "WorkloadSuspended": ConnectorHandlers._workload_suspended}
