@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 from libs.placement import PlacementPolicy, Strategy, TypicalPod
-from services.scheduler.policy import load_policy
+from libs.placement.policy_file import load_policy
 
 from .placement_common import REPO, write_result
 from .placement_fgd_mixgen import BY_NAME, MIXES, make

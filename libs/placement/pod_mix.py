@@ -12,14 +12,16 @@ Pure: times are passed in; the state is plain data (``state()`` / ``from_state``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .fgd import TypicalPod, covering
 from .model import Workload
+from .scoring import PlacementPolicy
 
 MixShape = tuple[int, int, int, int, tuple[str, ...]]  # cpu milli, memory MiB, GPU count, milli per GPU, GPU models
 MAX_SHAPES = 512  # shapes tracked at most: the lightest is forgotten first (a long tail weighs nothing anyway)
 _FLOOR = 1e-6  # a weight below this is forgotten
+MIX_REFRESH = 32  # workloads learned between two looks at the mix (a changed mix recomputes FGD scores)
 
 
 def mix_shape(pod_set) -> MixShape:
@@ -93,3 +95,51 @@ class PodMix:
                    for (c, m, k, g, models), w in data.get("weights", [])}
         return cls(half_life_s or float(data["half_life_s"]), weights, data.get("as_of"), int(data.get("seen", 0)))
 
+
+
+class MixLearner:
+    """A policy's typical pods, learned from the workloads it is asked to place (``learn_typical``): the scheduler's
+    engine and the replay both place with ``policy``, which this keeps up to date.
+
+    The policy file's typical pods are the prior until ``typical_min_pods`` pods were seen; after that the learned
+    mix replaces them, looked at every ``MIX_REFRESH`` workloads. A policy that does not learn stays as it is.
+    """
+
+    def __init__(self, policy: PlacementPolicy) -> None:
+        self.configured = policy  # as the policy file says
+        self.policy = policy  # what placement uses now
+        self.mix = PodMix(policy.typical_half_life_s) if policy.learn_typical else None
+        self._since_look = 0  # workloads learned since the mix was last looked at
+        self._dirty = False  # looked at since the mix was last handed out to be stored
+
+    def learn(self, workload: Workload, at: float) -> bool:
+        """Counts ``workload``, seen at ``at`` (event seconds), into the mix; returns whether ``policy`` changed."""
+        if self.mix is None:
+            return False
+        self.mix.observe(workload, at)
+        self._since_look += 1
+        return self._since_look >= MIX_REFRESH and self.look()
+
+    def look(self) -> bool:
+        """Uses the learned mix as the typical pods once enough pods were seen; returns whether ``policy`` changed."""
+        self._since_look, self._dirty = 0, True
+        if self.mix is None or self.mix.seen < self.configured.typical_min_pods:
+            return False
+        learned = self.mix.typical()
+        if not learned or learned == self.policy.typical_pods:
+            return False
+        self.policy = replace(self.policy, typical_pods=learned)
+        return True
+
+    def state_to_save(self) -> dict | None:
+        """Returns the mix's state once after each look (None in between, and for a policy that does not learn)."""
+        if self.mix is None or not self._dirty:
+            return None
+        self._dirty = False
+        return self.mix.state()
+
+    def restore(self, state: dict) -> None:
+        """Takes back a stored mix (the scheduler's rebuild), with the policy's half-life."""
+        if self.mix is not None:
+            self.mix = PodMix.from_state(state, self.configured.typical_half_life_s)
+            self.look()

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from libs.fleet import load_fleet
-from libs.placement import NodeSpec, Strategy, typical_pods
+from libs.placement import NodeSpec, PlacementPolicy, Strategy, typical_pods
 from libs.placement import PodSet as PPodSet, Topology as PTopology, Workload as PWorkload
 from libs.placement.inventory import node_spec_of
+from libs.placement.policy_file import load_policy
 from libs.quota import (ClusterQueueSpec, CohortSpec, FlavorQuotas, LocalQueue, Preemption, PreemptionPolicy,
                         QuotaConfig, ResourceFlavor, ResourceGroup, ResourceQuota, Timing)
 from libs.quota import PodSet as QPodSet, Workload as QWorkload
@@ -28,14 +29,35 @@ QUEUE = "default"  # each team's local queue
 
 
 def fleet_nodes(config: ReplayConfig, trace: Trace) -> list[NodeSpec]:
-    """Return the nodes to replay on: the config's fleet YAML, else the nodes the trace brings."""
+    """Return the nodes to replay on: the config's fleet YAML, else the nodes the trace brings; ``fleet_scale``
+    of them if set."""
     if config.fleet:
-        return [node_spec_of(e) for e in load_fleet(resolve_repo_path(config.fleet)).node_events()]
-    if trace.fleet_nodes:
-        return [NodeSpec(n["name"], n["cpu_milli"], n["memory_mib"], n["gpus"], n["model"] if n["gpus"] else "",
-                         cluster="trace", pool=(n["model"] or "cpu").lower(), topology=PTopology(host=n["name"]))
-                for n in trace.fleet_nodes]
-    raise ValueError(f"replay {config.name}: no fleet (set 'fleet:' to a fleet YAML)")
+        nodes = [node_spec_of(e) for e in load_fleet(resolve_repo_path(config.fleet)).node_events()]
+    elif trace.fleet_nodes:
+        nodes = [NodeSpec(n["name"], n["cpu_milli"], n["memory_mib"], n["gpus"], n["model"] if n["gpus"] else "",
+                          cluster="trace", pool=(n["model"] or "cpu").lower(), topology=PTopology(host=n["name"]))
+                 for n in trace.fleet_nodes]
+    else:
+        raise ValueError(f"replay {config.name}: no fleet (set 'fleet:' to a fleet YAML)")
+    return nodes if config.fleet_scale is None else scaled_fleet(nodes, config.fleet_scale)
+
+
+def scaled_fleet(nodes: list[NodeSpec], scale: float) -> list[NodeSpec]:
+    """Return ``round(len(nodes) * scale)`` of ``nodes`` (at least one), each shape (pool, model, GPUs, CPU,
+    memory) kept in proportion by largest remainder (ties to the more common shape, then the first seen); of a
+    shape, the first nodes in the given order are kept, in that order."""
+    shapes: dict[tuple, list[NodeSpec]] = {}
+    for node in nodes:
+        shapes.setdefault((node.pool, node.gpu_model, node.gpu_count, node.cpu_milli, node.memory_mib), []).append(node)
+    target = max(1, round(len(nodes) * scale))
+    quotas = {shape: len(members) * target / len(nodes) for shape, members in shapes.items()}
+    kept = {shape: int(q) for shape, q in quotas.items()}
+    order = list(shapes)  # first seen first
+    by_remainder = sorted(order, key=lambda sh: (-(quotas[sh] - kept[sh]), -len(shapes[sh]), order.index(sh)))
+    for shape in by_remainder[: target - sum(kept.values())]:
+        kept[shape] += 1
+    keep = {id(n) for shape in order for n in shapes[shape][: kept[shape]]}
+    return [n for n in nodes if id(n) in keep]
 
 
 def team_quotas(config: ReplayConfig, trace: Trace, nodes: list[NodeSpec] | None = None) -> dict[str, int]:
@@ -147,10 +169,31 @@ def placement_workload(job: TraceJob, priority: int, node_labels: dict) -> PWork
     return PWorkload(job.id, pod_sets, priority, clusters, pools)
 
 
-def typical_for(trace: Trace, config: ReplayConfig) -> tuple:
-    """Return the typical pod mix for FGD when any pool uses it, from the trace's own pod shapes."""
-    if config.placement.default is not Strategy.FGD and Strategy.FGD not in config.placement.per_pool.values():
-        return ()
+def placement_policy(config: ReplayConfig, trace: Trace) -> PlacementPolicy:
+    """Return the placement policy the config describes (``PlacementSettings``): the scheduler's policy file with
+    the config's strategies over it, or the config's strategies with FGD's typical pods taken from the trace."""
+    settings = config.placement
+    given = settings.model_fields_set
+    if settings.policy_file:
+        path = resolve_repo_path(settings.policy_file)
+        if not path.is_file():
+            raise ValueError(f"replay {config.name}: placement.policy_file {settings.policy_file}: no such file")
+        policy = load_policy(path)
+        policy = replace(policy, default=settings.default if "default" in given else policy.default,
+                         per_pool=dict(settings.per_pool) if "per_pool" in given else policy.per_pool)
+        if _uses_fgd(policy) and not policy.typical_pods:
+            policy = replace(policy, typical_pods=_trace_mix(trace))
+        return policy
+    policy = PlacementPolicy(settings.default, dict(settings.per_pool), fgd_quantized=settings.fgd_quantized)
+    return replace(policy, typical_pods=_trace_mix(trace)) if _uses_fgd(policy) else policy
+
+
+def _uses_fgd(policy: PlacementPolicy) -> bool:
+    return policy.default is Strategy.FGD or Strategy.FGD in policy.per_pool.values()
+
+
+def _trace_mix(trace: Trace) -> tuple:
+    """Return FGD's typical pods as the FGD paper takes them: the most common shapes of the whole trace."""
     shapes = [(ps.cpu_milli, ps.gpu_milli if ps.gpus else 0, ps.gpus, ps.gpu_models)
               for job in trace.jobs for ps in job.pod_sets for _ in range(ps.count)]
     return typical_pods(shapes)

@@ -4,9 +4,10 @@
 name: philly-fair
 trace: {format: philly, path: philly}          # philly | alibaba | yaml; path under the traces root
 fleet: deploy/fleet/philly.yaml                # a libs.fleet FleetSpec; optional for alibaba
+fleet_scale: 0.007                             # optional: that share of the fleet's nodes, shapes in proportion
 policy: fair-share                             # fifo | priority | static | borrowing | fair-share
 quota_scale: {6214e9: 1.2}                     # what-if: team (or "team:flavor") nominal × factor
-placement: {default: binpack, per_pool: {philly: fgd}}
+placement: {default: binpack, per_pool: {philly: fgd}}   # or {policy_file: deploy/scheduler/policy.yaml}
 failures: {node_mtbf_hours: 2000, mttr_hours: 4, seed: 7}
 ```
 """
@@ -41,10 +42,19 @@ class TraceSource(_Model):
 
 
 class PlacementSettings(_Model):
-    """Placement strategy per pool (libs.placement.PlacementPolicy)."""
+    """Placement strategy per pool (libs.placement.PlacementPolicy).
+
+    ``policy_file``: a scheduler policy YAML (``deploy/scheduler/policy.yaml``), read as the scheduler reads it
+    (``libs.placement.policy_file``): its strategies, FGD knobs and typical pods, learned from the replayed
+    workloads when the file says so; ``default`` and ``per_pool``, when given here, override its pools. Without
+    it, FGD's typical pods are the whole trace's most common shapes (the FGD paper's), and ``fgd_quantized``
+    gives the FGD simulator's integer scores.
+    """
 
     default: Strategy = Strategy.BINPACK
     per_pool: dict[str, Strategy] = Field(default_factory=dict)
+    policy_file: str | None = None
+    fgd_quantized: bool = False
     node_preemption: bool = True  # as the scheduler service: evict whole lower-priority gangs when a reserved gang
     # finds no nodes (libs.placement.schedule); off: it waits for capacity
 
@@ -63,6 +73,8 @@ class ReplayConfig(_Model):
     name: str = "replay"
     trace: TraceSource = TraceSource()
     fleet: str | None = None
+    fleet_scale: float | None = Field(default=None, gt=0, le=1, description="Keep this share of the fleet's "
+                                      "nodes, each node shape in proportion (a fleet scaled to the trace's demand).")
     policy: Policy = "fair-share"
     queueing: QueueingStrategy = QueueingStrategy.STRICT_FIFO
     preemption: bool = True  # allow the policy's quota preemption (priority, reclaim, fair sharing)

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import heapq
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
 from libs.placement import DecisionKind, NodeSpec, PlacementPolicy, Snapshot, Waiting, schedule
+from libs.placement.pod_mix import MixLearner
 from libs.placement.schedule import lowest_bound_priority
 from libs.quota import QueueingStrategy, QuotaConfig, QuotaEngine, Reason, Why
 
-from .adapters import placement_workload, priority_of, quota_workload, typical_for
+from .adapters import placement_policy, placement_workload, priority_of, quota_workload
 from .capacity import may_fit
 from .config import ReplayConfig
 from .readers import Trace
@@ -59,8 +60,7 @@ class Simulator:
         self.quota = quota  # the quota configuration (engine input)
         self.engine = QuotaEngine(quota)  # the quota core, fed like the quota service feeds it
         self.snap = Snapshot.from_nodes(nodes)  # the placement core's node snapshot
-        self.policy = PlacementPolicy(config.placement.default, dict(config.placement.per_pool),
-                                      typical_pods=typical_for(trace, config))
+        self.learner = MixLearner(placement_policy(config, trace))  # the policy; typical pods learned if it says so
         self.node_preemption = config.placement.node_preemption  # as the scheduler service's (on by default)
         self.teams = sorted(teams)  # team names; a Run holds its index
         self.team_index = {t: i for i, t in enumerate(self.teams)}
@@ -68,7 +68,6 @@ class Simulator:
         self.kueue_units = config.quota_file is not None  # requests in Kueue resources, not generated ones
         self.runs: dict[str, Run] = {}  # workload id -> replay state
         self.unplaced: dict[str, Waiting] = {}  # reserved, waiting for nodes: the placement cycle's input
-        self.never: set[str] = set()  # reserved gangs no node of the fleet could ever hold (never-fits)
         self.reserved = 0  # reservations so far: a waiting gang's arrival order
         self.heap: list[tuple] = []  # (time, kind, seq, key, generation)
         self.seq = 0  # tie breaker: FIFO among equal (time, kind)
@@ -252,7 +251,7 @@ class Simulator:
                 run.phase, run.admission = Phase.RESERVED, admitted.admission
                 if run.first_reserved is None:
                     run.first_reserved = t
-                self._reserve(run)
+                self._reserve(run, t)
             for preempting in result.preempting:
                 for target in preempting.targets:
                     why = Why(target.reason, f"preempted by {preempting.workload_id} ({target.reason.value})")
@@ -264,11 +263,17 @@ class Simulator:
         self.dirty = False
         self._place(t)
 
-    def _reserve(self, run: Run) -> None:
+    @property
+    def policy(self) -> PlacementPolicy:
+        """The placement policy in force (with learned typical pods, as the scheduler's, if it learns them)."""
+        return self.learner.policy
+
+    def _reserve(self, run: Run, t: float) -> None:
         labels = dict(run.admission.node_labels) if run.admission is not None else {}
         self.reserved += 1
-        self.never.discard(run.job.id)
-        self.unplaced[run.job.id] = Waiting(placement_workload(run.job, run.priority, labels), self.reserved)
+        workload = placement_workload(run.job, run.priority, labels)
+        self.learner.learn(workload, t)  # as the scheduler learns every reservation it is asked to place
+        self.unplaced[run.job.id] = Waiting(workload, self.reserved)
 
     def _place(self, t: float) -> None:
         """Run the placement cycle over the reserved gangs; evict the victims of node-level preemption at once,
@@ -292,8 +297,7 @@ class Simulator:
                     continue
                 self.tried_at[d.workload_id] = epoch
                 if d.kind is DecisionKind.NEVER_FITS:
-                    self.never.add(d.workload_id)
-                    self.counters["never_fits"] += 1
+                    self._hand_back(run, t)
                 elif d.kind is DecisionKind.PREEMPTING:
                     for victim in d.victims:
                         why = Why(Reason.EVICTED, f"preempted on its nodes by {d.workload_id} "
@@ -308,15 +312,32 @@ class Simulator:
             if not preempted:
                 return
 
+    def _hand_back(self, run: Run, t: float) -> None:
+        """A reserved gang no node of its flavors could ever hold, handed back as the quota service takes the
+        scheduler's never-fits: its reservation is released and those flavors are excluded for it, so it queues
+        for another flavor, or waits unadmitted holding no quota (counted in ``never_fits``, left unfinished)."""
+        unfit = frozenset(f for a in run.admission.pod_sets for f in a.flavors.values())
+        self.unplaced.pop(run.job.id, None)
+        self.engine.finish(run.job.id)
+        run.phase, run.admission = Phase.PENDING, None
+        run.generation += 1
+        workload = quota_workload(run.job, run.priority, self.kueue_units)
+        workload = replace(workload, pod_sets=tuple(replace(ps, excluded_flavors=ps.excluded_flavors | unfit)
+                                                    for ps in workload.pod_sets))
+        self.engine.add_workload(workload, t)
+        self.counters["never_fits"] += 1
+        self.dirty = True
+
     def _to_try(self) -> list[Waiting]:
-        """Return the waiting gangs worth a cycle: not tried since capacity was last freed, not never-fitting, and
-        not ruled out by free whole GPUs alone (unless they could preempt a lower-priority gang)."""
+        """Return the waiting gangs worth a cycle: not tried since capacity was last freed, and, after their first
+        try (which always runs, so the core can say never-fits), not ruled out by free whole GPUs alone (unless they
+        could preempt a lower-priority gang)."""
         lowest: int | None = None
         chosen, looked = [], False
         for job_id, waiting in self.unplaced.items():
-            if self.tried_at.get(job_id) == self.capacity_epoch or job_id in self.never:
+            if self.tried_at.get(job_id) == self.capacity_epoch:
                 continue
-            if not may_fit(self.snap, self.jobs[job_id]):
+            if job_id in self.tried_at and not may_fit(self.snap, self.jobs[job_id]):
                 if self.node_preemption and not looked:  # only now: it walks every bound gang
                     lowest, looked = lowest_bound_priority(self.snap), True
                 if lowest is None or lowest >= waiting.workload.priority:  # it could not preempt anyone either

@@ -20,7 +20,7 @@ from libs.platform.settings import Settings
 from libs.platform.unit_of_work import Router
 from services.scheduler.handlers import SchedulerHandlers
 from services.scheduler.metrics import SchedulerMetrics
-from services.scheduler.policy import load_policy
+from libs.placement.policy_file import load_policy
 from services.scheduler.repository import load_placer
 
 log = logging.getLogger("batchyard.scheduler")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from libs.events import NodeInventoried, QuotaReserved, Tenant
 from libs.placement import BoundPod, Decision, DecisionKind, PlacementPolicy, Snapshot, Waiting, Workload, schedule
-from libs.placement.pod_mix import PodMix
+from libs.placement.pod_mix import MIX_REFRESH, MixLearner, PodMix
 from services.scheduler.adapters import node_spec_of, schedulability, workload_of
 
 
@@ -33,7 +33,7 @@ class Pending:
         return Waiting(self.workload, self.seq, self.victims)
 
 
-MIX_REFRESH = 32  # reservations learned between two looks at the mix (a changed mix recomputes FGD scores)
+__all__ = ["MIX_REFRESH", "Pending", "Placer"]
 
 
 class Placer:
@@ -42,7 +42,7 @@ class Placer:
     def __init__(self, snapshot: Snapshot, policy: PlacementPolicy, *, clock: Callable[[], float],
                  preemption: bool = True, min_runtime_s: float = 0.0) -> None:
         self.snapshot = snapshot
-        self.policy = policy
+        self.learner = MixLearner(policy)  # the policy placement uses, its typical pods learned (pod_mix.py)
         self.clock = clock  # seconds; stamps pod start times and ages victims
         self.preemption = preemption  # node-level preemption on or off
         self.min_runtime_s = min_runtime_s  # a gang runs at least this long before it may be preempted
@@ -50,10 +50,6 @@ class Placer:
         self.pending: dict[str, Pending] = {}
         self.owners: dict[str, Tenant | None] = {}  # bound workload -> its tenant (stamped on preemptions)
         self.traces: dict[str, dict[str, str]] = {}  # bound workload -> its trace context (preemptions join it)
-        self.configured = policy  # as the policy file says: its typical pods are the prior of a learned mix
-        self.mix = PodMix(policy.typical_half_life_s) if policy.learn_typical else None
-        self._since_look = 0  # workloads learned since the mix was last looked at
-        self._mix_dirty = False  # looked at since the mix was last handed to the store
 
     # -- nodes ------------------------------------------------------------------------------------
     def apply_inventory(self, event: NodeInventoried) -> bool:
@@ -84,39 +80,27 @@ class Placer:
         return self.snapshot.set_cluster_reachable(cluster, reachable)
 
     # -- the pod mix (FGD's typical pods, learned) ---------------------------------------------------
+    @property
+    def policy(self) -> PlacementPolicy:
+        """The placement policy in force: the policy file's, with the learned typical pods once there are enough."""
+        return self.learner.policy
+
+    @property
+    def mix(self) -> PodMix | None:
+        return self.learner.mix
+
     def learn(self, workload: Workload) -> None:
         """Counts a workload the scheduler is asked to place into the learned pod mix (if the policy learns)."""
-        if self.mix is None:
-            return
-        self.mix.observe(workload, self.clock())
-        self._since_look += 1
-        if self._since_look >= MIX_REFRESH:
-            self._look_at_mix()
-
-    def _look_at_mix(self) -> bool:
-        """Uses the learned mix as FGD's typical pods once enough pods were seen; returns whether it changed."""
-        self._since_look, self._mix_dirty = 0, True
-        if self.mix is None or self.mix.seen < self.configured.typical_min_pods:
-            return False
-        learned = self.mix.typical()
-        if not learned or learned == self.policy.typical_pods:
-            return False
-        self.policy = replace(self.policy, typical_pods=learned)
-        return True
+        self.learner.learn(workload, self.clock())
 
     def mix_to_save(self) -> dict | None:
         """Returns the learned mix's state every ``MIX_REFRESH`` workloads learned (the handler stores it in the
         transaction that learned the last of them, so a restart rebuilds the mix, less at most that many)."""
-        if self.mix is None or not self._mix_dirty:
-            return None
-        self._mix_dirty = False
-        return self.mix.state()
+        return self.learner.state_to_save()
 
     def restore_mix(self, state: dict) -> None:
         """Takes back a stored mix (rebuild), with the policy's half-life."""
-        if self.mix is not None:
-            self.mix = PodMix.from_state(state, self.configured.typical_half_life_s)
-            self._look_at_mix()
+        self.learner.restore(state)
 
     # -- workloads --------------------------------------------------------------------------------
     def enqueue(self, pending: Pending) -> None:

@@ -130,6 +130,6 @@ def test_after_placement_takes_whole_gpus_in_order() -> None:
 
 @pytest.mark.parametrize("value", [-1, float("nan"), float("inf"), "50", True])
 def test_a_packing_weight_that_is_not_a_finite_number_of_milli_is_refused(value) -> None:
-    from services.scheduler.policy import PolicyError, policy_from_dict
+    from libs.placement.policy_file import PolicyError, policy_from_dict
     with pytest.raises(PolicyError, match="fgd_packing must be a finite number of milli"):
         policy_from_dict({"fgd_packing": value}, "policy.yaml")

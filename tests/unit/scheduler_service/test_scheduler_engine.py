@@ -8,7 +8,7 @@ from scheduler_builders import inventoried, reserved
 from libs.events import TopologyRequest
 from libs.placement import DecisionKind, PlacementPolicy, Snapshot, Strategy
 from services.scheduler.engine import Placer, pending_of
-from services.scheduler.policy import load_policy, policy_from_dict, PolicyError
+from libs.placement.policy_file import load_policy, policy_from_dict, PolicyError
 
 
 class Clock:

@@ -8,7 +8,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.scheduler.policy import PolicyError, load_policy, policy_from_dict
+from libs.placement.policy_file import PolicyError, load_policy, policy_from_dict
 from tests.support.junk import junk, spoil
 
 POLICY = yaml.safe_load((Path(__file__).resolve().parents[3] / "deploy" / "scheduler" / "policy.yaml").read_text())
@@ -57,7 +57,7 @@ def test_junk_anywhere_yields_only_a_policy_error(data):
 
 
 def test_the_shipped_policy_learns_its_typical_pods_and_a_policy_without_fgd_learns_nothing():
-    from services.scheduler.policy import load_policy
+    from libs.placement.policy_file import load_policy
     shipped = load_policy("deploy/scheduler/policy.yaml")
     assert (shipped.learn_typical, shipped.typical_half_life_s, shipped.typical_min_pods) == (True, 86400.0, 200)
     assert not policy_from_dict({"default": "binpack", "learn_typical_pods": True}, "p.yaml").learn_typical

@@ -1,5 +1,8 @@
 """The scheduler's placement policy from a small YAML file: a strategy per pool, and FGD's typical pod mix.
 
+Read by the scheduler service (``deploy/scheduler/policy.yaml``), by the benchmarks that measure that policy, and by
+``batchyard replay`` (``placement: {policy_file: ...}``), so all three run the same policy from the same file.
+
 ```yaml
 default: binpack            # binpack | spread | best_fit | fgd  (applies to pools not listed)
 pools: {a100: fgd}          # per pool (the pool of the workload's assigned flavor)
