@@ -31,6 +31,7 @@ async def start(runtime: Runtime) -> Router:
 DEFINITION = ServiceDefinition(
     name="node-repair", consumes=(NODE_INVENTORY, NODE_HEALTH), produces=(NODE_REPAIR,),
     service_dir=Path(__file__).parent, start=start,
+    batch=True,  # a poll batch per transaction: its handlers only write rows, in the planning cycle's lock order
     description="Diagnoses node health signals and drives each node through repair under safety budgets.")
 
 

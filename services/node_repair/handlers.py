@@ -3,6 +3,9 @@ fold cluster heartbeats into each cluster's row.
 
 Handlers only record; the planning cycle (repair_loop) folds the queued reports into libs/repair's
 plan() under one lock, so decisions see every node at once and budgets hold across the fleet.
+
+A poll batch is one transaction (``handle_batch``): its rows are locked in the planning cycle's order (the clock,
+then clusters, then nodes), so a batch and a cycle never wait on each other in a circle.
 """
 
 from __future__ import annotations
@@ -27,7 +30,28 @@ class RepairHandlers:
     async def handle_cluster_status_reported(self, event: ClusterStatusReported, uow: UnitOfWork) -> None:
         await repo.hear_cluster(uow.conn, event)
 
+    async def handle_batch(self, events: list, uows: list[UnitOfWork]) -> None:
+        """A poll batch's inventories, health reports and cluster heartbeats (in the order they came), as handling
+        each in turn would leave the rows, in a few statements: the clock advanced once to the newest report, each
+        cluster's heartbeats folded in order (clusters by name), each node's last inventory (nodes by id), then
+        every health report queued in order."""
+        conn = uows[0].conn
+        timed = [e for e in events if not isinstance(e, NodeInventoried)]
+        if timed:
+            await repo.advance_clock(conn, max(e.occurred_at for e in timed))
+        beats = [e for e in events if isinstance(e, ClusterStatusReported)]
+        for cluster in sorted({e.cluster for e in beats}):
+            for event in (e for e in beats if e.cluster == cluster):
+                await repo.fold_cluster(conn, event)
+        nodes = {e.node_id: (e.node_id, e.pool, e.topology.rack, e.cluster) for e in events
+                 if isinstance(e, NodeInventoried) and not e.removed}
+        await repo.upsert_nodes(conn, [nodes[n] for n in sorted(nodes)])
+        await repo.append_signals(conn, [e for e in events if isinstance(e, NodeHealthReported)])
+
     def router(self) -> Router:
+        batch = self.handle_batch  # one handler for the three: a poll batch is one run, however they interleave
         return Router(handlers={"NodeInventoried": self.handle_node_inventoried,
                                 "NodeHealthReported": self.handle_node_health_reported,
-                                "ClusterStatusReported": self.handle_cluster_status_reported})
+                                "ClusterStatusReported": self.handle_cluster_status_reported},
+                      batch_handlers={"NodeInventoried": batch, "NodeHealthReported": batch,
+                                      "ClusterStatusReported": batch})

@@ -22,10 +22,25 @@ async def upsert_node(conn: asyncpg.Connection, node_id: str, pool: str, domain:
                        "cluster = excluded.cluster", node_id, pool, domain, cluster)
 
 
+async def upsert_nodes(conn: asyncpg.Connection, nodes: list[tuple[str, str, str, str]]) -> None:
+    """``upsert_node`` for many ``(node_id, pool, domain, cluster)``, in one statement (rows locked in the given
+    order: give them in node order, as the planning cycle writes them)."""
+    if nodes:
+        await conn.execute("insert into repair_nodes(node_id, pool, domain, cluster) select * from unnest($1::text[], "
+                           "$2::text[], $3::text[], $4::text[]) on conflict (node_id) do update set pool = "
+                           "excluded.pool, domain = excluded.domain, cluster = excluded.cluster",
+                           *map(list, zip(*nodes)))
+
+
 async def hear_cluster(conn: asyncpg.Connection, event: ClusterStatusReported) -> None:
     """Advances the repair clock and folds a cluster heartbeat into the cluster's row (under its row lock). The
     clock's row is locked first, as the planning cycle locks it (``planned_at``) before it writes the clusters."""
-    await _advance_clock(conn, event.occurred_at)
+    await advance_clock(conn, event.occurred_at)
+    await fold_cluster(conn, event)
+
+
+async def fold_cluster(conn: asyncpg.Connection, event: ClusterStatusReported) -> None:
+    """Folds a cluster heartbeat into the cluster's row, under its row lock (the caller advanced the clock)."""
     row = await conn.fetchrow("select reach from repair_clusters where cluster = $1 for update", event.cluster)
     state = codec.reach_from_json(event.cluster, _j(row["reach"])) if row else None
     state = heard(state, codec.cluster_report(event))
@@ -58,10 +73,20 @@ async def append_signal(conn: asyncpg.Connection, event: NodeHealthReported) -> 
     """Queues a health report for the next planning cycle and advances the repair clock to its time."""
     await conn.execute("insert into repair_signals(node_id, body) values ($1, $2::jsonb)", event.node_id,
                        event.model_dump_json())
-    await _advance_clock(conn, event.occurred_at)
+    await advance_clock(conn, event.occurred_at)
 
 
-async def _advance_clock(conn: asyncpg.Connection, at: datetime) -> None:
+async def append_signals(conn: asyncpg.Connection, events: list[NodeHealthReported]) -> None:
+    """Queues health reports for the next planning cycle, in the given order, in one statement (the caller advances
+    the clock)."""
+    if events:
+        await conn.execute("insert into repair_signals(node_id, body) select node_id, body from unnest($1::text[], "
+                           "$2::jsonb[]) with ordinality as s(node_id, body, n) order by n",
+                           [e.node_id for e in events], [e.model_dump_json() for e in events])
+
+
+async def advance_clock(conn: asyncpg.Connection, at: datetime) -> None:
+    """Moves the repair clock's watermark to ``at`` if that is later (locking the clock's row)."""
     await conn.execute("insert into repair_clock(id, watermark) values (1, $1) on conflict (id) do update "
                        "set watermark = greatest(repair_clock.watermark, excluded.watermark)", at)
 
