@@ -83,7 +83,8 @@ async def unwritten(conn: asyncpg.Connection, limit: int = 200) -> list[asyncpg.
 
 async def mark_written(conn: asyncpg.Connection, written: list[tuple[str, int, int]]) -> None:
     """Records, for each (workload id, version, notices sent), that ``version`` of its status and its first
-    ``notices sent`` Events are on the object."""
+    ``notices sent`` Events are on the object. Rows are locked in workload id order, as a batch of the connector's
+    handlers locks them (``rows.Rows.load``), so the two never deadlock."""
     await conn.executemany("update workloads set status_written = greatest(status_written, $2), "
                            "notices = (select coalesce(jsonb_agg(e), '[]'::jsonb) from jsonb_array_elements(notices) "
-                           "with ordinality as t(e, i) where i > $3) where workload_id = $1", written)
+                           "with ordinality as t(e, i) where i > $3) where workload_id = $1", sorted(written))
