@@ -51,11 +51,22 @@ def policies(mix: tuple[TypicalPod, ...]) -> dict[str, PlacementPolicy]:
     }
 
 
+def variant(ours: PlacementPolicy, name: str) -> PlacementPolicy:
+    """Return the policy a variant name describes: ``ours-gW`` is ours with the packing key counting GPUs as well
+    (``fgd_packing_gpus``) at W milli, ``ours-pW`` ours with the CPU packing key at W milli."""
+    rest = name.removeprefix("ours-")
+    if rest != name and rest[:1] in ("g", "p") and rest[1:].isdigit():
+        return replace(ours, fgd_packing=float(rest[1:]), fgd_packing_gpus=rest[0] == "g")
+    raise SystemExit(f"placement_fgd_mixes: unknown strategy {name!r} (fgd, best_fit, ours, ours-q, strand, "
+                     "ours-gW, ours-pW)")
+
+
 def run_mix(name: str, index: int, seeds: range, names: list[str]) -> dict[str, list[tuple[float, float]]]:
     """Return each strategy's (alloc@100, alloc@130) per seed on one mix."""
     nodes, pods = load()
     pods = make(BY_NAME[name], pods, nodes, index)
-    chosen = {k: v for k, v in policies(typical_mix(pods)).items() if k in names}
+    known = policies(typical_mix(pods))
+    chosen = {k: known[k] if k in known else variant(known["ours"], k) for k in names}
     runs: dict[str, list[tuple[float, float]]] = {k: [] for k in chosen}
     for seed in seeds:
         arrivals, order = arrivals_and_order(pods, nodes, seed)

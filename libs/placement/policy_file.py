@@ -15,6 +15,7 @@ typical_pods_min_pods: 200  # ... and the learned mix is used once this many pod
 fgd_quantized: false        # FGD only: the simulator's integer scores (ties go to node order)
 fgd_stranding: true         # FGD only: also count GPUs a node's remaining CPU/memory can no longer serve
 fgd_packing: 50             # FGD only: milli of fragmentation a node with all CPU allocated is worth (0: off)
+fgd_packing_gpus: false     # FGD only: the packing key counts the node's allocated GPUs as well as its CPU
 fgd_models: true            # FGD only: weigh a node by the typical pods that accept its GPU model
 ```
 Defaults are the policy benchmarks/placement_fgd_mixes.py measures as "ours" (ADR 0017).
@@ -109,6 +110,7 @@ class PolicyFile(_Strict):
     fgd_quantized: Flag = False
     fgd_stranding: Flag = True
     fgd_packing: Milli = FGD_PACKING
+    fgd_packing_gpus: Flag = False
     fgd_models: Flag = True
     learn_typical_pods: Flag = True
     typical_pods_half_life_s: Annotated[float, Field(gt=0, le=10 * 365 * 86400, allow_inf_nan=False)] = 86400.0
@@ -127,7 +129,8 @@ def policy_from_dict(raw: dict, source: str = "policy") -> PlacementPolicy:
         typical = DEFAULT_TYPICAL_PODS
     return PlacementPolicy(default=doc.default, per_pool=dict(doc.pools), typical_pods=typical,
                            fgd_quantized=doc.fgd_quantized, fgd_stranding=doc.fgd_stranding,
-                           fgd_packing=doc.fgd_packing, fgd_models=doc.fgd_models,
+                           fgd_packing=doc.fgd_packing, fgd_packing_gpus=doc.fgd_packing_gpus,
+                           fgd_models=doc.fgd_models,
                            learn_typical=doc.learn_typical_pods and fgd,
                            typical_half_life_s=doc.typical_pods_half_life_s,
                            typical_min_pods=doc.typical_pods_min_pods)

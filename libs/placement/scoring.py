@@ -41,6 +41,10 @@ class PlacementPolicy:
     fragmentation: the score is ``-delta + fgd_packing * cpu_used``, ``cpu_used`` being the node's
     allocated CPU share after placement, so among near-equal fragmentation the fuller node wins
     on purpose, as ties to a fixed node order did by accident under ``fgd_quantized`` (ADR 0017).
+    ``fgd_packing_gpus``: the packing key's ``cpu_used`` becomes the mean of the node's allocated CPU and GPU shares
+    (its CPU share alone on a node without GPUs), so among near-equal fragmentation the node with fewer free GPUs
+    wins too, keeping empty nodes whole for pods that need a whole node even when such pods are too rare to be
+    typical (the openb replay with departures, docs/benchmarks.md).
     ``fgd_models`` weighs a node only by the typical pods that accept its GPU model (``fgd.py``).
     ``learn_typical``: the scheduler replaces ``typical_pods`` by the mix it has seen (``pod_mix.py``: weights
     halve every ``typical_half_life_s``) once it has seen ``typical_min_pods`` pods; until then, and in callers
@@ -54,6 +58,7 @@ class PlacementPolicy:
     fgd_tiebreak: bool = False
     fgd_stranding: bool = False
     fgd_packing: float = 0.0
+    fgd_packing_gpus: bool = False
     fgd_models: bool = False
     learn_typical: bool = False
     typical_half_life_s: float = 86_400.0
@@ -83,6 +88,15 @@ def _cpu_used_after(snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray
     return (snap.cpu_used[idx] + shape.cpu_milli) / np.maximum(snap.cpu_cap[idx], 1)
 
 
+def _cpu_and_gpu_used_after(snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
+    """Return the mean of each node's allocated CPU and GPU shares once the pod is placed (its CPU share alone on a
+    node without GPUs): the packing key with ``fgd_packing_gpus``."""
+    cpu = _cpu_used_after(snap, shape, idx)
+    gcap = snap.gpu_cnt[idx] * GPU_MILLI
+    gused = gcap - snap.gpu_free[idx] + shape.gpu_count * shape.gpu_milli
+    return 0.5 * cpu + 0.5 * np.where(gcap > 0, gused / np.maximum(gcap, 1), cpu)
+
+
 def _leftover(snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
     n = snap.size
     max_cpu = max(int(snap.cpu_cap[:n].max(initial=0)), 1)
@@ -102,6 +116,7 @@ class Scorer:
         self.quantized = policy.fgd_quantized  # simulator-style integer FGD scores
         self.tiebreak = policy.fgd_tiebreak  # CPU-only pods to GPU-poor nodes among equal FGD scores
         self.packing = policy.fgd_packing  # fragmentation milli a full node is worth (0 = no packing key)
+        self.packed = _cpu_and_gpu_used_after if policy.fgd_packing_gpus else _cpu_used_after  # how full a node is
         self.frag = (FragmentationModel(policy.typical_pods, policy.fgd_stranding, policy.fgd_models)
                      if strategy == Strategy.FGD else None)
         self.key = self.key_of(strategy, policy)
@@ -110,7 +125,7 @@ class Scorer:
     def key_of(strategy: Strategy, policy: PlacementPolicy) -> tuple:
         """Return what makes two scorers score alike: the cache key of a scorer (and of its score arrays)."""
         return (strategy, policy.typical_pods, policy.fgd_quantized, policy.fgd_tiebreak, policy.fgd_stranding,
-                policy.fgd_packing, policy.fgd_models)
+                policy.fgd_packing, policy.fgd_packing_gpus, policy.fgd_models)
 
     def __call__(self, snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
         """Return the score of placing one pod of ``shape`` on each node of ``idx``."""
@@ -131,7 +146,7 @@ class Scorer:
             most = int(snap.gpu_cnt[: snap.size].max(initial=0)) * GPU_MILLI
             score = score - 0.5 * snap.gpu_free[idx] / (most + 1)
         if self.packing:
-            score = score + self.packing * _cpu_used_after(snap, shape, idx)
+            score = score + self.packing * self.packed(snap, shape, idx)
         return score
 
     def _quantize(self, delta: np.ndarray) -> np.ndarray:

@@ -133,3 +133,38 @@ def test_a_packing_weight_that_is_not_a_finite_number_of_milli_is_refused(value)
     from libs.placement.policy_file import PolicyError, policy_from_dict
     with pytest.raises(PolicyError, match="fgd_packing must be a finite number of milli"):
         policy_from_dict({"fgd_packing": value}, "policy.yaml")
+
+
+def idle_then_partly_used():
+    """Two 8-GPU nodes with the same CPU taken (32 of 64 cores on each); on `used`, a pod also holds 3 GPUs."""
+    snap = snapshot(node("idle").cpu(64000).gpus(8), node("used").cpu(64000).gpus(8))
+    snap.bind(BoundPod("cpu-pod", "w0", "idle", cpu_milli=32000))
+    snap.bind(BoundPod("gpu-pod", "w1", "used", cpu_milli=32000, gpus=((0, 1000), (1, 1000), (2, 1000))))
+    return snap
+
+
+def test_packing_by_gpus_too_keeps_the_node_with_every_gpu_free_whole() -> None:
+    """With 1-GPU pods only in the mix, either node leaves the same fragmentation and the same CPU share: the CPU
+    packing key cannot tell them apart (node order: idle), the GPU one takes the partly used node."""
+    w = workload("w").pods("main", cpu=1000, gpus=1).build()
+    assert place(idle_then_partly_used(), w, fgd(fgd_packing=50.0)).assignments[0].node == "idle"
+    assert place(idle_then_partly_used(), w, fgd(fgd_packing=50.0, fgd_packing_gpus=True)).assignments[0].node \
+        == "used"
+
+
+@settings(max_examples=40, deadline=None)
+@given(cpu_used=st.lists(st.integers(0, 64000), min_size=1, max_size=6), gpu_used=st.data(),
+       cpu=st.integers(0, 8000), gpus=st.integers(0, 2), packing=st.floats(1.0, 500.0))
+def test_packing_by_gpus_adds_its_weight_times_the_mean_of_cpu_and_gpu_shares(cpu_used, gpu_used, cpu, gpus,
+                                                                              packing) -> None:
+    snap = snapshot(*(node(f"n{i}").cpu(72000).gpus(4) for i in range(len(cpu_used))))
+    held = [gpu_used.draw(st.integers(0, 2)) for _ in cpu_used]  # whole GPUs held, leaving room for the pod
+    for i, (u, g) in enumerate(zip(cpu_used, held)):
+        snap.bind(BoundPod(f"p{i}", f"w{i}", f"n{i}", cpu_milli=u, gpus=tuple((k, 1000) for k in range(g))))
+    shape, idx = Shape(cpu, 0, gpus, GPU_MILLI), np.arange(len(cpu_used))
+    plain = Scorer(Strategy.FGD, fgd())(snap, shape, idx)
+    packed = Scorer(Strategy.FGD, fgd(fgd_packing=packing, fgd_packing_gpus=True))(snap, shape, idx)
+    share = 0.5 * (np.array(cpu_used) + cpu) / 72000 + 0.5 * (np.array(held) + gpus) / 4
+    assert np.allclose(packed - plain, packing * share)
+    assert Scorer(Strategy.FGD, fgd(fgd_packing=packing, fgd_packing_gpus=True)).key != \
+        Scorer(Strategy.FGD, fgd(fgd_packing=packing)).key  # score caches keep them apart

@@ -26,6 +26,8 @@ POLICY = yaml.safe_load((Path(__file__).resolve().parents[3] / "deploy" / "sched
                  id="half-life"),
     pytest.param({"typical_pods_min_pods": -1},
                  "p.yaml: typical_pods_min_pods: Input should be greater than or equal to 0", id="min-pods"),
+    pytest.param({"fgd_packing_gpus": "yes"}, "p.yaml: fgd_packing_gpus must be true or false, got 'yes'",
+                 id="packing-gpus"),
 ])
 def test_a_bad_field_is_refused_with_its_path(patch, problem):
     with pytest.raises(PolicyError) as refused:
@@ -62,3 +64,8 @@ def test_the_shipped_policy_learns_its_typical_pods_and_a_policy_without_fgd_lea
     assert (shipped.learn_typical, shipped.typical_half_life_s, shipped.typical_min_pods) == (True, 86400.0, 200)
     assert not policy_from_dict({"default": "binpack", "learn_typical_pods": True}, "p.yaml").learn_typical
     assert not policy_from_dict({**POLICY, "learn_typical_pods": False}, "p.yaml").learn_typical
+
+
+def test_packing_by_gpus_is_read_from_the_file():
+    assert policy_from_dict({**POLICY, "fgd_packing_gpus": True}, "p.yaml").fgd_packing_gpus
+    assert not policy_from_dict({k: v for k, v in POLICY.items() if k != "fgd_packing_gpus"}).fgd_packing_gpus
