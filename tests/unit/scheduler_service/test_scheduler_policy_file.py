@@ -69,3 +69,12 @@ def test_the_shipped_policy_learns_its_typical_pods_and_a_policy_without_fgd_lea
 def test_packing_by_gpus_is_read_from_the_file():
     assert policy_from_dict({**POLICY, "fgd_packing_gpus": True}, "p.yaml").fgd_packing_gpus
     assert not policy_from_dict({k: v for k, v in POLICY.items() if k != "fgd_packing_gpus"}).fgd_packing_gpus
+
+
+def test_the_shipped_prior_is_the_generic_mix_with_whole_node_pods():
+    """Until the scheduler has learned a mix, it keeps whole nodes whole: the pods placed first may run for months,
+    and a prior without 8-GPU shapes spread them over every node (the openb replay with departures)."""
+    from libs.placement.policy_file import DEFAULT_TYPICAL_PODS, load_policy
+    shipped = load_policy("deploy/scheduler/policy.yaml")
+    assert shipped.typical_pods == DEFAULT_TYPICAL_PODS
+    assert max(p.gpu_count for p in shipped.typical_pods) == 8
