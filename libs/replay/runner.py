@@ -41,10 +41,10 @@ def prepare(config: ReplayConfig, trace: Trace | None = None) -> Simulator:
 
 def without_unfit(trace: Trace, nodes: list[NodeSpec]) -> Trace:
     """Return ``trace`` without the jobs a pod of which no node of the fleet could ever hold (too many GPUs, CPU or
-    memory for every node, or no node of its GPU models), counted under ``fits_no_node`` in its read report (updated in place). The
-    platform would hand such a job back to quota as never-fits, where it would wait forever (and, as the head of a
-    StrictFIFO queue, hold up the rest): a replay on a fleet that cannot hold it says nothing about it. (A fleet
-    scaled down with ``fleet_scale`` may lose the only node shape some pods fit.)"""
+    memory for every node, or no node of its GPU models), counted under ``fits_no_node`` in its read report
+    (updated in place). The platform would hand such a job back to quota as never-fits, where it would wait forever
+    (and, as the head of a StrictFIFO queue, hold up the rest): a replay on a fleet that cannot hold it says nothing
+    about it. (A fleet scaled down with ``fleet_scale`` may lose the only node shape some pods fit.)"""
     snap = Snapshot.from_nodes(nodes)
     kept = [job for job in trace.jobs if never_fits(snap, placement_workload(job, 0, {})) is None]
     if len(kept) == len(trace.jobs):
