@@ -14,12 +14,11 @@ import socket
 import uuid
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
-from cli.text import one_line
 from libs.admission import SigningKey
 from libs.events import Tenant, WorkloadSpec, WorkloadSubmitted
+from libs.events.validation import read_yaml
 from libs.platform.publisher import EventPublisher
 from libs.platform.settings import Settings
 from services.admission.keyring import KeyEntry, KeyringError, decode_secret
@@ -33,12 +32,7 @@ class SubmitError(ValueError):
 def load_spec(path: Path) -> WorkloadSpec:
     """Returns the workload in ``path``, validated strictly: a field the contract does not know (``gpus: 4``) is
     refused with its path, though the event contract ignores unknown fields for readers of newer writers."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise SubmitError(f"{path}: not a workload YAML (not UTF-8 text; a binary file?)") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise SubmitError(f"{path}: {one_line(exc)}") from None
+    data = read_yaml(path, "workload YAML", SubmitError)
     try:
         return WorkloadSpec.model_validate(data, extra="forbid")
     except ValidationError as exc:

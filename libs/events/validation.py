@@ -1,6 +1,7 @@
 """Pydantic validation errors in words, each with its field path: ``spec.resourceGroups[0].flavors[1].name: ...``.
 
 Shared by the configuration files' loaders (ADR 0018): the quota config, the scheduler's and admission's policies.
+``read_yaml`` reads such a file, refusing what is not YAML text in one line naming it.
 A validator that raises ``must_be(...)`` gets the path as the sentence's subject: ``fgd_packing must be ...``.
 """
 
@@ -8,6 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
@@ -44,3 +49,16 @@ def problems(exc: ValidationError, *, prefix: tuple = (), unknown: str = "unknow
     """Returns every validation problem as ``path: message`` (``unknown`` for a field the schema does not have)."""
     return [f"{field_path((*prefix, *e['loc'])) or root}{' ' if e['type'] == 'must_be' else ': '}"
             f"{_message(e, unknown)}" for e in exc.errors()]
+
+
+def read_yaml(path: str | Path, what: str, error: type[Exception]) -> Any:
+    """Returns the YAML document in the file at ``path``. A file that cannot be read, is not UTF-8 text or is not
+    YAML raises ``error`` with one line naming the file and the ``what`` it should have been (e.g. "replay
+    config"); the reasons YAML gives span several lines, so they are joined."""
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise error(f"{path}: not a {what} (not UTF-8 text; a binary file?)") from None
+    except (OSError, yaml.YAMLError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise error(f"{path}: cannot read the {what}: {reason}") from None

@@ -30,11 +30,10 @@ import math
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 from pydantic_core import PydanticCustomError
 
-from libs.events.validation import must_be, problems
+from libs.events.validation import must_be, problems, read_yaml
 from libs.placement import PlacementPolicy, Strategy, TypicalPod
 
 DEFAULT_TYPICAL_PODS = (  # whole-GPU jobs of common sizes, a shared-GPU inference pod and CPU-only pods
@@ -141,10 +140,5 @@ def load_policy(path: str | Path) -> PlacementPolicy:
     path = Path(path)
     if not path.exists():
         return PlacementPolicy()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise PolicyError(f"{path}: not a scheduler policy (not UTF-8 text)") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise PolicyError(f"{path}: cannot read the scheduler policy: {exc}") from None
+    raw = read_yaml(path, "scheduler policy", PolicyError)
     return policy_from_dict({} if raw is None else raw, str(path))

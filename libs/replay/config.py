@@ -17,10 +17,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from libs.events.registry import describe
+from libs.events.validation import read_yaml
 from libs.placement import Strategy
 from libs.quota import QueueingStrategy
 
@@ -104,12 +104,7 @@ def load_replay_config(path: str | Path) -> ReplayConfig:
     path = Path(path)
     if not path.exists() and (repo_root() / path).exists():
         path = repo_root() / path
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except UnicodeDecodeError:
-        raise ReplayConfigError(f"{path}: not a replay config (not UTF-8 text; a binary file?)") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise ReplayConfigError(f"{path}: cannot read replay config: {exc}") from None
+    data = read_yaml(path, "replay config", ReplayConfigError) or {}
     try:
         return ReplayConfig.model_validate(data)
     except ValidationError as exc:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from libs.events import WorkloadSpec
+from libs.events.validation import read_yaml
 from libs.placement import gpu_models_from_spec
 from libs.placement.inventory import gpu_request_of
 
@@ -28,12 +28,7 @@ def read_jobs_yaml(path: str | Path, *, team_gpus: dict[str, int] | None = None,
     """Read jobs from YAML; ``team_gpus`` gives nominal quotas (default: an equal split of 64 GPUs)."""
     resolved = resolve_trace(path)
     report = ReadReport(str(resolved))
-    try:
-        docs = yaml.safe_load(resolved.read_text())
-    except UnicodeDecodeError:
-        raise TraceError(f"{resolved}: not a job YAML (not UTF-8 text; a binary file?)") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise TraceError(f"{resolved}: cannot read job YAML: {exc}") from None
+    docs = read_yaml(resolved, "job YAML", TraceError)
     if isinstance(docs, dict):
         docs = docs.get("jobs")
     if not isinstance(docs, list):

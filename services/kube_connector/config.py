@@ -11,11 +11,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from libs.events.envelope import NAME
 from libs.events.registry import describe
+from libs.events.validation import read_yaml
 
 DEFAULT_BLOCK_LABELS = ("batchyard.dev/block", "cloud.google.com/gce-topology-block",
                         "topology.k8s.aws/network-node-layer-1")
@@ -115,10 +115,7 @@ class ConnectorConfigError(ValueError):
 def load_connector_config(path: str | Path) -> ConnectorConfig:
     """Returns the configuration in ``path``; raises ConnectorConfigError saying what is wrong."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConnectorConfigError(f"{path}: cannot read the connector config: {exc}") from None
+    data = read_yaml(path, "connector config", ConnectorConfigError)
     try:
         return ConnectorConfig.model_validate(data)
     except ValidationError as exc:

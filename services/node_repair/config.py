@@ -15,10 +15,9 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from libs.events.validation import problems
+from libs.events.validation import problems, read_yaml
 from libs.repair import DiagnosisConfig, RepairConfig, SafetyConfig
 
 
@@ -94,10 +93,5 @@ def load_repair_config(path: str | Path | None) -> RepairConfig:
     """Returns the policy in ``path`` (libs/repair defaults when empty or missing); raises RepairConfigError."""
     if not path or not Path(path).exists():
         return RepairConfig()
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise RepairConfigError(f"{path}: not a policy YAML (not UTF-8 text)") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise RepairConfigError(f"{path}: {exc}") from None
+    data = read_yaml(path, "node repair policy", RepairConfigError)
     return parse_repair_config(data, str(path))

@@ -29,7 +29,6 @@ from libs.events import (
     WorkloadSubmitted,
     WorkloadSuspended,
 )
-from libs.platform import store
 from libs.platform.clock import SimClock
 from libs.platform.unit_of_work import UnitOfWork
 from services.kube_connector import repository as repo
@@ -37,6 +36,7 @@ from services.kube_connector import status
 from services.kube_connector.app import DEFINITION
 from services.kube_connector.handlers import ConnectorHandlers
 from services.kube_connector.recorder import Record, Recorder
+from tests.support.pools import migrated_pools
 
 pytestmark = pytest.mark.integration
 NLP = Tenant(org="acme", team="nlp")
@@ -63,15 +63,9 @@ class Counting:
 
 @pytest.fixture
 async def pools(database_url):
-    made = []
-    for name in ("kube_connector_one", "kube_connector_run"):
-        pool = await store.create_pool(database_url, name, size=2)
-        await store.migrate(pool, name, DEFINITION.service_dir)
-        await pool.execute("truncate workloads, outbox")
-        made.append(pool)
-    yield made
-    for pool in made:
-        await pool.close()
+    async with migrated_pools(database_url, ("kube_connector_one", "kube_connector_run"), DEFINITION.service_dir,
+                              "workloads, outbox") as made:
+        yield made
 
 
 def handlers(touched: list[str]) -> ConnectorHandlers:

@@ -11,11 +11,11 @@ import asyncpg
 import pytest
 
 from libs.events import ClusterStatusReported, NodeHealthReported, NodeInventoried, Topology
-from libs.platform import store
 from libs.platform.unit_of_work import UnitOfWork
 from services.node_repair.app import DEFINITION
 from services.node_repair.handlers import RepairHandlers
 from tests.integration.test_kube_connector_batch import Counting
+from tests.support.pools import migrated_pools
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -48,15 +48,9 @@ def events() -> list:
 
 @pytest.fixture
 async def pools(database_url):
-    made = []
-    for name in ("node_repair_one", "node_repair_run"):
-        pool = await store.create_pool(database_url, name, size=3)
-        await store.migrate(pool, name, DEFINITION.service_dir)
-        await pool.execute("truncate repair_nodes, repair_signals, repair_clusters, repair_clock")
-        made.append(pool)
-    yield made
-    for pool in made:
-        await pool.close()
+    async with migrated_pools(database_url, ("node_repair_one", "node_repair_run"), DEFINITION.service_dir,
+                              "repair_nodes, repair_signals, repair_clusters, repair_clock", size=3) as made:
+        yield made
 
 
 async def rows_of(pool) -> dict:
