@@ -10,6 +10,9 @@ memory can no longer serve: GPU pods of the mix bring on average ``cpu_per_milli
 milli, so a node with c free CPU can host at most c / cpu_per_milli more GPU milli of them; free GPU
 beyond that is stranded. FGD itself only asks whether *one* typical pod still fits, so it lets
 CPU-heavy pods (CPU-only ones especially) eat the CPU of GPU-dense nodes and strand their GPUs.
+With ``stranding_whole``, nothing is stranded on a node where a typical GPU pod fits that would take
+all of its free GPUs: an idle 8-GPU node poor in CPU still serves a whole 8-GPU pod, and breaking it
+with a small pod to use its GPUs at the average rate is no gain.
 """
 
 from __future__ import annotations
@@ -67,9 +70,11 @@ def typical_pods(shapes: Iterable[tuple[int, int, int, tuple[str, ...]]],
 class FragmentationModel:
     """Typical pods as arrays, for vectorised fragmentation over many nodes at once."""
 
-    def __init__(self, pods: tuple[TypicalPod, ...], stranding: bool = False, models: bool = False) -> None:
+    def __init__(self, pods: tuple[TypicalPod, ...], stranding: bool = False, models: bool = False,
+                 stranding_whole: bool = False) -> None:
         self.pods = pods  # the typical pod mix
         self.stranding = stranding  # also count GPU milli stranded by too little CPU / memory
+        self.stranding_whole = stranding_whole  # ... except on a node a typical GPU pod that fits would take whole
         self.models = models  # weigh each node by the typical pods that accept its GPU model only
         self.cpu = np.array([p.cpu_milli for p in pods], np.int64)[:, None]  # (M, 1)
         self.mem = np.array([p.memory_mib for p in pods], np.int64)[:, None]
@@ -133,7 +138,13 @@ class FragmentationModel:
         fit = (usable >= self.count) & (cpu_free[None, :] >= self.cpu) & (mem_free[None, :] >= self.mem) & model_ok
         frag = np.where(fit & ~self.cpu_only, small_milli, total[None, :])
         out = self.by_model(frag, total, model_ok) if self.models else self.weight @ frag
-        return out + self.stranded(total, cpu_free, mem_free) if self.stranding else out
+        if not self.stranding:
+            return out
+        stranded = self.stranded(total, cpu_free, mem_free)
+        if self.stranding_whole:  # a typical GPU pod that fits takes every free GPU: none is stranded
+            whole = fit & ~self.cpu_only & (self.count * self.milli[:, :, 0] >= total[None, :]) & (total > 0)
+            stranded = np.where(whole.any(axis=0), 0.0, stranded)
+        return out + stranded
 
     def by_model(self, frag: np.ndarray, total: np.ndarray, model_ok: np.ndarray) -> np.ndarray:
         """Return each node's fragmentation expected by the typical pods that accept its GPU model.

@@ -14,6 +14,7 @@ typical_pods_half_life_s: 86400  # ... each pod's weight halves this often (even
 typical_pods_min_pods: 200  # ... and the learned mix is used once this many pods were seen
 fgd_quantized: false        # FGD only: the simulator's integer scores (ties go to node order)
 fgd_stranding: true         # FGD only: also count GPUs a node's remaining CPU/memory can no longer serve
+fgd_stranding_whole: true   # ... but none on a node where a typical GPU pod that fits would take all free GPUs
 fgd_packing: 50             # FGD only: milli of fragmentation a node with all CPU allocated is worth (0: off)
 fgd_packing_gpus: false     # FGD only: the packing key counts the node's allocated GPUs as well as its CPU
 fgd_models: true            # FGD only: weigh a node by the typical pods that accept its GPU model
@@ -108,6 +109,7 @@ class PolicyFile(_Strict):
     typical_pods: tuple[TypicalPodFile, ...] = ()
     fgd_quantized: Flag = False
     fgd_stranding: Flag = True
+    fgd_stranding_whole: Flag = True
     fgd_packing: Milli = FGD_PACKING
     fgd_packing_gpus: Flag = False
     fgd_models: Flag = True
@@ -128,6 +130,7 @@ def policy_from_dict(raw: dict, source: str = "policy") -> PlacementPolicy:
         typical = DEFAULT_TYPICAL_PODS
     return PlacementPolicy(default=doc.default, per_pool=dict(doc.pools), typical_pods=typical,
                            fgd_quantized=doc.fgd_quantized, fgd_stranding=doc.fgd_stranding,
+                           fgd_stranding_whole=doc.fgd_stranding_whole,
                            fgd_packing=doc.fgd_packing, fgd_packing_gpus=doc.fgd_packing_gpus,
                            fgd_models=doc.fgd_models,
                            learn_typical=doc.learn_typical_pods and fgd,

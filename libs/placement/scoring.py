@@ -37,6 +37,8 @@ class PlacementPolicy:
     free GPU (its CPU is worth least to GPU pods), before falling back to node order.
     ``fgd_stranding`` adds to the fragmentation the free GPU milli a node's remaining CPU (and
     memory) cannot serve at the typical GPU pods' CPU per GPU milli (see ``fgd.py``).
+    ``fgd_stranding_whole``: no GPU is stranded on a node where a typical GPU pod that fits would take all of
+    them (``fgd.py``).
     ``fgd_packing`` (milli, 0 = off) makes a node whose CPU is fully allocated worth that much
     fragmentation: the score is ``-delta + fgd_packing * cpu_used``, ``cpu_used`` being the node's
     allocated CPU share after placement, so among near-equal fragmentation the fuller node wins
@@ -57,6 +59,7 @@ class PlacementPolicy:
     fgd_quantized: bool = False
     fgd_tiebreak: bool = False
     fgd_stranding: bool = False
+    fgd_stranding_whole: bool = False
     fgd_packing: float = 0.0
     fgd_packing_gpus: bool = False
     fgd_models: bool = False
@@ -117,7 +120,8 @@ class Scorer:
         self.tiebreak = policy.fgd_tiebreak  # CPU-only pods to GPU-poor nodes among equal FGD scores
         self.packing = policy.fgd_packing  # fragmentation milli a full node is worth (0 = no packing key)
         self.packed = _cpu_and_gpu_used_after if policy.fgd_packing_gpus else _cpu_used_after  # how full a node is
-        self.frag = (FragmentationModel(policy.typical_pods, policy.fgd_stranding, policy.fgd_models)
+        self.frag = (FragmentationModel(policy.typical_pods, policy.fgd_stranding, policy.fgd_models,
+                                        policy.fgd_stranding_whole)
                      if strategy == Strategy.FGD else None)
         self.key = self.key_of(strategy, policy)
 
@@ -125,7 +129,7 @@ class Scorer:
     def key_of(strategy: Strategy, policy: PlacementPolicy) -> tuple:
         """Return what makes two scorers score alike: the cache key of a scorer (and of its score arrays)."""
         return (strategy, policy.typical_pods, policy.fgd_quantized, policy.fgd_tiebreak, policy.fgd_stranding,
-                policy.fgd_packing, policy.fgd_packing_gpus, policy.fgd_models)
+                policy.fgd_stranding_whole, policy.fgd_packing, policy.fgd_packing_gpus, policy.fgd_models)
 
     def __call__(self, snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
         """Return the score of placing one pod of ``shape`` on each node of ``idx``."""

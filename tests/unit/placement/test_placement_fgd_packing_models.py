@@ -111,11 +111,13 @@ def _each_gpu_by_recount(model, left, milli, cpu, mem, ok):
 @settings(max_examples=60, deadline=None)
 @given(left=st.lists(st.lists(st.sampled_from([0, 100, 300, 500, 700, 1000]), min_size=4, max_size=4),
                      min_size=1, max_size=5),
-       milli=st.sampled_from([100, 250, 500, 900]), stranding=st.booleans(), models=st.booleans())
+       milli=st.sampled_from([100, 250, 500, 900]), stranding=st.sampled_from([None, "plain", "whole"]),
+       models=st.booleans())
 def test_each_gpu_fragmentation_equals_a_full_recount(left, milli, stranding, models) -> None:
     mix = (TypicalPod(4000, 1000, 1, popularity=0.4), TypicalPod(2000, 300, 1, ("A100",), popularity=0.3),
            TypicalPod(6000, 1000, 2, popularity=0.2), TypicalPod(8000, 0, 0, popularity=0.1))
-    model = FragmentationModel(mix, stranding=stranding, models=models)
+    model = FragmentationModel(mix, stranding=stranding is not None, models=models,
+                               stranding_whole=stranding == "whole")
     left = np.array(left, np.int64)
     n = len(left)
     cpu, mem = np.arange(n) * 4000, np.full(n, 10**6)

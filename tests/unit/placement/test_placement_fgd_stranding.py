@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from placement_builders import node, snapshot, workload
+from placement_builders import node, running, snapshot, workload
 
 from libs.placement import PlacementPolicy, Strategy, TypicalPod, place
 from libs.placement.fgd import FragmentationModel
@@ -62,3 +62,38 @@ def test_one_snapshot_keeps_a_scorer_per_policy_variant() -> None:
     assert plain.assignments[0].node == "dense"
     other = workload("x").pods("main", cpu=20000).build()
     assert place(snap, other, policy(True)).assignments[0].node == "roomy"
+
+
+# A few GPU pods take a whole 8-GPU node with little CPU; the rest bring 24 CPUs per GPU. On average:
+# (0.05·16000 + 0.95·24000) / (0.05·8000 + 0.95·1000) ≈ 17.5 CPU milli per GPU milli.
+WHOLE_MIX = (TypicalPod(16000, 1000, 8, popularity=0.05), TypicalPod(24000, 1000, 1, popularity=0.95))
+
+
+def test_no_gpu_is_stranded_where_a_typical_pod_that_fits_would_take_them_all() -> None:
+    plain = FragmentationModel(WHOLE_MIX, stranding=True)
+    whole = FragmentationModel(WHOLE_MIX, stranding=True, stranding_whole=True)
+    left = np.array([[1000] * 8, [1000] * 4 + [0] * 4, [1000] * 8])
+    cpu, mem = np.array([20000, 20000, 10000]), np.full(3, 10**6)
+    ok = np.ones((2, 3), bool)
+    assert plain.stranded(left.sum(axis=1), cpu, mem)[0] > 6000  # 20 CPUs serve about 1.1 of the 8 GPUs
+    frag_plain = plain.fragmentation(left, cpu, mem, ok)
+    frag_whole = whole.fragmentation(left, cpu, mem, ok)
+    # idle with 20 CPUs: the 8-GPU pod (16 CPUs) fits and takes all 8 GPUs, so none is stranded
+    assert frag_whole[0] < frag_plain[0]
+    # 4 GPUs left: no typical pod takes them all; idle with 10 CPUs: the 8-GPU pod does not fit. Unchanged.
+    assert frag_whole[1:].tolist() == frag_plain[1:].tolist()
+
+
+def test_a_small_pod_does_not_break_an_idle_node_a_whole_node_pod_can_still_use() -> None:
+    # big: idle, 8 GPUs and 20 CPUs (too few for 8 GPUs at the average rate, enough for one 8-GPU pod);
+    # used: 4 of 8 GPUs taken. Plain stranding sees most of the idle node's GPUs as lost already and "unstrands"
+    # one with the small pod; with stranding_whole the idle node stays whole for the 8-GPU pods.
+    def fleet():
+        snap = snapshot(node("big").cpu(20000).gpus(8), node("used").cpu(96000).gpus(8))
+        running(snap, "old", "used", gpus=4, cpu=16000)
+        return snap
+    w = workload("w").pods("main", cpu=2000, gpus=1).build()
+    plain = PlacementPolicy(Strategy.FGD, typical_pods=WHOLE_MIX, fgd_stranding=True)
+    whole = PlacementPolicy(Strategy.FGD, typical_pods=WHOLE_MIX, fgd_stranding=True, fgd_stranding_whole=True)
+    assert place(fleet(), w, plain).assignments[0].node == "big"
+    assert place(fleet(), w, whole).assignments[0].node == "used"
