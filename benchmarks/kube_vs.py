@@ -313,13 +313,21 @@ async def main(node_counts: list[int], pods: int, only: set[str]) -> dict:
         for nodes in node_counts:
             results.append(await run_nodes(infra, cluster, nodes, pods, 100, 32, root, only))
             print(json.dumps(results[-1], indent=2), flush=True)
-    first = results[0]
-    ratio = first["batchyard"]["pods_per_s"] / first["kube_scheduler_tuned"]["pods_per_s"] \
-        if only == {"batchyard", "kube-scheduler"} else 0.0
-    return write_result("kube_vs_scheduler", round(ratio, 2), "× kube-scheduler (tuned) pods bound/s", True, 2, CMD,
-                        pods=pods, runs=results, load_average=round(os.getloadavg()[0], 2),
-                        logs=str(root))
+    return recorded(results, pods, only, logs=str(root))
 
+
+def recorded(results: list[dict], pods: int, only: set[str], **extra: object) -> dict:
+    """Records the run in benchmarks/results/kube_vs_scheduler.json when both sides ran (the figure is their
+    ratio); a one-side run (``--only``) is returned and printed, and the recorded figure is left as it was."""
+    fields = dict(pods=pods, runs=results, load_average=round(os.getloadavg()[0], 2), **extra)
+    if only != {"batchyard", "kube-scheduler"}:
+        print(f"one side only ({', '.join(sorted(only))}): no ratio, benchmarks/results left as they were",
+              flush=True)
+        return {"name": "kube_vs_scheduler", "value": None, "only": sorted(only), **fields}
+    first = results[0]
+    ratio = first["batchyard"]["pods_per_s"] / first["kube_scheduler_tuned"]["pods_per_s"]
+    return write_result("kube_vs_scheduler", round(ratio, 2), "× kube-scheduler (tuned) pods bound/s", True, 2, CMD,
+                        **fields)
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

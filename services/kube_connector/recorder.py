@@ -1,5 +1,5 @@
 """The intake's records in one transaction per group (group commit, ADR 0022): objects being submitted at once share a
-commit, however many.
+commit, however many (``libs.platform.group_call``).
 
 Each submitter hands ``Recorder.record`` its workload row and, when it has one, its WorkloadSubmitted; they wait
 together while one writer inserts the rows (one statement), the fresh ones' events (the outbox, one statement) and
@@ -9,18 +9,15 @@ its submitter retries it, as before; the others are recorded.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from dataclasses import dataclass, field
 
 import asyncpg
 
 from libs.events import WorkloadSubmitted
 from libs.events.topics import KUBE_CONNECTOR as PRODUCER
+from libs.platform.group_call import GroupCall
 from libs.platform.unit_of_work import UnitOfWork, insert_outbox
 from services.kube_connector import repository as repo
-
-log = logging.getLogger("batchyard.kube_connector.intake")
 
 
 @dataclass
@@ -40,45 +37,19 @@ class Recorder:
     """Writes the records handed to it meanwhile in one transaction per group of at most ``group``."""
 
     def __init__(self, pool: asyncpg.Pool, namespace: str, *, group: int = 500) -> None:
-        self.pool, self.namespace, self.group = pool, namespace, group
-        self.waiting: list[tuple[Record, asyncio.Future]] = []
-        self._writer: asyncio.Task | None = None
-        self.commits = 0  # transactions committed (a test and the curious read it)
+        self.pool, self.namespace = pool, namespace
+        self._group = GroupCall(self._write, group=group, name="intake")
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed (a test and the curious read it)."""
+        return self._group.groups
 
     async def record(self, record: Record) -> bool:
         """Records one object; returns whether it was new (its event, if any, is then in the outbox)."""
-        done = asyncio.get_running_loop().create_future()
-        self.waiting.append((record, done))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_all())
-        return await done
+        return await self._group(record)
 
-    async def _write_all(self) -> None:
-        while self.waiting:
-            group, self.waiting = self.waiting[:self.group], self.waiting[self.group:]
-            try:
-                fresh = await self._write([r for r, _ in group])
-            except Exception as exc:  # noqa: BLE001 - each record again alone: the one refused fails alone
-                if len(group) > 1:
-                    log.warning("intake: a group of %d records failed (%r); writing them one by one", len(group), exc)
-                for record, done in group:
-                    await self._write_alone(record, done)
-                continue
-            for record, done in group:
-                if not done.done():
-                    done.set_result(record.workload_id in fresh)
-
-    async def _write_alone(self, record: Record, done: asyncio.Future) -> None:
-        try:
-            fresh = await self._write([record])
-        except Exception as exc:  # noqa: BLE001 - its submitter decides (it retries what is transient)
-            if not done.done():
-                done.set_exception(exc)
-            return
-        if not done.done():
-            done.set_result(record.workload_id in fresh)
-
-    async def _write(self, records: list[Record]) -> set[str]:
+    async def _write(self, records: list[Record]) -> list[bool]:
         outbox: list[tuple] = []
         async with self.pool.acquire() as conn, conn.transaction():
             fresh = await repo.insert_workloads(conn, [r.row for r in records])
@@ -87,5 +58,4 @@ class Recorder:
                     await UnitOfWork(conn=conn, producer=PRODUCER, namespace=self.namespace,
                                      outbox_rows=outbox).emit(r.event, trace=r.trace)
             await insert_outbox(conn, outbox)
-        self.commits += 1
-        return fresh
+        return [r.workload_id in fresh for r in records]

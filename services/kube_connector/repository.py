@@ -48,6 +48,12 @@ async def get(conn: asyncpg.Connection, workload_id: str, *, lock: bool = False)
     return WorkloadRow.of(record) if record else None
 
 
+async def get_many(conn: asyncpg.Connection, workload_ids: list[str]) -> dict[str, WorkloadRow]:
+    """Returns the rows of ``workload_ids`` that exist, by id (one statement, no locks)."""
+    records = await conn.fetch("select * from workloads where workload_id = any($1::text[])", list(workload_ids))
+    return {r["workload_id"]: WorkloadRow.of(r) for r in records}
+
+
 async def transition(conn: asyncpg.Connection, workload_id: str, change: Change | None, *, now: str,
                      phase: str | None = None, only_from: tuple[str, ...] | None = None, **columns) -> bool:
     """Moves one workload to ``phase`` (if given and it is in ``only_from``), records the status change and its

@@ -25,6 +25,7 @@ from libs.events import (
     WorkloadCancelled,
     WorkloadPending,
     WorkloadPlaced,
+    WorkloadRunning,
     WorkloadSpec,
     WorkloadSubmitted,
     WorkloadSuspended,
@@ -36,6 +37,7 @@ from services.kube_connector import status
 from services.kube_connector.app import DEFINITION
 from services.kube_connector.handlers import ConnectorHandlers
 from services.kube_connector.recorder import Record, Recorder
+from services.kube_connector.runner import WorkloadRunner
 from tests.support.pools import migrated_pools
 
 pytestmark = pytest.mark.integration
@@ -206,3 +208,30 @@ async def test_a_record_the_database_refuses_fails_alone_and_the_rest_of_its_gro
     assert [r for i, r in enumerate(results) if i != 3] == [True] * 5
     assert await run.fetchval("select count(*) from workloads") == 5
     assert await outbox_events(run) == 5
+
+
+async def test_the_reconciler_reads_its_rows_together_and_commits_its_phase_changes_together(pools):
+    """Reconciles in flight share their database work: 20 workloads starting at once are one read and one commit;
+    a workload no longer in the phase a change needs is left as it is, and the rest still move."""
+    _, run = pools
+    await run.execute("truncate outbox")
+    phases = {f"w-{i:02d}": "placed" for i in range(20)} | {"w-over": "succeeded"}
+    await seed(run, phases)
+    clock = SimClock(1_700_000_000.0, datetime(2026, 1, 1, tzinfo=UTC), 1.0)
+    emitted: list[int] = []
+    runner = WorkloadRunner(api=None, pool=run, intake=None, pods=None, cluster="onprem-dc1",
+                            scheduler_name="batchyard", clock=clock, namespace="t",
+                            on_emitted=lambda: emitted.append(1), now=lambda: 1_700_000_000.0)
+
+    rows = await asyncio.gather(*(runner._reads(wid) for wid in [*phases, "w-nobody"]))
+    assert runner._reads.groups == 1
+    assert rows[-1] is None and [r.workload_id for r in rows[:-1]] == list(phases)
+
+    await asyncio.gather(*(runner._emit(row, WorkloadRunning(cluster="onprem-dc1"), status.running(2), "running",
+                                        ("placed",)) for row in rows[:-1]))
+    assert runner._moves.groups == 1
+    assert len(emitted) == 21
+    after = {r["workload_id"]: (r["phase"], r["status_version"]) for r in await rows_of(run)}
+    assert after == {wid: ("running", 2) for wid in phases if wid != "w-over"} | {"w-over": ("succeeded", 1)}
+    assert await run.fetchval("select count(*) from outbox "
+                              "where position('\"WorkloadRunning\"'::bytea in value) > 0") == 20

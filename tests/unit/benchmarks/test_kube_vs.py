@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from benchmarks.kube_vs import RACK, basic_pods, gang_pods, stranded
+import benchmarks.kube_vs as kube_vs
+from benchmarks.kube_vs import RACK, basic_pods, gang_pods, recorded, stranded
 
 
 def test_stranded_counts_pods_left_in_gangs_bound_in_part():
@@ -47,3 +48,13 @@ def test_gang_pods_are_counted_by_gang_whatever_the_phase_prefix():
     assert names[:2] == ["kg-g000-00", "kg-g000-01"]
     watch = SimpleNamespace(bound={name: "n1" for name in names[:5]} | {"b-00001": "n2"})
     assert _gangs(watch) == {"g000": 3, "g001": 2}
+
+
+def test_a_one_side_run_leaves_the_recorded_ratio_as_it_was(monkeypatch):
+    written = []
+    monkeypatch.setattr(kube_vs, "write_result", lambda *args, **kw: written.append(args) or {"value": args[1]})
+    run = {"nodes": 1000, "batchyard": {"pods_per_s": 96.0}, "kube_scheduler_tuned": {"pods_per_s": 480.0}}
+    one_side = recorded([run], 2000, {"batchyard"})
+    assert one_side["value"] is None and one_side["only"] == ["batchyard"] and written == []
+    assert recorded([run], 2000, {"batchyard", "kube-scheduler"})["value"] == 0.2
+    assert written[0][0] == "kube_vs_scheduler"
