@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from libs.events import NodeHealthReported, NodeInventoried, Taint, Topology
 from libs.quota.quantity import QuantityError, parse_quantity
@@ -123,6 +124,10 @@ class HealthSignals:
     faults: dict[str, str]  # the GPU / disk annotations, verbatim
 
     def digest(self) -> str:
+        return self._digest
+
+    @cached_property
+    def _digest(self) -> str:  # once per read of the node: the sweep asks every node's, every second
         return hashlib.sha256(json.dumps([self.conditions, self.faults], sort_keys=True).encode()).hexdigest()[:16]
 
 

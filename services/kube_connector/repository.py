@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 import asyncpg
 
@@ -64,10 +65,18 @@ async def transition(conn: asyncpg.Connection, workload_id: str, change: Change 
     return moved
 
 
-async def active(conn: asyncpg.Connection) -> list[WorkloadRow]:
-    """Returns every workload that has pods to bind, watch or evict."""
-    return [WorkloadRow.of(r) for r in await conn.fetch(
-        "select * from workloads where phase in ('placed', 'running', 'evicting')")]
+class ActiveRow(NamedTuple):
+    workload_id: str
+    namespace: str
+    name: str
+    phase: str
+
+
+async def active(conn: asyncpg.Connection) -> list[ActiveRow]:
+    """Returns every workload that has pods to bind, watch or evict (only what finds and sorts them: the resync
+    reads thousands every few seconds)."""
+    return [ActiveRow(*r) for r in await conn.fetch(
+        "select workload_id, namespace, name, phase from workloads where phase in ('placed', 'running', 'evicting')")]
 
 
 async def by_object(conn: asyncpg.Connection) -> dict[tuple[str, str, str], tuple[str, str]]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import asyncpg
 
@@ -23,7 +24,7 @@ NOTICES_KEPT = 20  # Kubernetes Events still to write, newest last
 MUTABLE = {"phase": "text", "status": "jsonb", "notices": "jsonb", "status_version": "int4", "attempt": "int4",
            "cluster_queue": "text", "assignments": "jsonb", "evict_reason": "text", "evict_message": "text",
            "failures": "int4", "backoff_limit": "int4"}
-JSONB = ("status", "notices", "assignments", "templates", "trace")
+JSONB = ("status", "notices", "assignments", "trace")  # decoded when read (templates only when used)
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class WorkloadRow:
     uid: str
     org: str | None
     team: str | None
-    templates: dict
+    templates_json: str | dict = field(repr=False)  # decoded on first use (``templates``): only pod creation needs it
     pod_count: int
     phase: str
     attempt: int
@@ -49,12 +50,21 @@ class WorkloadRow:
     backoff_limit: int = 0  # failed runs retried before a failure is final (the spec's)
 
     @classmethod
-    def of(cls, record: asyncpg.Record) -> "WorkloadRow":
-        data = {f: record[f] for f in cls.__dataclass_fields__}
-        for f in ("templates", "assignments", "trace"):
+    def of(cls, record: asyncpg.Record | dict) -> "WorkloadRow":
+        data = {f: record[f] for f in _STORED}
+        for f in ("assignments", "trace"):
             data[f] = json.loads(data[f]) if isinstance(data[f], str) else (data[f] or ({} if f != "assignments"
                                                                                           else []))
-        return cls(**data)
+        return cls(**data, templates_json=record["templates"] or {})
+
+    @cached_property
+    def templates(self) -> dict:
+        """Pod set name -> its pod template."""
+        raw = self.templates_json
+        return json.loads(raw) if isinstance(raw, str) else raw
+
+
+_STORED = tuple(f for f in WorkloadRow.__dataclass_fields__ if f != "templates_json")
 
 
 class Rows:
