@@ -100,11 +100,12 @@ def percentile(values: list[float], q: float) -> float | None:
 @dataclass
 class Tracker:
     """Reads the placement and lifecycle topics (committed records only) and notes when each workload was first
-    seen placed and finished, by record key and event-type header."""
+    seen placed, running and finished, by record key and event-type header."""
 
     bootstrap: str
     namespace: str
     placed: dict[str, float] = field(default_factory=dict)
+    running: dict[str, float] = field(default_factory=dict)
     finished: dict[str, float] = field(default_factory=dict)
     _task: asyncio.Task | None = None
 
@@ -118,7 +119,8 @@ class Tracker:
         return self
 
     async def _run(self) -> None:
-        marks = {b"WorkloadPlaced": self.placed, b"WorkloadSucceeded": self.finished, b"WorkloadFailed": self.finished}
+        marks = {b"WorkloadPlaced": self.placed, b"WorkloadRunning": self.running, b"WorkloadSucceeded": self.finished,
+                 b"WorkloadFailed": self.finished}
         while True:
             batches = await self._consumer.getmany(timeout_ms=100, max_records=5000)
             now = time.monotonic()
