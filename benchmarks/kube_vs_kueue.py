@@ -203,16 +203,24 @@ async def main(count: int, sides: set[str], only_tuned: bool) -> dict:
     agree = agreement(runs)
     for run in runs.values():
         run["admitted_set"] = {t: len(v) for t, v in run["admitted_set"].items()}
-    ratio = 0.0
-    if "batchyard" in runs and "kueue_tuned" in runs:
-        ratio = runs["batchyard"]["admitted_per_s"] / runs["kueue_tuned"]["admitted_per_s"]
-    command = f"{CMD} --jobs {count}" + (" --tuned-only" if only_tuned else "")
-    if len(sides) == 1:
-        command += f" --only {next(iter(sides))}"
-    return write_result("kube_vs_kueue", round(ratio, 2), "× Kueue (tuned) Jobs admitted/s", True, 5, command,
-                        jobs=count, nodes=nodes, expected=expected_admitted(count), runs=runs, agreement=agree,
-                        load_average=[round(x, 2) for x in os.getloadavg()], logs=str(root))
+    return recorded(runs, agree, count, nodes, sides, only_tuned, logs=str(root))
 
+
+def recorded(runs: dict, agree: dict, count: int, nodes: int, sides: set[str], only_tuned: bool,
+             **extra: object) -> dict:
+    """Records the run in benchmarks/results/kube_vs_kueue.json when both sides ran (the figure is their ratio);
+    a one-side run (``--only``) is returned and printed, and the recorded figure is left as it was."""
+    command = f"{CMD} --jobs {count}" + (" --tuned-only" if only_tuned else "")
+    fields = dict(jobs=count, nodes=nodes, expected=expected_admitted(count), runs=runs, agreement=agree,
+                  load_average=[round(x, 2) for x in os.getloadavg()], **extra)
+    if "batchyard" not in runs or "kueue_tuned" not in runs:
+        print(f"one side only ({', '.join(sorted(sides))}): no ratio, benchmarks/results left as they were",
+              flush=True)
+        return {"name": "kube_vs_kueue", "value": None, "command": f"{command} --only {next(iter(sides))}",
+                **fields}
+    ratio = runs["batchyard"]["admitted_per_s"] / runs["kueue_tuned"]["admitted_per_s"]
+    return write_result("kube_vs_kueue", round(ratio, 2), "× Kueue (tuned) Jobs admitted/s", True, 5, command,
+                        **fields)
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
