@@ -22,6 +22,11 @@ def test_bad_arguments_are_refused(argv):
     assert exc.value.code == 2
 
 
+def test_defaults_are_the_rates_recorded_in_the_docs():
+    args = e2e_kube.parse_args([])
+    assert args.rates == [10, 25, 50] and args.duration == 60
+
+
 def test_a_rate_is_sustained_only_if_nearly_all_run_soon_after_the_last_creation():
     created = {f"w{i}": float(i) for i in range(100)}  # one a second from t=0; the last created at 99
     tracker = Tracker("unused", "unused")
