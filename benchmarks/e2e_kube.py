@@ -12,8 +12,9 @@ The load's shape is libs.localinfra.steady_load's (one pod of 100m CPU and 128 M
 of 64 cores, quota far above the load). Reported per offered rate: objects created per second; workloads placed,
 running and finished per second; create→placed and create→running percentiles; each service's consumer lag; CPU
 microseconds per workload of each service, the connector, the control plane's programs (etcd, kube-apiserver,
-kube-controller-manager, kwok), Kafka and PostgreSQL (from /proc), so the bottleneck is named. A rate is *sustained* when at least 99 % of its workloads run within 5 s of the last
-creation and the create→running p99 stays under 5 s.
+kube-controller-manager, kwok), Kafka and PostgreSQL (from /proc), so the bottleneck is named. A rate is
+*sustained* when at least 99 % of its workloads run within 5 s of the last creation and the create→running p99
+stays under 5 s.
 
 Run: .venv/bin/python -m benchmarks.e2e_kube [--rates 10,25,50] [--duration 60]
 """
@@ -45,7 +46,7 @@ from services.kube_connector.api import KubeApi, KubeError, objects_path
 from services.kube_connector.kinds import KINDS
 from services.kube_connector.translate import workload_id
 
-from .e2e_load import Tracker, machine_busy, percentile, sample_lag, tree_cpu_seconds
+from .e2e_load import Meter, Tracker, drain, percentile
 from .record import write_result
 
 CMD = ".venv/bin/python -m benchmarks.e2e_kube"
@@ -123,13 +124,10 @@ async def run_step(bootstrap: str, db_url: str, servers_pids: dict[str, int], ra
             progress(f"  rate {rate}/s: {int(rate * duration_s):,} BatchJobs to create; warming up ...")
             await warm_up(api, tracker)
             platform.assert_alive()
-            lag: dict[str, list[int]] = {}
-            stop = asyncio.Event()
-            lag_task = asyncio.create_task(sample_lag(bootstrap, namespace, lag, stop))
             pids = {n: s.proc.pid for n, s in platform.services.items()} | servers_pids
             if cluster.control_plane is not None:  # etcd, kube-apiserver, kube-controller-manager, kwok
                 pids |= cluster.control_plane.pids
-            cpu0, machine0 = tree_cpu_seconds(pids), machine_busy()
+            meter = Meter(bootstrap, namespace, pids).start()
             created: dict[str, float] = {}
             refused: list[str] = []
             gen = asyncio.create_task(create_open_loop(api, objects(int(rate * duration_s), f"r{rate}"), rate,
@@ -139,26 +137,14 @@ async def run_step(bootstrap: str, db_url: str, servers_pids: dict[str, int], ra
                 progress(f"    created {len(created):,} placed {sum(1 for w in created if w in tracker.placed):,} "
                          f"running {sum(1 for w in created if w in tracker.running):,}")
             start, sent_end = await gen
-            ids, last, quiet_since, deadline = list(created), -1, time.monotonic(), time.monotonic() + 180
-            while time.monotonic() < deadline:  # drain: until every workload ran, or no progress for 20 s
-                done = sum(1 for w in ids if w in tracker.running)
-                if done == len(ids):
-                    break
-                if done != last:
-                    last, quiet_since = done, time.monotonic()
-                elif time.monotonic() - quiet_since > 20:
-                    break
-                await asyncio.sleep(0.5)
-            busy, total = (b - a for a, b in zip(machine0, machine_busy()))
-            cpu = {n: s - cpu0[n] for n, s in tree_cpu_seconds(pids).items()}
-            stop.set()
-            await lag_task
+            await drain(list(created), tracker.running, timeout_s=180)
+            cpu, busy = await meter.stop()
             platform.assert_alive()
         finally:
             await api.close()
             await tracker.stop()
             platform.stop()
-    return step_summary(rate, created, refused, tracker, start, sent_end, cpu, lag, busy / total)
+    return step_summary(rate, created, refused, tracker, start, sent_end, cpu, meter.lag, busy)
 
 
 def step_summary(rate: int, created: dict[str, float], refused: list[str], tracker: Tracker, start: float,

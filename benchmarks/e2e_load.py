@@ -164,6 +164,44 @@ async def sample_lag(bootstrap: str, namespace: str, out: dict[str, list[int]], 
         await admin.close()
 
 
+class Meter:
+    """From ``start`` to ``stop``: each consumer group's lag, sampled every second, the CPU seconds of the given
+    process trees, and the machine's busy fraction."""
+
+    def __init__(self, bootstrap: str, namespace: str, pids: dict[str, int]) -> None:
+        self.bootstrap, self.namespace, self.pids = bootstrap, namespace, pids
+        self.lag: dict[str, list[int]] = {}
+        self._stop = asyncio.Event()
+
+    def start(self) -> "Meter":
+        self._task = asyncio.create_task(sample_lag(self.bootstrap, self.namespace, self.lag, self._stop))
+        self._cpu0, self._machine0 = tree_cpu_seconds(self.pids), machine_busy()
+        return self
+
+    async def stop(self) -> tuple[dict[str, float], float]:
+        """Returns the CPU seconds per process tree and the machine's busy fraction since ``start``."""
+        busy, total = (b - a for a, b in zip(self._machine0, machine_busy()))
+        cpu = {n: s - self._cpu0[n] for n, s in tree_cpu_seconds(self.pids).items()}
+        self._stop.set()
+        await self._task
+        return cpu, busy / max(1, total)
+
+
+async def drain(ids: list[str], marks: dict[str, float], timeout_s: float, quiet_s: float = 20.0) -> None:
+    """Waits until every workload of ``ids`` is in ``marks``, for at most ``timeout_s``, or until none has joined
+    for ``quiet_s``."""
+    deadline, last, quiet_since = time.monotonic() + timeout_s, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        done = sum(1 for w in ids if w in marks)
+        if done == len(ids):
+            return
+        if done != last:
+            last, quiet_since = done, time.monotonic()
+        elif time.monotonic() - quiet_since > quiet_s:
+            return
+        await asyncio.sleep(0.5)
+
+
 def timetable(rate: int, duration_s: float, prefix: str) -> list[tuple[float, str, bytes, list]]:
     """Returns (offset in seconds, workload id, value, headers) for every submission of a step, signed and
     serialised, in send order."""
@@ -227,33 +265,19 @@ async def run_step(bootstrap: str, db_url: str, servers_pg: dict[str, int], rate
         table = timetable(rate, duration_s, f"w{rate}")
         await wait_for_ready(tracker, bootstrap, namespace)
         platform.assert_alive()
-        lag: dict[str, list[int]] = {}
-        stop = asyncio.Event()
-        lag_task = asyncio.create_task(sample_lag(bootstrap, namespace, lag, stop))
-        pgids = {n: s.proc.pid for n, s in platform.services.items()} | servers_pg
-        cpu0, machine0 = tree_cpu_seconds(pgids), machine_busy()
+        meter = Meter(bootstrap, namespace, {n: s.proc.pid for n, s in platform.services.items()} | servers_pg)
+        meter.start()
         sent: dict[str, float] = {}
         gen = asyncio.create_task(generate(bootstrap, namespace, table, sent))
-        last = 0.0
         while not gen.done():
             await asyncio.sleep(5)
             progress(f"    t={time.monotonic() - (min(sent.values()) if sent else time.monotonic()):5.1f}s "
                      f"sent {len(sent):,} placed {sum(1 for w in sent if w in tracker.placed):,}")
         start, sent_end = await gen
-        deadline, ids, quiet_since = sent_end + 120, list(sent), time.monotonic()
-        while time.monotonic() < deadline:  # drain: until everything finished, or no progress for 20 s
-            done = sum(1 for w in ids if w in tracker.finished)
-            if done == len(ids):
-                break
-            if done != last:
-                last, quiet_since = done, time.monotonic()
-            elif time.monotonic() - quiet_since > 20:
-                break
-            await asyncio.sleep(0.5)
-        busy, total = (b - a for a, b in zip(machine0, machine_busy()))
-        cpu = {n: s - cpu0[n] for n, s in tree_cpu_seconds(pgids).items()}
-        stop.set()
-        await lag_task
+        ids = list(sent)
+        await drain(ids, tracker.finished, timeout_s=sent_end + 120 - time.monotonic())
+        cpu, busy = await meter.stop()
+        lag = meter.lag
         platform.assert_alive()
     finally:
         await tracker.stop()
@@ -283,7 +307,7 @@ async def run_step(bootstrap: str, db_url: str, servers_pg: dict[str, int], rate
         "consumer_lag": {s: {"max": max(v, default=0), "mean": round(statistics.fmean(v), 1) if v else 0}
                          for s, v in lag.items()},
         "cpu_us_per_workload": {n: round(s * 1e6 / max(1, len(placed))) for n, s in sorted(merged.items())},
-        "machine_cpu_busy": round(busy / total, 2), "load_average_1m": round(os.getloadavg()[0], 2),
+        "machine_cpu_busy": round(busy, 2), "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
