@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import tempfile
 import time
 import uuid
@@ -34,19 +33,16 @@ from pathlib import Path
 
 from libs.fleet.kube_jobs import batchjob
 from libs.localinfra.databases import create_database
-from libs.localinfra.kafka import KafkaServer
 from libs.localinfra.kube_fleet import TEAM_NAMESPACES, set_up
 from libs.localinfra.kube_session import kube_clusters
-from libs.localinfra.postgres import PostgresServer
 from libs.localinfra.processes import CORE_SERVICES, Platform
-from libs.localinfra.session import throwaway
 from libs.localinfra.steady_load import FLEET, SPEC, TEAMS, TIME_SCALE, platform_env
 from libs.platform.topics_admin import ensure_topics
 from services.kube_connector.api import KubeApi, KubeError, objects_path
 from services.kube_connector.kinds import KINDS
 from services.kube_connector.translate import workload_id
 
-from .e2e_load import Meter, Tracker, drain, percentile
+from .e2e_load import Meter, Tracker, drain, kafka_and_postgres, lag_summary, percentile
 from .record import write_result
 
 CMD = ".venv/bin/python -m benchmarks.e2e_kube"
@@ -174,8 +170,7 @@ def step_summary(rate: int, created: dict[str, float], refused: list[str], track
         "running_within_5s_of_last_create": round(on_time / max(1, len(ids)), 4),
         "sustained": bool(ids) and on_time >= 0.99 * len(ids) and p99 is not None and p99 < SUSTAINED_S,
         "create_to_placed_ms": ms(placed), "create_to_running_ms": ms(running),
-        "consumer_lag": {s: {"max": max(v, default=0), "mean": round(statistics.fmean(v), 1) if v else 0}
-                         for s, v in lag.items()},
+        "consumer_lag": lag_summary(lag),
         "cpu_us_per_workload": {n: round(s * 1e6 / max(1, len(running))) for n, s in sorted(cpu.items())},
         "machine_cpu_busy": round(busy, 2), "load_average_1m": round(os.getloadavg()[0], 2),
     }
@@ -195,14 +190,7 @@ async def main(rates: list[int], duration_s: float, progress=print) -> dict:
     root = Path(tempfile.mkdtemp(prefix="bench-e2e-kube-"))
     steps = []
     with ExitStack() as stack:
-        bootstrap, db_url = os.environ.get("BATCHYARD_KAFKA_BOOTSTRAP"), os.environ.get("BATCHYARD_DATABASE_URL")
-        pids: dict[str, int] = {}
-        if not bootstrap:
-            kafka = stack.enter_context(throwaway(KafkaServer, "batchyard-kafka-", progress))
-            bootstrap, pids["kafka"] = kafka.bootstrap, kafka.pid
-        if not db_url:
-            pg = stack.enter_context(throwaway(PostgresServer, "batchyard-pg-", progress))
-            db_url, pids["postgres"] = pg.dsn, pg.pid
+        bootstrap, db_url, pids = kafka_and_postgres(stack, progress)
         for rate in rates:
             step = await run_step(bootstrap, db_url, pids, rate, duration_s, root, progress)
             progress(summary_line(step))

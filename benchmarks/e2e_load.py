@@ -202,6 +202,26 @@ async def drain(ids: list[str], marks: dict[str, float], timeout_s: float, quiet
         await asyncio.sleep(0.5)
 
 
+def lag_summary(lag: dict[str, list[int]]) -> dict[str, dict]:
+    """Returns each consumer group's largest and mean sampled lag."""
+    return {s: {"max": max(v, default=0), "mean": round(statistics.fmean(v), 1) if v else 0} for s, v in lag.items()}
+
+
+def kafka_and_postgres(stack: ExitStack, progress=print) -> tuple[str, str, dict[str, int]]:
+    """Returns (Kafka bootstrap, PostgreSQL URL, pids of the servers started): the servers the environment names
+    (``BATCHYARD_KAFKA_BOOTSTRAP``, ``BATCHYARD_DATABASE_URL``), or throwaway ones on loopback, stopped with
+    ``stack``. Only servers started here are in the pids (their CPU is counted)."""
+    bootstrap, db_url = os.environ.get("BATCHYARD_KAFKA_BOOTSTRAP"), os.environ.get("BATCHYARD_DATABASE_URL")
+    pids: dict[str, int] = {}
+    if not bootstrap:
+        kafka = stack.enter_context(throwaway(KafkaServer, "batchyard-kafka-", progress))
+        bootstrap, pids["kafka"] = kafka.bootstrap, kafka.pid
+    if not db_url:
+        pg = stack.enter_context(throwaway(PostgresServer, "batchyard-pg-", progress))
+        db_url, pids["postgres"] = pg.dsn, pg.pid
+    return bootstrap, db_url, pids
+
+
 def timetable(rate: int, duration_s: float, prefix: str) -> list[tuple[float, str, bytes, list]]:
     """Returns (offset in seconds, workload id, value, headers) for every submission of a step, signed and
     serialised, in send order."""
@@ -304,8 +324,7 @@ async def run_step(bootstrap: str, db_url: str, servers_pg: dict[str, int], rate
         "submit_to_placed_ms": {"p50": ms(percentile(placed, 0.5)), "p95": ms(percentile(placed, 0.95)),
                                 "p99": ms(p99), "max": ms(max(placed, default=None))},
         "submit_to_finished_ms": {"p50": ms(percentile(finished, 0.5)), "p99": ms(percentile(finished, 0.99))},
-        "consumer_lag": {s: {"max": max(v, default=0), "mean": round(statistics.fmean(v), 1) if v else 0}
-                         for s, v in lag.items()},
+        "consumer_lag": lag_summary(lag),
         "cpu_us_per_workload": {n: round(s * 1e6 / max(1, len(placed))) for n, s in sorted(merged.items())},
         "machine_cpu_busy": round(busy, 2), "load_average_1m": round(os.getloadavg()[0], 2),
     }
@@ -324,14 +343,7 @@ async def main(rates: list[int], duration_s: float, processes: list[int], progre
     root = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     steps = []
     with ExitStack() as stack:
-        bootstrap, db_url = os.environ.get("BATCHYARD_KAFKA_BOOTSTRAP"), os.environ.get("BATCHYARD_DATABASE_URL")
-        pgids: dict[str, int] = {}
-        if not bootstrap:
-            kafka = stack.enter_context(throwaway(KafkaServer, "batchyard-kafka-", progress))
-            bootstrap, pgids["kafka"] = kafka.bootstrap, kafka.pid
-        if not db_url:
-            pg = stack.enter_context(throwaway(PostgresServer, "batchyard-pg-", progress))
-            db_url, pgids["postgres"] = pg.dsn, pg.pid
+        bootstrap, db_url, pgids = kafka_and_postgres(stack, progress)
         for count in processes:
             for rate in rates:
                 step = await run_step(bootstrap, db_url, pgids, rate, duration_s, count, root, progress)
