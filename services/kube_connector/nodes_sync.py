@@ -224,8 +224,8 @@ class NodeSync:
             wids = {w for namespace, owner in owners if (w := await conn.fetchval(
                 "select workload_id from workloads where namespace = $1 and name = $2 and phase in ('placed', "
                 "'running')", namespace, owner))}
-            wids |= {r.workload_id for r in await repo.active(conn) if r.phase in ("placed", "running")
-                     and any(node_name(a.get("node_id", "")) == name for a in r.assignments)}
+            wids |= {wid for wid, assignments in await repo.placed_assignments(conn)
+                     if any(node_name(a.get("node_id", "")) == name for a in assignments)}
             for wid in sorted(wids):
                 if await repo.transition(conn, wid, None, now=utc_now(), phase="evicting",
                                          only_from=("placed", "running"), evict_reason=reason,

@@ -79,6 +79,13 @@ async def active(conn: asyncpg.Connection) -> list[ActiveRow]:
         "select workload_id, namespace, name, phase from workloads where phase in ('placed', 'running', 'evicting')")]
 
 
+async def placed_assignments(conn: asyncpg.Connection) -> list[tuple[str, list[dict]]]:
+    """Returns (workload id, its pods' assignments) of every workload placed or running."""
+    return [(r["workload_id"], json.loads(r["assignments"]) if isinstance(r["assignments"], str)
+             else r["assignments"] or []) for r in await conn.fetch(
+        "select workload_id, assignments from workloads where phase in ('placed', 'running')")]
+
+
 async def by_object(conn: asyncpg.Connection) -> dict[tuple[str, str, str], tuple[str, str]]:
     """Returns (kind, namespace, name) -> (workload id, phase) for every object still open (not ended)."""
     rows = await conn.fetch("select workload_id, kind, namespace, name, phase from workloads "

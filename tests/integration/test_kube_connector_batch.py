@@ -235,3 +235,22 @@ async def test_the_reconciler_reads_its_rows_together_and_commits_its_phase_chan
     assert after == {wid: ("running", 2) for wid in phases if wid != "w-over"} | {"w-over": ("succeeded", 1)}
     assert await run.fetchval("select count(*) from outbox "
                               "where position('\"WorkloadRunning\"'::bytea in value) > 0") == 20
+
+
+async def test_the_resync_reads_only_what_finds_a_workload_and_node_loss_reads_the_assignments(pools):
+    """The resync's rows are four columns; a node's loss finds its workloads by their assignments, which those
+    rows no longer carry (a deleted node's pods may be gone already)."""
+    _, run = pools
+    await seed(run, {"w-run": "running", "w-placed": "placed", "w-evicting": "evicting", "w-done": "succeeded"})
+    on = {"w-run": "onprem-dc1/cpu-1", "w-placed": "onprem-dc1/cpu-2", "w-evicting": "onprem-dc1/cpu-1",
+          "w-done": "onprem-dc1/cpu-1"}
+    for wid, node in on.items():
+        await run.execute("update workloads set assignments = $2::jsonb where workload_id = $1", wid,
+                          f'[{{"pod_set": "main", "index": 0, "node_id": "{node}"}}]')
+    async with run.acquire() as conn:
+        active = await repo.active(conn)
+        placed = dict(await repo.placed_assignments(conn))
+    assert sorted((r.workload_id, r.phase, r.namespace) for r in active) == [
+        ("w-evicting", "evicting", "nlp"), ("w-placed", "placed", "nlp"), ("w-run", "running", "nlp")]
+    assert placed == {"w-run": [{"pod_set": "main", "index": 0, "node_id": "onprem-dc1/cpu-1"}],
+                      "w-placed": [{"pod_set": "main", "index": 0, "node_id": "onprem-dc1/cpu-2"}]}
