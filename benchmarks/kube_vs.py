@@ -104,12 +104,12 @@ def gang_pods(gangs: int, size: int, batchyard: bool, phase: str = "p") -> list[
 
 
 class BindWatch:
-    """Counts the bench namespace's pods and binds from one watch, with the time of the last bind."""
+    """Counts the bench namespace's pods and binds from one watch, with the times of the first and last bind."""
 
     def __init__(self, api: KubeApi) -> None:
         self.bound: dict[str, str] = {}  # pod name -> node
         self.pods: set[str] = set()
-        self.last_bind = 0.0
+        self.first_bind = self.last_bind = 0.0
         self.informer = Informer(api, f"/api/v1/namespaces/{NS}/pods", self.changed, name="bench pods")
 
     def changed(self, change: str, obj: dict) -> None:
@@ -122,6 +122,7 @@ class BindWatch:
         if (node := obj["spec"].get("nodeName")) and name not in self.bound:
             self.bound[name] = node
             self.last_bind = time.monotonic()
+            self.first_bind = self.first_bind or self.last_bind
 
 
 async def until(check, timeout: float, stall_s: float | None = None, progress=None) -> bool:
@@ -175,14 +176,20 @@ async def measure(cluster, api: KubeApi, watch: BindWatch, pods: list[dict], sta
     await asyncio.sleep(10)
     cpu1, started = cpu_seconds(apiserver), time.monotonic()
     idle_rate = (cpu1 - cpu0) / (started - idle0)
+    watch.first_bind = watch.last_bind = 0.0  # this phase's binds only
     await start()
     mine = pids()
     own0 = {name: cpu_seconds(pid) for name, pid in mine.items()}
     done = await until(lambda: len(watch.bound) >= len(pods), timeout=900, stall_s=stall_s,
                        progress=lambda: len(watch.bound))
     elapsed = (watch.last_bind or time.monotonic()) - started
+    first = watch.first_bind - started if watch.first_bind else None
+    binding = elapsed - first if first is not None else 0.0
     result = {"bound": len(watch.bound), "of": len(pods), "all_bound": done, "last_bind_s": round(elapsed, 2),
               "pods_per_s": round(len(watch.bound) / elapsed, 1) if elapsed > 0 else None,
+              # start-up (process start, imports, first lists) to the first bind, then the pace after it
+              "first_bind_s": round(first, 2) if first is not None else None,
+              "pods_per_s_after_first_bind": round((len(watch.bound) - 1) / binding, 1) if binding > 0 else None,
               "apiserver_cpu_s": round(cpu_seconds(apiserver) - cpu1, 2),
               "apiserver_idle_cpu_per_s": round(idle_rate, 3)}
     result["scheduler_cpu_s"] = {name: round(cpu_seconds(pid) - own0[name], 2) for name, pid in mine.items()}
@@ -190,7 +197,7 @@ async def measure(cluster, api: KubeApi, watch: BindWatch, pods: list[dict], sta
     result["apiserver_cpu_ms_per_pod_above_idle"] = round(
         1000 * (result["apiserver_cpu_s"] - idle_rate * window) / max(1, len(watch.bound)), 2)
     result["gang_bound"] = dict(sorted(_gangs(watch).items()))
-    print(f"  {len(watch.bound)}/{len(pods)} bound in {elapsed:.1f}s", flush=True)
+    print(f"  {len(watch.bound)}/{len(pods)} bound in {elapsed:.1f}s (first bind after {first or 0:.1f}s)", flush=True)
     await stop()
     await clear(api, watch)
     return result

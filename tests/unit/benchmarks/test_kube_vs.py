@@ -58,3 +58,20 @@ def test_a_one_side_run_leaves_the_recorded_ratio_as_it_was(monkeypatch):
     assert one_side["value"] is None and one_side["only"] == ["batchyard"] and written == []
     assert recorded([run], 2000, {"batchyard", "kube-scheduler"})["value"] == 0.2
     assert written[0][0] == "kube_vs_scheduler"
+
+
+def test_the_bind_watch_times_the_first_and_last_bind_of_a_phase(monkeypatch):
+    clock = iter([10.0, 11.0, 12.5])
+    monkeypatch.setattr(kube_vs.time, "monotonic", lambda: next(clock))
+    watch = kube_vs.BindWatch.__new__(kube_vs.BindWatch)
+    watch.bound, watch.pods, watch.first_bind, watch.last_bind = {}, set(), 0.0, 0.0
+
+    def pod(name, node=None):
+        return {"metadata": {"name": name}, "spec": {"nodeName": node} if node else {}}
+
+    watch.changed("ADDED", pod("a"))  # pending: no bind
+    watch.changed("MODIFIED", pod("a", "n1"))
+    watch.changed("MODIFIED", pod("a", "n1"))  # the same bind seen again is not a new one
+    watch.changed("MODIFIED", pod("b", "n2"))
+    watch.changed("MODIFIED", pod("c", "n2"))
+    assert (watch.first_bind, watch.last_bind, len(watch.bound)) == (10.0, 12.5, 3)
