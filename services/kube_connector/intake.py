@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 
 import asyncpg
@@ -22,7 +23,8 @@ from libs.events.topics import KUBE_CONNECTOR as PRODUCER
 from libs.platform import telemetry
 from libs.platform.clock import SimClock
 from libs.platform.periodic import spawn
-from libs.platform.unit_of_work import UnitOfWork
+from libs.platform.group_call import GroupCall
+from libs.platform.unit_of_work import UnitOfWork, insert_outbox
 from services.admission.signing import SigningError, TokenSigner
 from services.kube_connector import repository as repo
 from services.kube_connector import status
@@ -35,6 +37,7 @@ from services.kube_connector.kinds.pod import PodGroups
 from services.kube_connector.pods import batchjob_pod
 from services.kube_connector.podsets import Invalid
 from services.kube_connector.recorder import Record, Recorder
+from services.kube_connector.rows import Rows
 from services.kube_connector.translate import Submission, translate, workload_id
 
 log = logging.getLogger("batchyard.kube_connector.intake")
@@ -60,6 +63,7 @@ class Intake:
         self.by_name: dict[tuple[str, str, str], dict] = {}  # (kind, namespace, name) -> latest object
         self.on_object: Callable[[str, str, str], None] = lambda kind, ns, name: None  # an object changed
         self.recorder = Recorder(pool, namespace)
+        self._deletions = GroupCall(self._end_deleted, name="intake deletions")
 
     def find(self, kind: str, namespace: str, name: str) -> dict | None:
         """Returns the latest copy of an object, as watched (None: not seen, or deleted)."""
@@ -239,17 +243,42 @@ class Intake:
         self.on_emitted()
 
     async def forget(self, kind: JobKind, obj: dict) -> None:
-        """The object is gone: its workload ends (``deleted``) unless it had ended already."""
-        wid = workload_id(self.config.cluster, obj)
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await repo.get(conn, wid, lock=True)
-            if row is None or row.phase in repo.ENDED:
-                return
-            await repo.transition(conn, wid, status.deleted(), now=utc_now(), phase="deleted")
-            if row.phase != "submitted":  # admission has not answered yet: the placement, if any, is refused later
-                tenant = Tenant(org=row.org, team=row.team) if row.org else None
-                event = WorkloadFailed(workload_id=wid, tenant=tenant, cluster=self.config.cluster, reason="deleted",
-                                       message=f"{kind.kind} {obj['metadata']['name']} was deleted",
-                                       occurred_at=self.clock.sim_at(self.now()))
-                await UnitOfWork(conn=conn, producer=PRODUCER, namespace=self.namespace).emit(event, trace=row.trace)
+        """The object is gone: its workload ends (``deleted``) unless it had ended already. Deletions handled at
+        once (a namespace emptied, or thousands found gone at start) share one transaction."""
+        await self._deletions(Gone(workload_id(self.config.cluster, obj), f"{kind.kind} {obj['metadata']['name']} "
+                                   "was deleted"))
         self.on_emitted()
+
+    async def _end_deleted(self, gone: list[Gone]) -> list[bool]:
+        """Ends every workload of ``gone`` that has not ended, in one transaction: the rows read, locked and
+        written once, the failures of those admission had answered in one outbox statement. Returns, per item,
+        whether its workload ended now."""
+        ended: list[bool] = []
+        outbox: list[tuple] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await Rows.load(conn, [g.workload_id for g in gone])
+            now = utc_now()
+            for g in gone:
+                row = rows.get(g.workload_id)
+                ended.append(row is not None and row.phase not in repo.ENDED)
+                if not ended[-1]:
+                    continue
+                rows.transition(g.workload_id, status.deleted(), now=now, phase="deleted")
+                if row.phase != "submitted":  # admission has not answered yet: a placement, if any, is refused later
+                    tenant = Tenant(org=row.org, team=row.team) if row.org else None
+                    event = WorkloadFailed(workload_id=g.workload_id, tenant=tenant, cluster=self.config.cluster,
+                                           reason="deleted", message=g.message,
+                                           occurred_at=self.clock.sim_at(self.now()))
+                    await UnitOfWork(conn=conn, producer=PRODUCER, namespace=self.namespace,
+                                     outbox_rows=outbox).emit(event, trace=row.trace)
+            await rows.flush(conn)
+            await insert_outbox(conn, outbox)
+        return ended
+
+
+@dataclass(frozen=True)
+class Gone:
+    """A deleted object's workload, and what its failure says (``Intake.forget``)."""
+
+    workload_id: str
+    message: str

@@ -254,3 +254,40 @@ async def test_the_resync_reads_only_what_finds_a_workload_and_node_loss_reads_t
         ("w-evicting", "evicting", "nlp"), ("w-placed", "placed", "nlp"), ("w-run", "running", "nlp")]
     assert placed == {"w-run": [{"pod_set": "main", "index": 0, "node_id": "onprem-dc1/cpu-1"}],
                       "w-placed": [{"pod_set": "main", "index": 0, "node_id": "onprem-dc1/cpu-2"}]}
+
+
+async def test_objects_deleted_at_once_end_their_workloads_in_one_commit_and_an_ended_one_stays_as_it_was(pools):
+    """Deletions handled together (thousands found gone when the connector starts) share one transaction; a
+    workload admission had answered emits its failure (reason deleted), one it had not emits nothing, and one that
+    had ended, or is unknown, is left alone."""
+    from types import SimpleNamespace
+
+    from services.kube_connector.intake import Intake
+    from services.kube_connector.kinds import KINDS
+    from services.kube_connector.translate import workload_id
+
+    _, run = pools
+    await run.execute("truncate outbox")
+    objs = {phase: {"metadata": {"namespace": "nlp", "name": f"job-{phase}", "uid": f"uid-{phase}-0000"}}
+            for phase in ("submitted", "pending", "placed", "running", "succeeded", "unknown")}
+    async with run.acquire() as conn:
+        for phase, obj in objs.items():
+            if phase != "unknown":
+                await repo.insert_workload(conn, workload_id=workload_id("onprem-dc1", obj), kind="BatchJob",
+                                           org="acme", team="nlp", templates={}, meta=obj["metadata"], pod_count=1,
+                                           phase=phase, change=status.submitted(), now="2026-01-01T00:00:00Z",
+                                           trace="{}")
+    clock = SimClock(1_700_000_000.0, datetime(2026, 1, 1, tzinfo=UTC), 1.0)
+    emitted: list[int] = []
+    intake = Intake(api=None, pool=run, config=SimpleNamespace(cluster="onprem-dc1"), signer=None, clock=clock,
+                    namespace="t", on_submitted=lambda _: None, on_emitted=lambda: emitted.append(1),
+                    now=lambda: 1_700_000_000.0)
+    kind = KINDS["BatchJob"]
+    await asyncio.gather(*(intake.forget(kind, obj) for obj in [*objs.values(), objs["placed"]]))  # one twice
+    assert intake._deletions.groups == 1 and len(emitted) == 7
+    phases = {r["workload_id"].split(".")[2]: r["phase"] for r in await rows_of(run)}
+    assert phases == {"job-submitted": "deleted", "job-pending": "deleted", "job-placed": "deleted",
+                      "job-running": "deleted", "job-succeeded": "succeeded"}
+    failed = await run.fetch("select value from outbox where position('\"WorkloadFailed\"'::bytea in value) > 0")
+    assert len(failed) == 3  # pending, placed, running: once each, with the reason
+    assert all(b'"reason":"deleted"' in bytes(r["value"]).replace(b" ", b"") for r in failed)
