@@ -1,10 +1,10 @@
 """service_start: the CPU a service process spends importing its code, with and without cached bytecode.
 
 Every integration test, the demo and every benchmark start service processes (six per platform, a connector per
-cluster). Where ``PYTHONDONTWRITEBYTECODE`` is set, as on CI machines, Python never writes ``__pycache__``, so unless
-``./task setup`` compiled the virtualenv's bytecode, each process compiles kubernetes-asyncio, numpy, pydantic and
-the rest from source as it starts. This times ``import <service module>`` in a fresh interpreter (user + system
-CPU of the child), alternating two arms in the same run:
+cluster). Where ``PYTHONDONTWRITEBYTECODE`` is set, as on this project's machines, Python never writes
+``__pycache__``, so unless ``./task setup`` compiled the virtualenv's bytecode, each process compiles
+kubernetes-asyncio, numpy, pydantic and the rest from source as it starts. This times ``import <service module>``
+in a fresh interpreter (user + system CPU of the child), alternating two arms in the same run:
 
 - cached: the bytecode ``./task setup`` wrote (``uv sync --compile-bytecode``, ``compileall``);
 - from source: the same interpreter pointed at an empty bytecode prefix (``PYTHONPYCACHEPREFIX``) with writing off,

@@ -1,6 +1,6 @@
-"""``./task setup`` leaves the virtualenv's bytecode compiled: where PYTHONDONTWRITEBYTECODE is set (CI machines),
-nothing else would, and every service process would compile its dependencies from source as it starts
-(benchmarks/service_start.py: about 3x the CPU per start)."""
+"""``./task setup`` leaves the virtualenv's bytecode compiled: where PYTHONDONTWRITEBYTECODE is set (as on this
+project's machines) nothing else would, and every service process would compile its dependencies from source as
+it starts (benchmarks/service_start.py: about 3x the CPU per start)."""
 
 from __future__ import annotations
 
