@@ -53,12 +53,15 @@ def policies(mix: tuple[TypicalPod, ...]) -> dict[str, PlacementPolicy]:
 
 def variant(ours: PlacementPolicy, name: str) -> PlacementPolicy:
     """Return the policy a variant name describes: ``ours-gW`` is ours with the packing key counting GPUs as well
-    (``fgd_packing_gpus``) at W milli, ``ours-pW`` ours with the CPU packing key at W milli."""
+    (``fgd_packing_gpus``) at W milli, ``ours-pW`` ours with the CPU packing key at W milli, ``ours-cW`` ours with
+    W milli more packing per share of model-constrained typical GPU pods (``fgd_packing_constrained``)."""
     rest = name.removeprefix("ours-")
     if rest != name and rest[:1] in ("g", "p") and rest[1:].isdigit():
         return replace(ours, fgd_packing=float(rest[1:]), fgd_packing_gpus=rest[0] == "g")
+    if rest != name and rest[:1] == "c" and rest[1:].isdigit():
+        return replace(ours, fgd_packing_constrained=float(rest[1:]))
     raise SystemExit(f"placement_fgd_mixes: unknown strategy {name!r} (fgd, best_fit, ours, ours-q, strand, "
-                     "ours-gW, ours-pW)")
+                     "ours-gW, ours-pW, ours-cW)")
 
 
 def run_mix(name: str, index: int, seeds: range, names: list[str]) -> dict[str, list[tuple[float, float]]]:

@@ -17,6 +17,7 @@ fgd_stranding: true         # FGD only: also count GPUs a node's remaining CPU/m
 fgd_stranding_whole: true   # ... but none on a node where a typical GPU pod that fits would take all free GPUs
 fgd_packing: 50             # FGD only: milli of fragmentation a node with all CPU allocated is worth (0: off)
 fgd_packing_gpus: false     # FGD only: the packing key counts the node's allocated GPUs as well as its CPU
+fgd_packing_constrained: 500  # FGD only: more packing milli per share of typical GPU pods bound to a GPU model
 fgd_models: true            # FGD only: weigh a node by the typical pods that accept its GPU model
 ```
 Defaults are the policy benchmarks/placement_fgd_mixes.py measures as "ours" (ADR 0017).
@@ -48,6 +49,7 @@ DEFAULT_TYPICAL_PODS = (  # whole-GPU jobs of common sizes, a shared-GPU inferen
 
 
 FGD_PACKING = 50.0  # milli of fragmentation a fully allocated node's CPU is worth: the packing key (ADR 0017)
+FGD_PACKING_CONSTRAINED = 500.0  # more of it per share of model-constrained typical GPU pods (ADR 0017, amended)
 
 
 class PolicyError(ValueError):
@@ -112,6 +114,7 @@ class PolicyFile(_Strict):
     fgd_stranding_whole: Flag = True
     fgd_packing: Milli = FGD_PACKING
     fgd_packing_gpus: Flag = False
+    fgd_packing_constrained: Milli = FGD_PACKING_CONSTRAINED
     fgd_models: Flag = True
     learn_typical_pods: Flag = True
     typical_pods_half_life_s: Annotated[float, Field(gt=0, le=10 * 365 * 86400, allow_inf_nan=False)] = 86400.0
@@ -132,6 +135,7 @@ def policy_from_dict(raw: dict, source: str = "policy") -> PlacementPolicy:
                            fgd_quantized=doc.fgd_quantized, fgd_stranding=doc.fgd_stranding,
                            fgd_stranding_whole=doc.fgd_stranding_whole,
                            fgd_packing=doc.fgd_packing, fgd_packing_gpus=doc.fgd_packing_gpus,
+                           fgd_packing_constrained=doc.fgd_packing_constrained,
                            fgd_models=doc.fgd_models,
                            learn_typical=doc.learn_typical_pods and fgd,
                            typical_half_life_s=doc.typical_pods_half_life_s,

@@ -48,6 +48,9 @@ class PlacementPolicy:
     wins too, keeping empty nodes whole for pods that need a whole node even when such pods are too rare to be
     typical (the openb replay with departures, docs/benchmarks.md).
     ``fgd_models`` weighs a node only by the typical pods that accept its GPU model (``fgd.py``).
+    ``fgd_packing_constrained`` (milli, 0 = off) adds to ``fgd_packing`` that much times the share of the typical
+    GPU pods constrained to a GPU model (``constrained_share``): when pods that accept one model only are common,
+    the fleet behaves as several smaller ones, one per model, and keeping nodes full matters more (ADR 0017).
     ``learn_typical``: the scheduler replaces ``typical_pods`` by the mix it has seen (``pod_mix.py``: weights
     halve every ``typical_half_life_s``) once it has seen ``typical_min_pods`` pods; until then, and in callers
     that learn nothing (benchmarks, the replay), ``typical_pods`` is the mix.
@@ -63,6 +66,7 @@ class PlacementPolicy:
     fgd_packing: float = 0.0
     fgd_packing_gpus: bool = False
     fgd_models: bool = False
+    fgd_packing_constrained: float = 0.0
     learn_typical: bool = False
     typical_half_life_s: float = 86_400.0
     typical_min_pods: int = 200
@@ -109,6 +113,13 @@ def _leftover(snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
     return 0.5 * cpu_left / max_cpu + 0.5 * gpu_left / max_gpu
 
 
+def constrained_share(pods: tuple[TypicalPod, ...]) -> float:
+    """Return the popularity share of a mix's GPU pods that accept some GPU models only (0 without GPU pods)."""
+    gpu = [p for p in pods if p.gpu_count and p.gpu_milli]
+    total = sum(p.popularity for p in gpu)
+    return sum(p.popularity for p in gpu if p.gpu_models) / total if total > 0 else 0.0
+
+
 class Scorer:
     """A strategy bound to its parameters; ``key`` identifies it in score caches."""
 
@@ -118,7 +129,8 @@ class Scorer:
         self.monotone = strategy in (Strategy.BINPACK, Strategy.BEST_FIT)  # bulk fill allowed
         self.quantized = policy.fgd_quantized  # simulator-style integer FGD scores
         self.tiebreak = policy.fgd_tiebreak  # CPU-only pods to GPU-poor nodes among equal FGD scores
-        self.packing = policy.fgd_packing  # fragmentation milli a full node is worth (0 = no packing key)
+        # fragmentation milli a full node is worth (0 = no packing key)
+        self.packing = policy.fgd_packing + policy.fgd_packing_constrained * constrained_share(policy.typical_pods)
         self.packed = _cpu_and_gpu_used_after if policy.fgd_packing_gpus else _cpu_used_after  # how full a node is
         self.frag = (FragmentationModel(policy.typical_pods, policy.fgd_stranding, policy.fgd_models,
                                         policy.fgd_stranding_whole)
@@ -129,7 +141,8 @@ class Scorer:
     def key_of(strategy: Strategy, policy: PlacementPolicy) -> tuple:
         """Return what makes two scorers score alike: the cache key of a scorer (and of its score arrays)."""
         return (strategy, policy.typical_pods, policy.fgd_quantized, policy.fgd_tiebreak, policy.fgd_stranding,
-                policy.fgd_stranding_whole, policy.fgd_packing, policy.fgd_packing_gpus, policy.fgd_models)
+                policy.fgd_stranding_whole, policy.fgd_packing, policy.fgd_packing_gpus, policy.fgd_models,
+                policy.fgd_packing_constrained)
 
     def __call__(self, snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
         """Return the score of placing one pod of ``shape`` on each node of ``idx``."""

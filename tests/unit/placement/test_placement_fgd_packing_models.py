@@ -170,3 +170,22 @@ def test_packing_by_gpus_adds_its_weight_times_the_mean_of_cpu_and_gpu_shares(cp
     assert np.allclose(packed - plain, packing * share)
     assert Scorer(Strategy.FGD, fgd(fgd_packing=packing, fgd_packing_gpus=True)).key != \
         Scorer(Strategy.FGD, fgd(fgd_packing=packing)).key  # score caches keep them apart
+
+
+CONSTRAINED_MIX = (TypicalPod(1000, 1000, 1, popularity=0.45), TypicalPod(1000, 1000, 1, ("A100",), popularity=0.3),
+                   TypicalPod(1000, 500, 1, popularity=0.15), TypicalPod(4000, 0, 0, popularity=0.1))
+
+
+def test_the_constrained_share_counts_gpu_pods_only() -> None:
+    from libs.placement.scoring import constrained_share
+    assert constrained_share(CONSTRAINED_MIX) == pytest.approx(0.3 / 0.9)
+    assert constrained_share(WHOLE) == 0.0 and constrained_share(()) == 0.0
+
+
+def test_constrained_packing_grows_the_packing_key_with_the_share_of_model_constrained_pods() -> None:
+    plain = Scorer(Strategy.FGD, fgd(CONSTRAINED_MIX, fgd_packing=50.0))
+    grown = Scorer(Strategy.FGD, fgd(CONSTRAINED_MIX, fgd_packing=50.0, fgd_packing_constrained=450.0))
+    unconstrained = Scorer(Strategy.FGD, fgd(WHOLE, fgd_packing=50.0, fgd_packing_constrained=450.0))
+    assert plain.packing == 50.0 and grown.packing == pytest.approx(50.0 + 450.0 / 3)
+    assert unconstrained.packing == 50.0  # a mix with no constrained pod packs as before
+    assert plain.key != grown.key  # score caches tell them apart

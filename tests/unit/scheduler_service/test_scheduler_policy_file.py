@@ -28,6 +28,8 @@ POLICY = yaml.safe_load((Path(__file__).resolve().parents[3] / "deploy" / "sched
                  "p.yaml: typical_pods_min_pods: Input should be greater than or equal to 0", id="min-pods"),
     pytest.param({"fgd_packing_gpus": "yes"}, "p.yaml: fgd_packing_gpus must be true or false, got 'yes'",
                  id="packing-gpus"),
+    pytest.param({"fgd_packing_constrained": -5}, "p.yaml: fgd_packing_constrained must be a finite number of milli",
+                 id="packing-constrained"),
 ])
 def test_a_bad_field_is_refused_with_its_path(patch, problem):
     with pytest.raises(PolicyError) as refused:
@@ -78,3 +80,11 @@ def test_the_shipped_prior_is_the_generic_mix_with_whole_node_pods():
     shipped = load_policy("deploy/scheduler/policy.yaml")
     assert shipped.typical_pods == DEFAULT_TYPICAL_PODS
     assert max(p.gpu_count for p in shipped.typical_pods) == 8
+
+
+def test_constrained_packing_is_read_from_the_file_and_on_by_default():
+    from libs.placement.policy_file import FGD_PACKING_CONSTRAINED
+    assert load_policy("deploy/scheduler/policy.yaml").fgd_packing_constrained == 500.0
+    assert policy_from_dict({**POLICY, "fgd_packing_constrained": 0}, "p.yaml").fgd_packing_constrained == 0.0
+    rest = {k: v for k, v in POLICY.items() if k != "fgd_packing_constrained"}
+    assert policy_from_dict(rest, "p.yaml").fgd_packing_constrained == FGD_PACKING_CONSTRAINED
