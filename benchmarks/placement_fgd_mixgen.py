@@ -53,7 +53,15 @@ MIXES = (
     Mix("spec-10", "10% of GPU pods constrained to one GPU model", spec=0.1),
     Mix("spec-33", "33% of GPU pods constrained to one GPU model", spec=0.33),
 )
-BY_NAME = {m.name: m for m in MIXES}
+# Mixes no policy parameter was chosen on, run on request (--mixes): they check that a rule chosen on the mixes above
+# holds between and beyond them. Their generators are seeded after the nine above, so those stay as they were.
+HELD_OUT = (
+    Mix("cpu-33", "33% of all pods are CPU-only (held out)", "cpu", 0.33, ALL_CLASSES),
+    Mix("cpu-50", "50% of all pods are CPU-only (held out)", "cpu", 0.5, ALL_CLASSES),
+    Mix("multi-35", "35% of GPU pods ask for 2-8 whole GPUs (held out)", "multi", 0.35),
+)
+BY_NAME = {m.name: m for m in (*MIXES, *HELD_OUT)}
+INDEX = {name: i for i, name in enumerate(BY_NAME)}  # a mix's generator seed is 10,000 + its index
 
 
 def pod_class(p: Pod) -> str:

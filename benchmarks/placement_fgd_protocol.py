@@ -10,6 +10,7 @@ allocated GPU milli / capacity when arrived requests reach 100% and 130% of capa
 from __future__ import annotations
 
 import csv
+import itertools
 
 import numpy as np
 
@@ -80,6 +81,43 @@ def replay(nodes: list[NodeSpec], arrivals: list[Pod], policy: PlacementPolicy, 
         if at100 is None and asked >= cap:
             at100 = 100.0 * allocated / cap
     return at100 or 0.0, 100.0 * allocated / cap
+
+
+def bound(nodes: list[NodeSpec], arrivals: list[Pod], cap: int) -> tuple[float, float]:
+    """Return an upper bound on any strategy's GPU allocation ratio (%) at 100% and 130% arrived (as ``replay``:
+    the second point is after every arrival).
+
+    A pod asking for more than half the whole GPUs of the fleet's largest node (8 of 8: openb's whole-node pods)
+    never shares a node with another such pod, so of those that ask at least c CPU, m memory and k GPUs no
+    strategy places more than there are nodes with at least that much (Hall's condition on the sets of this
+    form; GPU models ignored, which only loosens it). The pods beyond are lost whatever the strategy; the bound
+    is what arrived minus them, at most the capacity. It says where no strategy can gain, not what one reaches.
+    """
+    big_k = max(n.gpu_count for n in nodes) // 2 + 1
+    caps = np.array([(n.cpu_milli, n.memory_mib, n.gpu_count) for n in nodes], np.int64)
+    asked, big, at100 = 0, [], None
+    for p in arrivals:
+        asked += p["k"] * p["milli"]
+        if p["k"] >= big_k and p["milli"] >= 1000:
+            big.append((p["cpu"], p["mem"], p["k"]))
+        if at100 is None and asked >= cap:
+            at100 = 100.0 * min(cap, asked - _unavoidably_lost(big, caps)) / cap
+    at_end = 100.0 * min(cap, asked - _unavoidably_lost(big, caps)) / cap
+    return (at_end if at100 is None else at100), at_end
+
+
+def _unavoidably_lost(big: list[tuple[int, int, int]], caps: np.ndarray) -> int:
+    """Return GPU milli of whole-node pods that no strategy can place: the largest Hall deficiency over the
+    sets "asks at least (c, m, k)" (each bound taken from some pod), a lost pod counted at that set's k GPUs."""
+    if not big:
+        return 0
+    pods = np.array(big, np.int64)
+    lost = 0
+    for c, m, k in itertools.product(*(sorted(set(col)) for col in zip(*big))):
+        wanting = int(((pods[:, 0] >= c) & (pods[:, 1] >= m) & (pods[:, 2] >= k)).sum())
+        hosts = int(((caps[:, 0] >= c) & (caps[:, 1] >= m) & (caps[:, 2] >= k)).sum())
+        lost = max(lost, (wanting - hosts) * k * 1000)
+    return lost
 
 
 def paired_gain(ours: list[tuple[float, float]], base: list[tuple[float, float]]) -> dict[str, dict]:

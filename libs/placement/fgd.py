@@ -13,6 +13,9 @@ CPU-heavy pods (CPU-only ones especially) eat the CPU of GPU-dense nodes and str
 With ``stranding_whole``, nothing is stranded on a node where a typical GPU pod fits that would take
 all of its free GPUs: an idle 8-GPU node poor in CPU still serves a whole 8-GPU pod, and breaking it
 with a small pod to use its GPUs at the average rate is no gain.
+With ``stranding_scarce``, when the whole mix (CPU-only pods included) asks more CPU per GPU milli than
+the fleet has, CPU runs out before GPUs do: a free GPU is then served only if it keeps the whole mix's
+CPU per GPU milli, since the CPU-only pods land beside the GPUs too, and stranding counts at that rate.
 """
 
 from __future__ import annotations
@@ -71,10 +74,11 @@ class FragmentationModel:
     """Typical pods as arrays, for vectorised fragmentation over many nodes at once."""
 
     def __init__(self, pods: tuple[TypicalPod, ...], stranding: bool = False, models: bool = False,
-                 stranding_whole: bool = False) -> None:
+                 stranding_whole: bool = False, stranding_scarce: bool = False) -> None:
         self.pods = pods  # the typical pod mix
         self.stranding = stranding  # also count GPU milli stranded by too little CPU / memory
         self.stranding_whole = stranding_whole  # ... except on a node a typical GPU pod that fits would take whole
+        self.stranding_scarce = stranding_scarce  # ... at the whole mix's CPU rate where the fleet is short of CPU
         self.models = models  # weigh each node by the typical pods that accept its GPU model only
         self.cpu = np.array([p.cpu_milli for p in pods], np.int64)[:, None]  # (M, 1)
         self.mem = np.array([p.memory_mib for p in pods], np.int64)[:, None]
@@ -86,7 +90,9 @@ class FragmentationModel:
         self.millis = np.array(millis, np.int64)[:, None, None]  # (U, 1, 1): distinct per-GPU sizes of the mix
         self.milli_row = np.array([millis.index(p.gpu_milli) for p in pods], np.int64)  # (M,): pod -> size row
         self._model_ok: tuple[int, np.ndarray] | None = None
+        self._cpu_rate: tuple[tuple[int, int], float] | None = None  # ((snapshot id, static epoch), rate)
         self.cpu_per_milli, self.mem_per_milli = _per_gpu_milli(pods)  # the mix's GPU pods, on average
+        self.mix_cpu_per_milli = _mix_cpu_per_gpu_milli(pods)  # the whole mix's, CPU-only pods included
 
     def model_ok(self, snap: Snapshot) -> np.ndarray:
         """Return (M, slots): whether each typical pod accepts each node's GPU model."""
@@ -102,14 +108,30 @@ class FragmentationModel:
             self._model_ok = (snap.static_epoch, ok)
         return self._model_ok[1]
 
+    def cpu_rate(self, snap: Snapshot) -> float:
+        """Return the CPU milli per free GPU milli that stranding reserves on ``snap``'s nodes: the mix's GPU pods'
+        average, or with ``stranding_scarce`` the whole mix's where that is more than the fleet has per GPU."""
+        if not self.stranding_scarce:
+            return self.cpu_per_milli
+        seen = (id(snap), snap.static_epoch)
+        if self._cpu_rate is None or self._cpu_rate[0] != seen:
+            live = snap.live[: snap.size]
+            gpu = float(snap.gpu_cnt[: snap.size][live].sum()) * GPU_MILLI
+            fleet = float(snap.cpu_cap[: snap.size][live].sum()) / gpu if gpu else np.inf
+            scarce = self.mix_cpu_per_milli > fleet
+            self._cpu_rate = (seen, self.mix_cpu_per_milli if scarce else self.cpu_per_milli)
+        return self._cpu_rate[1]
+
     def fragmentation(self, left: np.ndarray, cpu_free: np.ndarray, mem_free: np.ndarray,
-                      model_ok: np.ndarray) -> np.ndarray:
-        """Return the expected fragmented GPU milli of each node (rows of ``left``: milli per GPU)."""
+                      model_ok: np.ndarray, cpu_rate: float | None = None) -> np.ndarray:
+        """Return the expected fragmented GPU milli of each node (rows of ``left``: milli per GPU); stranding
+        reserves ``cpu_rate`` CPU milli per free GPU milli (the mix's GPU pods' average if None)."""
         usable, small_milli = self._per_size(left)
-        return self._combine(usable, small_milli, left.sum(axis=1), cpu_free, mem_free, model_ok)
+        return self._combine(usable, small_milli, left.sum(axis=1), cpu_free, mem_free, model_ok, cpu_rate)
 
     def fragmentation_each_gpu(self, left: np.ndarray, gpu_milli: int, cpu_free: np.ndarray,
-                               mem_free: np.ndarray, model_ok: np.ndarray) -> np.ndarray:
+                               mem_free: np.ndarray, model_ok: np.ndarray,
+                               cpu_rate: float | None = None) -> np.ndarray:
         """Return (G, n): each node's fragmentation once a shared pod took GPU g (inf where it does not fit).
 
         ``cpu_free`` and ``mem_free`` are what is left after the pod. Only GPU g changes, so the per-size
@@ -124,7 +146,7 @@ class FragmentationModel:
         g, n = left.shape[1], left.shape[0]
         total = np.tile(left.sum(axis=1) - gpu_milli, g)
         after = self._combine(usable_g.reshape(len(u), g * n), small_g.reshape(len(u), g * n), total,
-                              np.tile(cpu_free, g), np.tile(mem_free, g), np.tile(model_ok, (1, g)))
+                              np.tile(cpu_free, g), np.tile(mem_free, g), np.tile(model_ok, (1, g)), cpu_rate)
         return np.where((left >= gpu_milli).T, after.reshape(g, n), np.inf)
 
     def _per_size(self, left: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -133,14 +155,14 @@ class FragmentationModel:
         return left.shape[1] - small.sum(axis=2), (small * left[None, :, :]).sum(axis=2)
 
     def _combine(self, usable: np.ndarray, small_milli: np.ndarray, total: np.ndarray, cpu_free: np.ndarray,
-                 mem_free: np.ndarray, model_ok: np.ndarray) -> np.ndarray:
+                 mem_free: np.ndarray, model_ok: np.ndarray, cpu_rate: float | None) -> np.ndarray:
         usable, small_milli = usable[self.milli_row], small_milli[self.milli_row]  # (M, n): per pod
         fit = (usable >= self.count) & (cpu_free[None, :] >= self.cpu) & (mem_free[None, :] >= self.mem) & model_ok
         frag = np.where(fit & ~self.cpu_only, small_milli, total[None, :])
         out = self.by_model(frag, total, model_ok) if self.models else self.weight @ frag
         if not self.stranding:
             return out
-        stranded = self.stranded(total, cpu_free, mem_free)
+        stranded = self.stranded(total, cpu_free, mem_free, cpu_rate)
         if self.stranding_whole:  # a typical GPU pod that fits takes every free GPU: none is stranded
             whole = fit & ~self.cpu_only & (self.count * self.milli[:, :, 0] >= total[None, :]) & (total > 0)
             stranded = np.where(whole.any(axis=0), 0.0, stranded)
@@ -160,11 +182,14 @@ class FragmentationModel:
         mine = (ok * frag).sum(axis=0)
         return np.where(accept > 0, mine / np.maximum(accept, 1e-12), total)
 
-    def stranded(self, total: np.ndarray, cpu_free: np.ndarray, mem_free: np.ndarray) -> np.ndarray:
-        """Return the free GPU milli of each node beyond what its free CPU and memory can serve."""
+    def stranded(self, total: np.ndarray, cpu_free: np.ndarray, mem_free: np.ndarray,
+                 cpu_rate: float | None = None) -> np.ndarray:
+        """Return the free GPU milli of each node beyond what its free CPU and memory can serve (``cpu_rate``: CPU
+        milli a GPU milli needs, the mix's GPU pods' average if None)."""
         reach = np.full(len(total), np.inf)
-        if self.cpu_per_milli > 0:
-            reach = np.minimum(reach, cpu_free / self.cpu_per_milli)
+        rate = self.cpu_per_milli if cpu_rate is None else cpu_rate
+        if rate > 0:
+            reach = np.minimum(reach, cpu_free / rate)
         if self.mem_per_milli > 0:
             reach = np.minimum(reach, mem_free / self.mem_per_milli)
         return np.maximum(total - reach, 0.0)
@@ -178,6 +203,13 @@ def _per_gpu_milli(pods: tuple[TypicalPod, ...]) -> tuple[float, float]:
         return 0.0, 0.0
     return (sum(p.popularity * p.cpu_milli for p in gpu) / milli,
             sum(p.popularity * p.memory_mib for p in gpu) / milli)
+
+
+def _mix_cpu_per_gpu_milli(pods: tuple[TypicalPod, ...]) -> float:
+    """Return the popularity-weighted CPU milli per GPU milli of a whole mix, CPU-only pods included (0 without
+    GPU pods)."""
+    milli = sum(p.popularity * p.gpu_count * p.gpu_milli for p in pods)
+    return sum(p.popularity * p.cpu_milli for p in pods) / milli if milli > 0 else 0.0
 
 
 def after_placement(left: np.ndarray, gpu_count: int, gpu_milli: int) -> np.ndarray:

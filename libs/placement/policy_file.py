@@ -15,6 +15,7 @@ typical_pods_min_pods: 200  # ... and the learned mix is used once this many pod
 fgd_quantized: false        # FGD only: the simulator's integer scores (ties go to node order)
 fgd_stranding: true         # FGD only: also count GPUs a node's remaining CPU/memory can no longer serve
 fgd_stranding_whole: true   # ... but none on a node where a typical GPU pod that fits would take all free GPUs
+fgd_stranding_scarce: true  # ... at the whole mix's CPU per GPU where it asks more CPU per GPU than the fleet has
 fgd_packing: 50             # FGD only: milli of fragmentation a node with all CPU allocated is worth (0: off)
 fgd_packing_gpus: false     # FGD only: the packing key counts the node's allocated GPUs as well as its CPU
 fgd_packing_constrained: 500  # FGD only: more packing milli per share of typical GPU pods bound to a GPU model
@@ -112,6 +113,7 @@ class PolicyFile(_Strict):
     fgd_quantized: Flag = False
     fgd_stranding: Flag = True
     fgd_stranding_whole: Flag = True
+    fgd_stranding_scarce: Flag = True
     fgd_packing: Milli = FGD_PACKING
     fgd_packing_gpus: Flag = False
     fgd_packing_constrained: Milli = FGD_PACKING_CONSTRAINED
@@ -134,6 +136,7 @@ def policy_from_dict(raw: dict, source: str = "policy") -> PlacementPolicy:
     return PlacementPolicy(default=doc.default, per_pool=dict(doc.pools), typical_pods=typical,
                            fgd_quantized=doc.fgd_quantized, fgd_stranding=doc.fgd_stranding,
                            fgd_stranding_whole=doc.fgd_stranding_whole,
+                           fgd_stranding_scarce=doc.fgd_stranding_scarce,
                            fgd_packing=doc.fgd_packing, fgd_packing_gpus=doc.fgd_packing_gpus,
                            fgd_packing_constrained=doc.fgd_packing_constrained,
                            fgd_models=doc.fgd_models,

@@ -47,6 +47,8 @@ class PlacementPolicy:
     (its CPU share alone on a node without GPUs), so among near-equal fragmentation the node with fewer free GPUs
     wins too, keeping empty nodes whole for pods that need a whole node even when such pods are too rare to be
     typical (the openb replay with departures, docs/benchmarks.md).
+    ``fgd_stranding_scarce``: where the whole mix, CPU-only pods included, asks more CPU per GPU than the fleet has,
+    stranding reserves CPU at that rate rather than at the GPU pods' own (``fgd.py``; ADR 0017).
     ``fgd_models`` weighs a node only by the typical pods that accept its GPU model (``fgd.py``).
     ``fgd_packing_constrained`` (milli, 0 = off) adds to ``fgd_packing`` that much times the share of the typical
     GPU pods constrained to a GPU model (``constrained_share``): when pods that accept one model only are common,
@@ -63,6 +65,7 @@ class PlacementPolicy:
     fgd_tiebreak: bool = False
     fgd_stranding: bool = False
     fgd_stranding_whole: bool = False
+    fgd_stranding_scarce: bool = False
     fgd_packing: float = 0.0
     fgd_packing_gpus: bool = False
     fgd_models: bool = False
@@ -133,7 +136,7 @@ class Scorer:
         self.packing = policy.fgd_packing + policy.fgd_packing_constrained * constrained_share(policy.typical_pods)
         self.packed = _cpu_and_gpu_used_after if policy.fgd_packing_gpus else _cpu_used_after  # how full a node is
         self.frag = (FragmentationModel(policy.typical_pods, policy.fgd_stranding, policy.fgd_models,
-                                        policy.fgd_stranding_whole)
+                                        policy.fgd_stranding_whole, policy.fgd_stranding_scarce)
                      if strategy == Strategy.FGD else None)
         self.key = self.key_of(strategy, policy)
 
@@ -142,7 +145,7 @@ class Scorer:
         """Return what makes two scorers score alike: the cache key of a scorer (and of its score arrays)."""
         return (strategy, policy.typical_pods, policy.fgd_quantized, policy.fgd_tiebreak, policy.fgd_stranding,
                 policy.fgd_stranding_whole, policy.fgd_packing, policy.fgd_packing_gpus, policy.fgd_models,
-                policy.fgd_packing_constrained)
+                policy.fgd_packing_constrained, policy.fgd_stranding_scarce)
 
     def __call__(self, snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
         """Return the score of placing one pod of ``shape`` on each node of ``idx``."""
@@ -180,13 +183,14 @@ class Scorer:
         cpu = snap.cpu_cap[idx] - snap.cpu_used[idx]
         mem = snap.mem_cap[idx] - snap.mem_used[idx]
         model_ok = self.frag.model_ok(snap)[:, idx]
-        before = self.frag.fragmentation(left, cpu, mem, model_ok)
+        rate = self.frag.cpu_rate(snap)
+        before = self.frag.fragmentation(left, cpu, mem, model_ok, rate)
         if shape.gpu_count == 1 and shape.gpu_milli < GPU_MILLI:
             after = self.frag.fragmentation_each_gpu(left, shape.gpu_milli, cpu - shape.cpu_milli,
-                                                     mem - shape.memory_mib, model_ok)
+                                                     mem - shape.memory_mib, model_ok, rate)
             return after - before[None, :]
         after_left = after_placement(left, shape.gpu_count, shape.gpu_milli)
-        after = self.frag.fragmentation(after_left, cpu - shape.cpu_milli, mem - shape.memory_mib, model_ok)
+        after = self.frag.fragmentation(after_left, cpu - shape.cpu_milli, mem - shape.memory_mib, model_ok, rate)
         return (after - before)[None, :]
 
     def choose_gpus(self, snap: Snapshot, shape: Shape, slot: int) -> tuple[tuple[int, int], ...]:

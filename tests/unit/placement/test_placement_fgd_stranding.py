@@ -97,3 +97,45 @@ def test_a_small_pod_does_not_break_an_idle_node_a_whole_node_pod_can_still_use(
     whole = PlacementPolicy(Strategy.FGD, typical_pods=WHOLE_MIX, fgd_stranding=True, fgd_stranding_whole=True)
     assert place(fleet(), w, plain).assignments[0].node == "big"
     assert place(fleet(), w, whole).assignments[0].node == "used"
+
+
+# Half the pods are CPU-only: the whole mix asks (0.5·11000 + 0.5·12000) / (0.5·1000) = 23 CPU milli per GPU milli,
+# more than the 16 the fleet below has (160 CPUs for 10 GPUs): CPU runs out before GPUs do.
+SCARCE = (TypicalPod(11000, 1000, 1, popularity=0.5), TypicalPod(12000, 0, 0, popularity=0.5))
+
+
+def scarce_policy(scarce: bool) -> PlacementPolicy:
+    return PlacementPolicy(Strategy.FGD, typical_pods=SCARCE, fgd_stranding=True, fgd_stranding_whole=True,
+                           fgd_packing=50, fgd_stranding_scarce=scarce)
+
+
+def test_where_cpu_is_scarce_a_gpu_pod_fills_the_gpu_dense_node_and_leaves_cpu_to_cpu_only_pods() -> None:
+    def fleet():  # dense: 8 GPUs, 96 CPUs (12 per GPU); roomy: 2 GPUs, 64 CPUs (32 per GPU)
+        return snapshot(node("dense").cpu(96000).gpus(8), node("roomy").cpu(64000).gpus(2))
+
+    w = workload("w").pods("main", cpu=11000, gpus=1).build()
+    # at the GPU pods' own 11 CPUs per GPU both nodes serve every GPU: the fuller-CPU node (roomy) wins the packing
+    assert place(fleet(), w, scarce_policy(False)).assignments[0].node == "roomy"
+    # at the whole mix's 23, dense serves only 96 / 23 ≈ 4.2 of its GPUs; a GPU pod there strands 0.5 GPU less
+    assert place(fleet(), w, scarce_policy(True)).assignments[0].node == "dense"
+
+
+def test_the_whole_mix_rate_applies_only_where_the_fleet_is_short_of_cpu() -> None:
+    model = FragmentationModel(SCARCE, stranding=True, stranding_scarce=True)
+    assert model.cpu_per_milli == 11.0 and model.mix_cpu_per_milli == 23.0
+    short = snapshot(node("a").cpu(96000).gpus(8), node("b").cpu(64000).gpus(2))  # 16 CPU milli per GPU milli
+    rich = snapshot(node("a").cpu(256000).gpus(8), node("b").cpu(64000).gpus(2))  # 32
+    assert model.cpu_rate(short) == 23.0
+    assert model.cpu_rate(rich) == 11.0
+    assert FragmentationModel(SCARCE, stranding=True).cpu_rate(short) == 11.0  # the flag off: the GPU pods' rate
+    # stranding at the rate: 96 CPUs serve 96000 / 23 ≈ 4174 of 8000 free GPU milli
+    stranded = model.stranded(np.array([8000.0]), np.array([96000.0]), np.array([1.0]), model.cpu_rate(short))
+    assert round(float(stranded[0])) == 8000 - round(96000 / 23)
+
+
+def test_a_snapshot_that_loses_its_cpu_rich_node_turns_scarce() -> None:
+    model = FragmentationModel(SCARCE, stranding=True, stranding_scarce=True)
+    snap = snapshot(node("a").cpu(96000).gpus(8), node("cpu-rich").cpu(512000).gpus(2))
+    assert model.cpu_rate(snap) == 11.0
+    snap.remove_node("cpu-rich")
+    assert model.cpu_rate(snap) == 23.0  # cached per static epoch: a node's removal is seen

@@ -30,6 +30,8 @@ POLICY = yaml.safe_load((Path(__file__).resolve().parents[3] / "deploy" / "sched
                  id="packing-gpus"),
     pytest.param({"fgd_packing_constrained": -5}, "p.yaml: fgd_packing_constrained must be a finite number of milli",
                  id="packing-constrained"),
+    pytest.param({"fgd_stranding_scarce": 1}, "p.yaml: fgd_stranding_scarce must be true or false, got 1",
+                 id="stranding-scarce"),
 ])
 def test_a_bad_field_is_refused_with_its_path(patch, problem):
     with pytest.raises(PolicyError) as refused:
@@ -88,3 +90,10 @@ def test_constrained_packing_is_read_from_the_file_and_on_by_default():
     assert policy_from_dict({**POLICY, "fgd_packing_constrained": 0}, "p.yaml").fgd_packing_constrained == 0.0
     rest = {k: v for k, v in POLICY.items() if k != "fgd_packing_constrained"}
     assert policy_from_dict(rest, "p.yaml").fgd_packing_constrained == FGD_PACKING_CONSTRAINED
+
+
+def test_scarce_cpu_stranding_is_read_from_the_file_and_on_by_default():
+    assert load_policy("deploy/scheduler/policy.yaml").fgd_stranding_scarce is True
+    assert policy_from_dict({**POLICY, "fgd_stranding_scarce": False}, "p.yaml").fgd_stranding_scarce is False
+    rest = {k: v for k, v in POLICY.items() if k != "fgd_stranding_scarce"}
+    assert policy_from_dict(rest, "p.yaml").fgd_stranding_scarce is True
