@@ -57,9 +57,17 @@ async def test_three_brokers_up_replicated_and_down(tmp_path):
             assert await eventually(described, timeout=30, interval=0.2), f"no partitions in the metadata: {seen}"
             (topic,) = seen
             assert {len(p["replicas"]) for p in topic["partitions"]} == {3}
-            (config,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC,
-                                                                     SUBMITTED.qualified("dev"))])
-            entries = {e[0]: e[1] for e in config.resources[0][4]}
+            # describe_configs may go to yet another broker, which answers UNKNOWN_TOPIC_OR_PARTITION (code 3, no
+            # entries) until it has applied the topic's record: ask until one answers without an error
+            answer: list = []
+
+            async def configured() -> bool:
+                (config,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC,
+                                                                         SUBMITTED.qualified("dev"))])
+                answer[:] = config.resources[0]  # (error code, message, type, name, entries)
+                return answer[0] == 0
+            assert await eventually(configured, timeout=30, interval=0.2), f"topic config not described: {answer}"
+            entries = {e[0]: e[1] for e in answer[4]}
             assert entries["min.insync.replicas"] == "2"
         finally:
             await admin.close()
