@@ -9,9 +9,10 @@ Also per mix: an upper bound no strategy can pass (placement_fgd_protocol.bound:
 the nodes that can host them are lost whatever the strategy), and how far it stands above FGD.
 
 Strategies: fgd (the paper's integer score), best_fit, ours (the scheduler's FGD policy as
-deploy/scheduler/policy.yaml sets it: continuous scores, CPU stranding, the packing key and model-aware
-fragmentation, ADR 0008 and 0017), strand (the scheduler's policy before ADR 0017: continuous scores and
-stranding only) and, on request, ours-q (stranding with the paper's integer scores, ADR 0008's headline).
+deploy/scheduler/policy.yaml sets it: continuous scores, CPU stranding (at the whole mix's CPU rate where
+the fleet is short of CPU), the packing key and model-aware fragmentation, ADR 0008 and 0017), strand (the
+scheduler's policy before ADR 0017: continuous scores and stranding only) and, on request, ours-q (stranding
+with the paper's integer scores, ADR 0008's headline) and the ours-... variants of ``variant``.
 
 Run: .venv/bin/python -m benchmarks.placement_fgd_mixes [--seeds N] [--seed0 S] [--mixes a,b] [--strategies a,b]
      [--jobs J]   (about 25 s per seed and strategy-set on a mix, 2-3x that on the spec mixes)
