@@ -91,8 +91,8 @@ class FragmentationModel:
         self.milli_row = np.array([millis.index(p.gpu_milli) for p in pods], np.int64)  # (M,): pod -> size row
         self._model_ok: tuple[int, np.ndarray] | None = None
         self._cpu_rate: tuple[tuple[int, int], float] | None = None  # ((snapshot id, static epoch), rate)
-        self.cpu_per_milli, self.mem_per_milli = _per_gpu_milli(pods)  # the mix's GPU pods, on average
-        self.mix_cpu_per_milli = _mix_cpu_per_gpu_milli(pods)  # the whole mix's, CPU-only pods included
+        # CPU and memory per GPU milli of the mix's GPU pods on average, and CPU of the whole mix (CPU-only pods too)
+        self.cpu_per_milli, self.mem_per_milli, self.mix_cpu_per_milli = _per_gpu_milli(pods)
 
     def model_ok(self, snap: Snapshot) -> np.ndarray:
         """Return (M, slots): whether each typical pod accepts each node's GPU model."""
@@ -195,21 +195,16 @@ class FragmentationModel:
         return np.maximum(total - reach, 0.0)
 
 
-def _per_gpu_milli(pods: tuple[TypicalPod, ...]) -> tuple[float, float]:
-    """Return the popularity-weighted CPU milli and memory MiB per GPU milli of the GPU pods in a mix."""
+def _per_gpu_milli(pods: tuple[TypicalPod, ...]) -> tuple[float, float, float]:
+    """Return the popularity-weighted CPU milli and memory MiB per GPU milli of the GPU pods in a mix, and the CPU
+    milli per GPU milli of the whole mix, CPU-only pods included (all 0 without GPU pods)."""
     gpu = [p for p in pods if p.gpu_count and p.gpu_milli]
     milli = sum(p.popularity * p.gpu_count * p.gpu_milli for p in gpu)
     if milli <= 0:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     return (sum(p.popularity * p.cpu_milli for p in gpu) / milli,
-            sum(p.popularity * p.memory_mib for p in gpu) / milli)
-
-
-def _mix_cpu_per_gpu_milli(pods: tuple[TypicalPod, ...]) -> float:
-    """Return the popularity-weighted CPU milli per GPU milli of a whole mix, CPU-only pods included (0 without
-    GPU pods)."""
-    milli = sum(p.popularity * p.gpu_count * p.gpu_milli for p in pods)
-    return sum(p.popularity * p.cpu_milli for p in pods) / milli if milli > 0 else 0.0
+            sum(p.popularity * p.memory_mib for p in gpu) / milli,
+            sum(p.popularity * p.cpu_milli for p in pods) / milli)
 
 
 def after_placement(left: np.ndarray, gpu_count: int, gpu_milli: int) -> np.ndarray:
