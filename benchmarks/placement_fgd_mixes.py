@@ -10,9 +10,12 @@ the nodes that can host them are lost whatever the strategy), and how far it sta
 
 Strategies: fgd (the paper's integer score), best_fit, ours (the scheduler's FGD policy as
 deploy/scheduler/policy.yaml sets it: continuous scores, CPU stranding (at the whole mix's CPU rate where
-the fleet is short of CPU), the packing key and model-aware fragmentation, ADR 0008 and 0017), strand (the
-scheduler's policy before ADR 0017: continuous scores and stranding only) and, on request, ours-q (stranding
-with the paper's integer scores, ADR 0008's headline) and the ours-... variants of ``variant``.
+the fleet is short of CPU), the packing key, model-aware fragmentation and typical pods weighed by how few nodes
+can host them, ADR 0008 and 0017; its typical pods learned from the mix by the scheduler's own code, memory
+included), strand (the scheduler's policy before ADR 0017: continuous scores and stranding only) and, on request,
+ours-q (stranding with the paper's integer scores, ADR 0008's headline), ours-paper (the policy before the
+scarcity weights, with the paper's typical pods: what this benchmark measured as ours until then) and the ours-...
+variants of ``variant``.
 
 Run: .venv/bin/python -m benchmarks.placement_fgd_mixes [--seeds N] [--seed0 S] [--mixes a,b] [--strategies a,b]
      [--jobs J]   (about 25 s per seed and strategy-set on a mix, 2-3x that on the spec mixes)
@@ -26,41 +29,44 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
-from libs.placement import PlacementPolicy, Strategy, TypicalPod
+from libs.placement import PlacementPolicy, Strategy
 from libs.placement.policy_file import load_policy
 
 from .placement_common import REPO, write_result
 from .placement_fgd_mixgen import BY_NAME, INDEX, MIXES, make
-from .placement_fgd_protocol import (arrivals_and_order, available, bound, capacity, load, mean_ratios,
-                                     paired_gain, replay, typical_mix)
+from .placement_fgd_protocol import (Pod, arrivals_and_order, available, bound, capacity, learned_mix, load,
+                                     mean_ratios, paired_gain, replay, typical_mix)
 
 CMD = ".venv/bin/python -m benchmarks.placement_fgd_mixes"
 POLICY_YAML = REPO / "deploy" / "scheduler" / "policy.yaml"
 TARGET = 0.3  # points ours must gain over fgd at 100% and 130% arrived on every mix
 
 
-def policies(mix: tuple[TypicalPod, ...]) -> dict[str, PlacementPolicy]:
-    """Return the strategies compared, FGD's with the mix's typical pods.
+def policies(pods: list[Pod]) -> dict[str, PlacementPolicy]:
+    """Return the strategies compared on a pod list: FGD's with the paper's typical pods of the list.
 
     ours is the FGD policy of the scheduler's own YAML (deploy/scheduler/policy.yaml, read the way the
-    scheduler reads it) with the mix's typical pods, standing in for the pods the scheduler has seen.
+    scheduler reads it) with the typical pods the scheduler learns (libs.placement.pod_mix) from the list.
     """
     yaml = load_policy(POLICY_YAML)
+    paper = typical_mix(pods)
     return {
-        "fgd": PlacementPolicy(Strategy.FGD, typical_pods=mix, fgd_quantized=True),
+        "fgd": PlacementPolicy(Strategy.FGD, typical_pods=paper, fgd_quantized=True),
         "best_fit": PlacementPolicy(Strategy.BEST_FIT),
-        "ours": replace(yaml, default=Strategy.FGD, per_pool={}, typical_pods=mix),
-        "ours-q": PlacementPolicy(Strategy.FGD, typical_pods=mix, fgd_quantized=True, fgd_stranding=True),
-        "strand": PlacementPolicy(Strategy.FGD, typical_pods=mix, fgd_stranding=True),
+        "ours": replace(yaml, default=Strategy.FGD, per_pool={}, typical_pods=learned_mix(pods)),
+        "ours-q": PlacementPolicy(Strategy.FGD, typical_pods=paper, fgd_quantized=True, fgd_stranding=True),
+        "strand": PlacementPolicy(Strategy.FGD, typical_pods=paper, fgd_stranding=True),
+        "ours-paper": replace(yaml, default=Strategy.FGD, per_pool={}, typical_pods=paper, fgd_scarcity=False),
     }
 
 
 def variant(ours: PlacementPolicy, name: str) -> PlacementPolicy:
     """Return the policy a variant name describes: ``ours-gW`` is ours with the packing key counting GPUs as well
     (``fgd_packing_gpus``) at W milli, ``ours-pW`` ours with the CPU packing key at W milli, ``ours-cW`` ours with
-    W milli more packing per share of model-constrained typical GPU pods (``fgd_packing_constrained``), and
+    W milli more packing per share of model-constrained typical GPU pods (``fgd_packing_constrained``),
     ``ours-s1`` / ``ours-s0`` ours with / without stranding at the whole mix's CPU rate where CPU is scarce
-    (``fgd_stranding_scarce``)."""
+    (``fgd_stranding_scarce``), and ``ours-x1`` / ``ours-x0`` ours with / without weighing typical pods by how few
+    nodes can host them (``fgd_scarcity``)."""
     rest = name.removeprefix("ours-")
     if rest != name and rest[:1] in ("g", "p") and rest[1:].isdigit():
         return replace(ours, fgd_packing=float(rest[1:]), fgd_packing_gpus=rest[0] == "g")
@@ -68,15 +74,17 @@ def variant(ours: PlacementPolicy, name: str) -> PlacementPolicy:
         return replace(ours, fgd_packing_constrained=float(rest[1:]))
     if rest in ("s0", "s1"):
         return replace(ours, fgd_stranding_scarce=rest == "s1")
+    if rest in ("x0", "x1"):
+        return replace(ours, fgd_scarcity=rest == "x1")
     raise SystemExit(f"placement_fgd_mixes: unknown strategy {name!r} (fgd, best_fit, ours, ours-q, strand, "
-                     "ours-gW, ours-pW, ours-cW, ours-s0, ours-s1)")
+                     "ours-paper, ours-gW, ours-pW, ours-cW, ours-s0, ours-s1, ours-x0, ours-x1)")
 
 
 def run_mix(name: str, index: int, seeds: range, names: list[str]) -> dict[str, list[tuple[float, float]]]:
     """Return each strategy's (alloc@100, alloc@130) per seed on one mix, and the bound no strategy can pass."""
     nodes, pods = load()
     pods = make(BY_NAME[name], pods, nodes, index)
-    known = policies(typical_mix(pods))
+    known = policies(pods)
     chosen = {k: known[k] if k in known else variant(known["ours"], k) for k in names}
     runs: dict[str, list[tuple[float, float]]] = {k: [] for k in [*chosen, "bound"]}
     for seed in seeds:

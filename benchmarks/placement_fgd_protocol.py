@@ -16,6 +16,7 @@ import numpy as np
 
 from libs.placement import NodeSpec, PlacementPolicy, PodSet, Snapshot, TypicalPod, Workload, place, typical_pods
 from libs.placement.model import gpu_models_from_spec
+from libs.placement.pod_mix import PodMix
 
 from .placement_common import TRACES
 
@@ -46,8 +47,22 @@ def capacity(nodes: list[NodeSpec]) -> int:
 
 
 def typical_mix(pods: list[Pod]) -> tuple[TypicalPod, ...]:
-    """Return the typical pods of a pod list, the paper's way."""
+    """Return the typical pods of a pod list, the paper's way (CPU and GPUs; no memory)."""
     return typical_pods([(p["cpu"], p["milli"] if p["k"] else 0, p["k"], p["models"]) for p in pods])
+
+
+def learned_mix(pods: list[Pod]) -> tuple[TypicalPod, ...]:
+    """Return the typical pods the scheduler learns (libs.placement.pod_mix, its own code) having seen every pod of
+    the list at one instant: the paper's shapes with each one's mean memory, popularities rounded to 0.001."""
+    mix = PodMix()
+    for i, p in enumerate(pods):
+        mix.observe(Workload(f"m{i}", (pod_set(p),)), at=0.0)
+    return mix.typical()
+
+
+def pod_set(p: Pod) -> PodSet:
+    """Return one trace pod as a placement pod set of one pod."""
+    return PodSet("p", 1, p["cpu"], p["mem"], p["k"], p["milli"] if p["k"] else 1000, p["models"])
 
 
 def sample(pods: list[Pod], cap: int, rng: np.random.Generator) -> list[Pod]:
@@ -73,8 +88,7 @@ def replay(nodes: list[NodeSpec], arrivals: list[Pod], policy: PlacementPolicy, 
     asked = allocated = 0
     at100 = None
     for i, p in enumerate(arrivals):
-        pod_set = PodSet("p", 1, p["cpu"], p["mem"], p["k"], p["milli"] if p["k"] else 1000, p["models"])
-        result = place(snap, Workload(f"w{i}", (pod_set,)), policy)
+        result = place(snap, Workload(f"w{i}", (pod_set(p),)), policy)
         asked += p["k"] * p["milli"]
         if result.placed:
             allocated += p["k"] * p["milli"]

@@ -16,6 +16,11 @@ with a small pod to use its GPUs at the average rate is no gain.
 With ``stranding_scarce``, when the whole mix (CPU-only pods included) asks more CPU per GPU milli than
 the fleet has, CPU runs out before GPUs do: a free GPU is then served only if it keeps the whole mix's
 CPU per GPU milli, since the CPU-only pods land beside the GPUs too, and stranding counts at that rate.
+With ``scarcity``, each typical GPU pod weighs by how few nodes can take it as well as by how often it comes: its
+popularity times the fleet's GPU nodes over the nodes with enough CPU, memory and GPUs for it when empty (GPU
+models aside: ``models`` weighs those), renormalised. FGD weighs by popularity alone, so a rare pod that only a
+handful of large nodes can host (an 8-GPU pod asking 120 CPUs) counts for little, and smaller pods that fit
+anywhere break exactly those nodes when they fragment them a little less than elsewhere.
 """
 
 from __future__ import annotations
@@ -57,16 +62,22 @@ def covering(ranked: Iterable[tuple[K, float]], total: float, coverage: float,
     return kept
 
 
-def typical_pods(shapes: Iterable[tuple[int, int, int, tuple[str, ...]]],
-                 coverage: float = 0.95) -> tuple[TypicalPod, ...]:
+def typical_pods(shapes: Iterable[tuple], coverage: float = 0.95) -> tuple[TypicalPod, ...]:
     """Return the most common (cpu, gpu milli, gpu count, models) shapes covering ``coverage`` of pods.
 
-    Popularities are renormalised over the kept shapes; ties in count keep first-seen order.
+    A shape may carry the pod's memory MiB as a fifth element: shapes are still keyed by the first four (the
+    paper's), and each kept shape's memory is the mean over its pods (0 without). Popularities are renormalised
+    over the kept shapes; ties in count keep first-seen order.
     """
-    counts = Counter(shapes)
+    counts: Counter = Counter()
+    memory: Counter = Counter()
+    for s in shapes:
+        counts[s[:4]] += 1
+        memory[s[:4]] += s[4] if len(s) > 4 else 0
     kept = covering(counts.most_common(), sum(counts.values()), coverage)
     covered = sum(n for _, n in kept)
-    return tuple(TypicalPod(cpu_milli=c, gpu_milli=m, gpu_count=k, gpu_models=models, popularity=n / covered)
+    return tuple(TypicalPod(cpu_milli=c, gpu_milli=m, gpu_count=k, gpu_models=models, popularity=n / covered,
+                            memory_mib=round(memory[(c, m, k, models)] / n))
                  for (c, m, k, models), n in kept)
 
 
@@ -74,12 +85,13 @@ class FragmentationModel:
     """Typical pods as arrays, for vectorised fragmentation over many nodes at once."""
 
     def __init__(self, pods: tuple[TypicalPod, ...], stranding: bool = False, models: bool = False,
-                 stranding_whole: bool = False, stranding_scarce: bool = False) -> None:
+                 stranding_whole: bool = False, stranding_scarce: bool = False, scarcity: bool = False) -> None:
         self.pods = pods  # the typical pod mix
         self.stranding = stranding  # also count GPU milli stranded by too little CPU / memory
         self.stranding_whole = stranding_whole  # ... except on a node a typical GPU pod that fits would take whole
         self.stranding_scarce = stranding_scarce  # ... at the whole mix's CPU rate where the fleet is short of CPU
         self.models = models  # weigh each node by the typical pods that accept its GPU model only
+        self.scarcity = scarcity  # weigh each typical GPU pod by how few nodes can host it, too
         self.cpu = np.array([p.cpu_milli for p in pods], np.int64)[:, None]  # (M, 1)
         self.mem = np.array([p.memory_mib for p in pods], np.int64)[:, None]
         self.milli = np.array([p.gpu_milli for p in pods], np.int64)[:, None, None]  # (M, 1, 1)
@@ -91,6 +103,7 @@ class FragmentationModel:
         self.milli_row = np.array([millis.index(p.gpu_milli) for p in pods], np.int64)  # (M,): pod -> size row
         self._model_ok: tuple[int, np.ndarray] | None = None
         self._cpu_rate: tuple[tuple[int, int], float] | None = None  # ((snapshot id, static epoch), rate)
+        self._weights: tuple[tuple[int, int], np.ndarray] | None = None  # ((snapshot id, static epoch), weights)
         # CPU and memory per GPU milli of the mix's GPU pods on average, and CPU of the whole mix (CPU-only pods too)
         self.cpu_per_milli, self.mem_per_milli, self.mix_cpu_per_milli = _per_gpu_milli(pods)
 
@@ -122,16 +135,35 @@ class FragmentationModel:
             self._cpu_rate = (seen, self.mix_cpu_per_milli if scarce else self.cpu_per_milli)
         return self._cpu_rate[1]
 
+    def weights(self, snap: Snapshot) -> np.ndarray:
+        """Return (M,): each typical pod's weight on ``snap``'s fleet: its popularity, or with ``scarcity`` its
+        popularity times the live GPU nodes over those that could host it empty (a GPU pod no node can host, and
+        a CPU-only pod, keep their popularity), renormalised to sum as the popularities do."""
+        if not self.scarcity:
+            return self.weight
+        seen = (id(snap), snap.static_epoch)
+        if self._weights is None or self._weights[0] != seen:
+            n = snap.size
+            gpu_nodes = snap.live[:n] & (snap.gpu_cnt[:n] > 0)
+            hosts = ((snap.cpu_cap[None, :n] >= self.cpu) & (snap.mem_cap[None, :n] >= self.mem)
+                     & (snap.gpu_cnt[None, :n] >= self.count) & gpu_nodes[None, :]).sum(axis=1)
+            factor = np.where(self.cpu_only[:, 0] | (hosts == 0), 1.0, gpu_nodes.sum() / np.maximum(hosts, 1))
+            scaled = self.weight * factor
+            self._weights = (seen, scaled * (self.weight.sum() / scaled.sum()) if scaled.sum() > 0 else self.weight)
+        return self._weights[1]
+
     def fragmentation(self, left: np.ndarray, cpu_free: np.ndarray, mem_free: np.ndarray,
-                      model_ok: np.ndarray, cpu_rate: float | None = None) -> np.ndarray:
+                      model_ok: np.ndarray, cpu_rate: float | None = None,
+                      weight: np.ndarray | None = None) -> np.ndarray:
         """Return the expected fragmented GPU milli of each node (rows of ``left``: milli per GPU); stranding
-        reserves ``cpu_rate`` CPU milli per free GPU milli (the mix's GPU pods' average if None)."""
+        reserves ``cpu_rate`` CPU milli per free GPU milli (the mix's GPU pods' average if None); ``weight``: the
+        typical pods' weights (``weights(snap)``; their popularities if None)."""
         usable, small_milli = self._per_size(left)
-        return self._combine(usable, small_milli, left.sum(axis=1), cpu_free, mem_free, model_ok, cpu_rate)
+        return self._combine(usable, small_milli, left.sum(axis=1), cpu_free, mem_free, model_ok, cpu_rate, weight)
 
     def fragmentation_each_gpu(self, left: np.ndarray, gpu_milli: int, cpu_free: np.ndarray,
                                mem_free: np.ndarray, model_ok: np.ndarray,
-                               cpu_rate: float | None = None) -> np.ndarray:
+                               cpu_rate: float | None = None, weight: np.ndarray | None = None) -> np.ndarray:
         """Return (G, n): each node's fragmentation once a shared pod took GPU g (inf where it does not fit).
 
         ``cpu_free`` and ``mem_free`` are what is left after the pod. Only GPU g changes, so the per-size
@@ -146,7 +178,7 @@ class FragmentationModel:
         g, n = left.shape[1], left.shape[0]
         total = np.tile(left.sum(axis=1) - gpu_milli, g)
         after = self._combine(usable_g.reshape(len(u), g * n), small_g.reshape(len(u), g * n), total,
-                              np.tile(cpu_free, g), np.tile(mem_free, g), np.tile(model_ok, (1, g)), cpu_rate)
+                              np.tile(cpu_free, g), np.tile(mem_free, g), np.tile(model_ok, (1, g)), cpu_rate, weight)
         return np.where((left >= gpu_milli).T, after.reshape(g, n), np.inf)
 
     def _per_size(self, left: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -155,11 +187,13 @@ class FragmentationModel:
         return left.shape[1] - small.sum(axis=2), (small * left[None, :, :]).sum(axis=2)
 
     def _combine(self, usable: np.ndarray, small_milli: np.ndarray, total: np.ndarray, cpu_free: np.ndarray,
-                 mem_free: np.ndarray, model_ok: np.ndarray, cpu_rate: float | None) -> np.ndarray:
+                 mem_free: np.ndarray, model_ok: np.ndarray, cpu_rate: float | None,
+                 weight: np.ndarray | None = None) -> np.ndarray:
+        weight = self.weight if weight is None else weight
         usable, small_milli = usable[self.milli_row], small_milli[self.milli_row]  # (M, n): per pod
         fit = (usable >= self.count) & (cpu_free[None, :] >= self.cpu) & (mem_free[None, :] >= self.mem) & model_ok
         frag = np.where(fit & ~self.cpu_only, small_milli, total[None, :])
-        out = self.by_model(frag, total, model_ok) if self.models else self.weight @ frag
+        out = self.by_model(frag, total, model_ok, weight) if self.models else weight @ frag
         if not self.stranding:
             return out
         stranded = self.stranded(total, cpu_free, mem_free, cpu_rate)
@@ -168,7 +202,8 @@ class FragmentationModel:
             stranded = np.where(whole.any(axis=0), 0.0, stranded)
         return out + stranded
 
-    def by_model(self, frag: np.ndarray, total: np.ndarray, model_ok: np.ndarray) -> np.ndarray:
+    def by_model(self, frag: np.ndarray, total: np.ndarray, model_ok: np.ndarray,
+                 weight: np.ndarray | None = None) -> np.ndarray:
         """Return each node's fragmentation expected by the typical pods that accept its GPU model.
 
         Plain FGD counts all of a node's free GPU as fragmented for every typical pod that refuses its model,
@@ -177,7 +212,7 @@ class FragmentationModel:
         does not weigh on it: the mix is renormalised over the pods that accept the node's model. A GPU no
         typical pod may use is all fragment (``total``): nothing placed there changes that.
         """
-        ok = model_ok.astype(np.float64) * self.weight[:, None]  # (M, n)
+        ok = model_ok.astype(np.float64) * (self.weight if weight is None else weight)[:, None]  # (M, n)
         accept = ok.sum(axis=0)
         mine = (ok * frag).sum(axis=0)
         return np.where(accept > 0, mine / np.maximum(accept, 1e-12), total)

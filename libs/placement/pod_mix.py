@@ -2,10 +2,11 @@
 
 Every pod the scheduler is asked to place adds its shape (CPU, memory, GPUs, GPU milli per GPU, allowed GPU
 models) with weight 1; every weight halves each ``half_life_s`` of event time, so the mix follows what teams run
-now. :meth:`PodMix.typical` returns the most common shapes covering ``coverage`` of the weight, popularities
-rounded to a hundredth (so that a mix which barely moved is the same mix, and the placement core's score caches,
-keyed by it, stay warm). With every pod seen at one instant it is the FGD paper's typical pods
-(``fgd.typical_pods``) up to that rounding.
+now. :meth:`PodMix.typical` returns the most common shapes covering ``coverage`` of the weight, keyed as the FGD
+paper keys them (CPU, GPUs, milli per GPU, models) with each shape's memory the weighted mean of its pods',
+popularities rounded to a thousandth (so that a mix which barely moved is the same mix, and the placement core's
+score caches, keyed by it, stay warm). With every pod seen at one instant it is ``fgd.typical_pods`` of those
+pods with their memory, up to that rounding: the mix ``benchmarks/placement_fgd_mixes.py`` measures.
 
 Pure: times are passed in; the state is plain data (``state()`` / ``from_state``) for the scheduler to store.
 """
@@ -22,6 +23,8 @@ MixShape = tuple[int, int, int, int, tuple[str, ...]]  # cpu milli, memory MiB, 
 MAX_SHAPES = 512  # shapes tracked at most: the lightest is forgotten first (a long tail weighs nothing anyway)
 _FLOOR = 1e-6  # a weight below this is forgotten
 MIX_REFRESH = 32  # workloads learned between two looks at the mix (a changed mix recomputes FGD scores)
+TYPICAL_MAX = 128  # typical shapes at most (the openb mixes need 29-114 to cover 95 %; fewer cost placements)
+POPULARITY_DIGITS = 3  # typical popularities are rounded to this many decimals
 
 
 def mix_shape(pod_set) -> MixShape:
@@ -68,19 +71,27 @@ class PodMix:
     def total(self) -> float:
         return sum(self.weights.values())
 
-    def typical(self, coverage: float = 0.95, max_shapes: int = 16) -> tuple[TypicalPod, ...]:
+    def typical(self, coverage: float = 0.95, max_shapes: int = TYPICAL_MAX) -> tuple[TypicalPod, ...]:
         """Returns the most common shapes covering ``coverage`` of the (decayed) weight, at most ``max_shapes``,
-        popularities renormalised over them and rounded to 0.01 (shapes that round to 0 are left out). Heavier
-        first; equal weights in shape order, so the answer does not depend on the order pods came in."""
-        ranked = sorted(self.weights.items(), key=lambda kw: (-kw[1], kw[0]))
-        kept = covering(ranked, self.total, coverage, max_shapes)
+        popularities renormalised over them and rounded to ``POPULARITY_DIGITS`` decimals (shapes that round to 0
+        are left out). A shape is (CPU, GPUs, milli per GPU, models), its memory the weighted mean of its pods'.
+        Heavier first; equal weights in shape order, so the answer does not depend on the order pods came in."""
+        weight: dict[tuple, float] = {}
+        memory: dict[tuple, float] = {}
+        for (cpu, mem, count, milli, models), w in self.weights.items():
+            key = (cpu, count, milli, models)
+            weight[key] = weight.get(key, 0.0) + w
+            memory[key] = memory.get(key, 0.0) + w * mem
+        ranked = sorted(weight.items(), key=lambda kw: (-kw[1], kw[0]))
+        kept = covering(ranked, sum(weight.values()), coverage, max_shapes)
         covered = sum(w for _, w in kept)
         pods = []
-        for (cpu, mem, count, milli, models), w in kept:
-            popularity = round(w / covered, 2)
+        for key, w in kept:
+            cpu, count, milli, models = key
+            popularity = round(w / covered, POPULARITY_DIGITS)
             if popularity > 0:
                 pods.append(TypicalPod(cpu_milli=cpu, gpu_milli=milli if count else 0, gpu_count=count,
-                                       gpu_models=models, popularity=popularity, memory_mib=mem))
+                                       gpu_models=models, popularity=popularity, memory_mib=round(memory[key] / w)))
         return tuple(pods)
 
     def state(self) -> dict:

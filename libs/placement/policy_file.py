@@ -20,6 +20,7 @@ fgd_packing: 50             # FGD only: milli of fragmentation a node with all C
 fgd_packing_gpus: false     # FGD only: the packing key counts the node's allocated GPUs as well as its CPU
 fgd_packing_constrained: 500  # FGD only: more packing milli per share of typical GPU pods bound to a GPU model
 fgd_models: true            # FGD only: weigh a node by the typical pods that accept its GPU model
+fgd_scarcity: true          # FGD only: weigh a typical GPU pod by how few nodes could host it, too
 ```
 Defaults are the policy benchmarks/placement_fgd_mixes.py measures as "ours" (ADR 0017).
 A missing file means bin-pack everywhere. The file is a pydantic model (``PolicyFile``): unknown fields and wrong
@@ -118,6 +119,7 @@ class PolicyFile(_Strict):
     fgd_packing_gpus: Flag = False
     fgd_packing_constrained: Milli = FGD_PACKING_CONSTRAINED
     fgd_models: Flag = True
+    fgd_scarcity: Flag = True
     learn_typical_pods: Flag = True
     typical_pods_half_life_s: Annotated[float, Field(gt=0, le=10 * 365 * 86400, allow_inf_nan=False)] = 86400.0
     typical_pods_min_pods: Count = 200
@@ -139,7 +141,7 @@ def policy_from_dict(raw: dict, source: str = "policy") -> PlacementPolicy:
                            fgd_stranding_scarce=doc.fgd_stranding_scarce,
                            fgd_packing=doc.fgd_packing, fgd_packing_gpus=doc.fgd_packing_gpus,
                            fgd_packing_constrained=doc.fgd_packing_constrained,
-                           fgd_models=doc.fgd_models,
+                           fgd_models=doc.fgd_models, fgd_scarcity=doc.fgd_scarcity,
                            learn_typical=doc.learn_typical_pods and fgd,
                            typical_half_life_s=doc.typical_pods_half_life_s,
                            typical_min_pods=doc.typical_pods_min_pods)

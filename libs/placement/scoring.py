@@ -50,6 +50,9 @@ class PlacementPolicy:
     ``fgd_stranding_scarce``: where the whole mix, CPU-only pods included, asks more CPU per GPU than the fleet has,
     stranding reserves CPU at that rate rather than at the GPU pods' own (``fgd.py``; ADR 0017).
     ``fgd_models`` weighs a node only by the typical pods that accept its GPU model (``fgd.py``).
+    ``fgd_scarcity``: each typical GPU pod weighs by how few of the fleet's GPU nodes could host it as well as by
+    its popularity, so the large nodes a rare large pod needs are not broken for pods that fit anywhere
+    (``fgd.py``; ADR 0017).
     ``fgd_packing_constrained`` (milli, 0 = off) adds to ``fgd_packing`` that much times the share of the typical
     GPU pods constrained to a GPU model (``constrained_share``): when pods that accept one model only are common,
     the fleet behaves as several smaller ones, one per model, and keeping nodes full matters more (ADR 0017).
@@ -70,6 +73,7 @@ class PlacementPolicy:
     fgd_packing_gpus: bool = False
     fgd_models: bool = False
     fgd_packing_constrained: float = 0.0
+    fgd_scarcity: bool = False
     learn_typical: bool = False
     typical_half_life_s: float = 86_400.0
     typical_min_pods: int = 200
@@ -136,7 +140,7 @@ class Scorer:
         self.packing = policy.fgd_packing + policy.fgd_packing_constrained * constrained_share(policy.typical_pods)
         self.packed = _cpu_and_gpu_used_after if policy.fgd_packing_gpus else _cpu_used_after  # how full a node is
         self.frag = (FragmentationModel(policy.typical_pods, policy.fgd_stranding, policy.fgd_models,
-                                        policy.fgd_stranding_whole, policy.fgd_stranding_scarce)
+                                        policy.fgd_stranding_whole, policy.fgd_stranding_scarce, policy.fgd_scarcity)
                      if strategy == Strategy.FGD else None)
         self.key = self.key_of(strategy, policy)
 
@@ -145,7 +149,7 @@ class Scorer:
         """Return what makes two scorers score alike: the cache key of a scorer (and of its score arrays)."""
         return (strategy, policy.typical_pods, policy.fgd_quantized, policy.fgd_tiebreak, policy.fgd_stranding,
                 policy.fgd_stranding_whole, policy.fgd_packing, policy.fgd_packing_gpus, policy.fgd_models,
-                policy.fgd_packing_constrained, policy.fgd_stranding_scarce)
+                policy.fgd_packing_constrained, policy.fgd_stranding_scarce, policy.fgd_scarcity)
 
     def __call__(self, snap: Snapshot, shape: Shape, idx: np.ndarray) -> np.ndarray:
         """Return the score of placing one pod of ``shape`` on each node of ``idx``."""
@@ -183,14 +187,15 @@ class Scorer:
         cpu = snap.cpu_cap[idx] - snap.cpu_used[idx]
         mem = snap.mem_cap[idx] - snap.mem_used[idx]
         model_ok = self.frag.model_ok(snap)[:, idx]
-        rate = self.frag.cpu_rate(snap)
-        before = self.frag.fragmentation(left, cpu, mem, model_ok, rate)
+        rate, weight = self.frag.cpu_rate(snap), self.frag.weights(snap)
+        before = self.frag.fragmentation(left, cpu, mem, model_ok, rate, weight)
         if shape.gpu_count == 1 and shape.gpu_milli < GPU_MILLI:
             after = self.frag.fragmentation_each_gpu(left, shape.gpu_milli, cpu - shape.cpu_milli,
-                                                     mem - shape.memory_mib, model_ok, rate)
+                                                     mem - shape.memory_mib, model_ok, rate, weight)
             return after - before[None, :]
         after_left = after_placement(left, shape.gpu_count, shape.gpu_milli)
-        after = self.frag.fragmentation(after_left, cpu - shape.cpu_milli, mem - shape.memory_mib, model_ok, rate)
+        after = self.frag.fragmentation(after_left, cpu - shape.cpu_milli, mem - shape.memory_mib, model_ok, rate,
+                                        weight)
         return (after - before)[None, :]
 
     def choose_gpus(self, snap: Snapshot, shape: Shape, slot: int) -> tuple[tuple[int, int], ...]:

@@ -32,6 +32,7 @@ POLICY = yaml.safe_load((Path(__file__).resolve().parents[3] / "deploy" / "sched
                  id="packing-constrained"),
     pytest.param({"fgd_stranding_scarce": 1}, "p.yaml: fgd_stranding_scarce must be true or false, got 1",
                  id="stranding-scarce"),
+    pytest.param({"fgd_scarcity": "no"}, "p.yaml: fgd_scarcity must be true or false, got 'no'", id="scarcity"),
 ])
 def test_a_bad_field_is_refused_with_its_path(patch, problem):
     with pytest.raises(PolicyError) as refused:
@@ -97,3 +98,10 @@ def test_scarce_cpu_stranding_is_read_from_the_file_and_on_by_default():
     assert policy_from_dict({**POLICY, "fgd_stranding_scarce": False}, "p.yaml").fgd_stranding_scarce is False
     rest = {k: v for k, v in POLICY.items() if k != "fgd_stranding_scarce"}
     assert policy_from_dict(rest, "p.yaml").fgd_stranding_scarce is True
+
+
+def test_scarcity_weights_are_read_from_the_file_and_on_by_default():
+    assert load_policy("deploy/scheduler/policy.yaml").fgd_scarcity is True
+    assert policy_from_dict({**POLICY, "fgd_scarcity": False}, "p.yaml").fgd_scarcity is False
+    rest = {k: v for k, v in POLICY.items() if k != "fgd_scarcity"}
+    assert policy_from_dict(rest, "p.yaml").fgd_scarcity is True
