@@ -6,7 +6,9 @@ now. :meth:`PodMix.typical` returns the most common shapes covering ``coverage``
 paper keys them (CPU, GPUs, milli per GPU, models) with each shape's memory the weighted mean of its pods',
 popularities rounded to a thousandth (so that a mix which barely moved is the same mix, and the placement core's
 score caches, keyed by it, stay warm). With every pod seen at one instant it is ``fgd.typical_pods`` of those
-pods with their memory, up to that rounding: the mix ``benchmarks/placement_fgd_mixes.py`` measures.
+pods with their memory, up to that rounding and to which of equally common shapes comes first (here in shape
+order, there in the order seen; at the 95 % cut that may swap one rare shape): the mix
+``benchmarks/placement_fgd_mixes.py`` measures.
 
 Pure: times are passed in; the state is plain data (``state()`` / ``from_state``) for the scheduler to store.
 """
