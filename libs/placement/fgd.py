@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, TypeVar
+from typing import Callable, Iterable, TypeVar
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from .model import GPU_MILLI
 from .snapshot import Snapshot
 
 K = TypeVar("K")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -101,56 +102,58 @@ class FragmentationModel:
         millis = sorted({p.gpu_milli for p in pods})
         self.millis = np.array(millis, np.int64)[:, None, None]  # (U, 1, 1): distinct per-GPU sizes of the mix
         self.milli_row = np.array([millis.index(p.gpu_milli) for p in pods], np.int64)  # (M,): pod -> size row
-        self._model_ok: tuple[int, np.ndarray] | None = None
-        self._cpu_rate: tuple[tuple[int, int], float] | None = None  # ((snapshot id, static epoch), rate)
-        self._weights: tuple[tuple[int, int], np.ndarray] | None = None  # ((snapshot id, static epoch), weights)
+        # what depends on the fleet's nodes only, per term: ((snapshot id, static epoch), value)
+        self._fleet: dict[str, tuple[tuple[int, int], object]] = {}
         # CPU and memory per GPU milli of the mix's GPU pods on average, and CPU of the whole mix (CPU-only pods too)
         self.cpu_per_milli, self.mem_per_milli, self.mix_cpu_per_milli = _per_gpu_milli(pods)
 
+    def _per_fleet(self, term: str, snap: Snapshot, compute: Callable[[Snapshot], T]) -> T:
+        """Return ``compute(snap)``, computed again only when the snapshot or its static epoch (its nodes) changed."""
+        seen = (id(snap), snap.static_epoch)
+        hit = self._fleet.get(term)
+        if hit is None or hit[0] != seen:
+            hit = self._fleet[term] = (seen, compute(snap))
+        return hit[1]  # type: ignore[return-value]
+
     def model_ok(self, snap: Snapshot) -> np.ndarray:
         """Return (M, slots): whether each typical pod accepts each node's GPU model."""
-        if self._model_ok is None or self._model_ok[0] != snap.static_epoch:
-            rows = []
-            for p in self.pods:
-                if p.gpu_models:
-                    ids = [snap.lookup("model", m) for m in p.gpu_models]
-                    rows.append(np.isin(snap.model[: snap.size], ids))
-                else:
-                    rows.append(np.ones(snap.size, bool))
-            ok = np.array(rows, bool).reshape(len(self.pods), snap.size)
-            self._model_ok = (snap.static_epoch, ok)
-        return self._model_ok[1]
+        return self._per_fleet("model_ok", snap, self._model_ok)
+
+    def _model_ok(self, snap: Snapshot) -> np.ndarray:
+        rows = []
+        for p in self.pods:
+            if p.gpu_models:
+                ids = [snap.lookup("model", m) for m in p.gpu_models]
+                rows.append(np.isin(snap.model[: snap.size], ids))
+            else:
+                rows.append(np.ones(snap.size, bool))
+        return np.array(rows, bool).reshape(len(self.pods), snap.size)
 
     def cpu_rate(self, snap: Snapshot) -> float:
         """Return the CPU milli per free GPU milli that stranding reserves on ``snap``'s nodes: the mix's GPU pods'
         average, or with ``stranding_scarce`` the whole mix's where that is more than the fleet has per GPU."""
-        if not self.stranding_scarce:
-            return self.cpu_per_milli
-        seen = (id(snap), snap.static_epoch)
-        if self._cpu_rate is None or self._cpu_rate[0] != seen:
-            live = snap.live[: snap.size]
-            gpu = float(snap.gpu_cnt[: snap.size][live].sum()) * GPU_MILLI
-            fleet = float(snap.cpu_cap[: snap.size][live].sum()) / gpu if gpu else np.inf
-            scarce = self.mix_cpu_per_milli > fleet
-            self._cpu_rate = (seen, self.mix_cpu_per_milli if scarce else self.cpu_per_milli)
-        return self._cpu_rate[1]
+        return self._per_fleet("cpu_rate", snap, self._cpu_rate) if self.stranding_scarce else self.cpu_per_milli
+
+    def _cpu_rate(self, snap: Snapshot) -> float:
+        live = snap.live[: snap.size]
+        gpu = float(snap.gpu_cnt[: snap.size][live].sum()) * GPU_MILLI
+        fleet = float(snap.cpu_cap[: snap.size][live].sum()) / gpu if gpu else np.inf
+        return self.mix_cpu_per_milli if self.mix_cpu_per_milli > fleet else self.cpu_per_milli
 
     def weights(self, snap: Snapshot) -> np.ndarray:
         """Return (M,): each typical pod's weight on ``snap``'s fleet: its popularity, or with ``scarcity`` its
         popularity times the live GPU nodes over those that could host it empty (a GPU pod no node can host, and
         a CPU-only pod, keep their popularity), renormalised to sum as the popularities do."""
-        if not self.scarcity:
-            return self.weight
-        seen = (id(snap), snap.static_epoch)
-        if self._weights is None or self._weights[0] != seen:
-            n = snap.size
-            gpu_nodes = snap.live[:n] & (snap.gpu_cnt[:n] > 0)
-            hosts = ((snap.cpu_cap[None, :n] >= self.cpu) & (snap.mem_cap[None, :n] >= self.mem)
-                     & (snap.gpu_cnt[None, :n] >= self.count) & gpu_nodes[None, :]).sum(axis=1)
-            factor = np.where(self.cpu_only[:, 0] | (hosts == 0), 1.0, gpu_nodes.sum() / np.maximum(hosts, 1))
-            scaled = self.weight * factor
-            self._weights = (seen, scaled * (self.weight.sum() / scaled.sum()) if scaled.sum() > 0 else self.weight)
-        return self._weights[1]
+        return self._per_fleet("weights", snap, self._scarcity_weights) if self.scarcity else self.weight
+
+    def _scarcity_weights(self, snap: Snapshot) -> np.ndarray:
+        n = snap.size
+        gpu_nodes = snap.live[:n] & (snap.gpu_cnt[:n] > 0)
+        hosts = ((snap.cpu_cap[None, :n] >= self.cpu) & (snap.mem_cap[None, :n] >= self.mem)
+                 & (snap.gpu_cnt[None, :n] >= self.count) & gpu_nodes[None, :]).sum(axis=1)
+        factor = np.where(self.cpu_only[:, 0] | (hosts == 0), 1.0, gpu_nodes.sum() / np.maximum(hosts, 1))
+        scaled = self.weight * factor
+        return scaled * (self.weight.sum() / scaled.sum()) if scaled.sum() > 0 else self.weight
 
     def fragmentation(self, left: np.ndarray, cpu_free: np.ndarray, mem_free: np.ndarray,
                       model_ok: np.ndarray, cpu_rate: float | None = None,
@@ -202,8 +205,7 @@ class FragmentationModel:
             stranded = np.where(whole.any(axis=0), 0.0, stranded)
         return out + stranded
 
-    def by_model(self, frag: np.ndarray, total: np.ndarray, model_ok: np.ndarray,
-                 weight: np.ndarray | None = None) -> np.ndarray:
+    def by_model(self, frag: np.ndarray, total: np.ndarray, model_ok: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """Return each node's fragmentation expected by the typical pods that accept its GPU model.
 
         Plain FGD counts all of a node's free GPU as fragmented for every typical pod that refuses its model,
@@ -212,7 +214,7 @@ class FragmentationModel:
         does not weigh on it: the mix is renormalised over the pods that accept the node's model. A GPU no
         typical pod may use is all fragment (``total``): nothing placed there changes that.
         """
-        ok = model_ok.astype(np.float64) * (self.weight if weight is None else weight)[:, None]  # (M, n)
+        ok = model_ok.astype(np.float64) * weight[:, None]  # (M, n)
         accept = ok.sum(axis=0)
         mine = (ok * frag).sum(axis=0)
         return np.where(accept > 0, mine / np.maximum(accept, 1e-12), total)
